@@ -1,0 +1,47 @@
+# labornet — `make run` runs the platform, `make test` passes the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SERVICES := $(notdir $(wildcard services/*))
+PACKAGES := shared/labornet_shared $(foreach s,$(SERVICES),services/$(s)/labornet_$(s))
+TEST_DIRS := shared/tests $(foreach s,$(SERVICES),services/$(s)/tests) tests
+
+.PHONY: run test lint format bench venv migrate setup-broker clean
+
+venv: $(STAMP)
+
+$(STAMP): shared/pyproject.toml $(wildcard services/*/pyproject.toml) requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip "setuptools<81" wheel
+	$(BIN)/pip install --quiet -e shared $(foreach s,$(SERVICES),-e services/$(s)) -r requirements-dev.txt
+	@touch $(STAMP)
+
+run: $(STAMP)
+	@$(BIN)/labornet run
+
+migrate: $(STAMP)
+	$(BIN)/labornet migrate
+
+setup-broker: $(STAMP)
+	$(BIN)/labornet setup-broker
+
+# nameko test = pytest after eventlet's monkey-patching (see STACK-NOTES).
+# LABORNET_TEST_DB_URL=postgresql://... runs the same tests on PostgreSQL.
+test: $(STAMP)
+	$(BIN)/nameko test $(TEST_DIRS) -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check shared services tests
+	$(BIN)/ruff format --check shared services tests
+	$(BIN)/mypy $(PACKAGES)
+
+format: $(STAMP)
+	$(BIN)/ruff format shared services tests
+	$(BIN)/ruff check --fix shared services tests
+
+bench: $(STAMP)
+	$(BIN)/python tests/bench/bench_intake.py $(BENCH_ARGS)
+
+clean:
+	rm -rf var .mypy_cache .ruff_cache

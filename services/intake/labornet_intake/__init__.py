@@ -1,0 +1,1 @@
+"""labornet intake: cases as submitted, citizen contact and consent, timeline."""

@@ -1,0 +1,164 @@
+"""intake's tables: cases, the citizen's contact and consent, the timeline,
+the audit log of personal-data reads, idempotency keys, outbox and applied
+events.
+
+The citizen's personal data lives only in ``citizen_contacts`` (one row per
+case), so PDPA erasure wipes one row and leaves the case and its statistics.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from labornet_shared.consumer import processed_events_table
+from labornet_shared.outbox import outbox_table
+
+# SQLite wants INTEGER PRIMARY KEY for autoincrement; PostgreSQL gets BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """intake's declarative base; its metadata is intake's whole schema."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+outbox_messages = outbox_table(Base.metadata)
+processed_events = processed_events_table(Base.metadata)
+
+
+class Case(Base):
+    """A labour problem brought to the ministry, as submitted."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    reference: Mapped[str | None] = mapped_column(String(20), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="received")
+    category: Mapped[str | None] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(5), default="th")
+    province_code: Mapped[str] = mapped_column(String(5))
+    district_code: Mapped[str | None] = mapped_column(String(4))
+    subdistrict_code: Mapped[str | None] = mapped_column(String(6))
+    postcode: Mapped[str | None] = mapped_column(String(5))
+    lat: Mapped[float] = mapped_column(Float)
+    long: Mapped[float] = mapped_column(Float)
+    coordinates_source: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str | None] = mapped_column(Text)
+    abroad_country: Mapped[str | None] = mapped_column(String(2))
+    submitted_by_agent_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    personal_data_erased_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True)
+    )
+
+    contact: Mapped[CitizenContact | None] = relationship(
+        back_populates="case", uselist=False, cascade="all, delete-orphan"
+    )
+    timeline: Mapped[list[TimelineEntry]] = relationship(
+        back_populates="case",
+        order_by="TimelineEntry.id",
+        cascade="all, delete-orphan",
+    )
+
+    __table_args__ = (
+        Index("ix_cases_created_at_id", "created_at", "id"),
+        Index("ix_cases_province_status", "province_code", "status"),
+    )
+
+
+class CitizenContact(Base):
+    """The citizen's personal data and consent for one case (PDPA)."""
+
+    __tablename__ = "citizen_contacts"
+
+    case_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(254))
+    national_id: Mapped[str | None] = mapped_column(String(13))
+    line_user_id: Mapped[str | None] = mapped_column(String(100))
+    contact_channel: Mapped[str] = mapped_column(String(10), default="none")
+    consent_purpose: Mapped[str | None] = mapped_column(Text)
+    consent_given_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    case: Mapped[Case] = relationship(back_populates="contact")
+
+
+class TimelineEntry(Base):
+    """One timestamped step of a case, as the citizen follows it."""
+
+    __tablename__ = "timeline_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("cases.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    agency: Mapped[str | None] = mapped_column(String(10))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_id: Mapped[str | None] = mapped_column(String(36))
+
+    case: Mapped[Case] = relationship(back_populates="timeline")
+
+
+class AuditLogEntry(Base):
+    """Who read or erased personal data, when, and why (never the data)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor_scope: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    case_reference: Mapped[str] = mapped_column(String(20), index=True)
+    purpose: Mapped[str | None] = mapped_column(String(200))
+
+
+class IdempotencyKey(Base):
+    """Which case a create request made, so a retry gets the same case.
+
+    The answer is rebuilt from the case, so no secret (the tracking code) is
+    stored here.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    client: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    case_reference: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("client", "key", name="uq_idempotency_client_key"),
+    )

@@ -1,0 +1,297 @@
+"""intake's request and response schemas (marshmallow), also its OpenAPI.
+
+Validators raise ``ValidationError`` with a stable error code as message, so
+the problem+json answer names the field and the code, never the value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+    validates_schema,
+)
+
+from labornet_shared.categories import CATEGORIES, CHANNELS, CONTACT_CHANNELS, LANGUAGES
+from labornet_shared.reference import (
+    ReferenceError,
+    normalize_phone,
+    validate_country,
+    validate_national_id,
+)
+
+
+def _reference_check(check: Any, value: str) -> str:
+    try:
+        return str(check(value))
+    except ReferenceError as exc:
+        raise ValidationError(exc.code) from exc
+
+
+class LocationSchema(Schema):
+    """Where the problem is. Codes are checked against the gazetteer."""
+
+    class Meta:
+        unknown = RAISE
+
+    province_code = fields.String(
+        required=True, validate=validate.Regexp(r"^TH-\d{2}$", error="province_format")
+    )
+    district_code = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^\d{4}$", error="format"),
+    )
+    subdistrict_code = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^\d{6}$", error="format"),
+    )
+    postcode = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^\d{5}$", error="postcode_format"),
+    )
+    lat = fields.Float(
+        load_default=None, allow_none=True, validate=validate.Range(-90, 90)
+    )
+    long = fields.Float(
+        load_default=None, allow_none=True, validate=validate.Range(-180, 180)
+    )
+    address = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=500)
+    )
+
+
+class CitizenSchema(Schema):
+    """The citizen's personal data: all optional, all needing consent."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(1, 200)
+    )
+    phone = fields.String(load_default=None, allow_none=True)
+    email = fields.Email(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=254),
+        error_messages={"invalid": "email_format"},
+    )
+    national_id = fields.String(load_default=None, allow_none=True)
+    language = fields.String(load_default="th", validate=validate.OneOf(LANGUAGES))
+    contact_channel = fields.String(
+        load_default="none", validate=validate.OneOf(CONTACT_CHANNELS)
+    )
+    line_user_id = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(1, 100)
+    )
+
+    @validates("phone")
+    def _phone(self, value: str | None, **_: Any) -> None:
+        if value is not None:
+            _reference_check(normalize_phone, value)
+
+    @validates("national_id")
+    def _national_id(self, value: str | None, **_: Any) -> None:
+        if value is not None:
+            _reference_check(validate_national_id, value)
+
+    @validates_schema
+    def _contact_needs_detail(self, data: dict[str, Any], **_: Any) -> None:
+        needs = {"sms": "phone", "line": "line_user_id", "email": "email"}
+        detail = needs.get(data.get("contact_channel", "none"))
+        if detail and not data.get(detail):
+            raise ValidationError("contact_missing", field_name=detail)
+
+    @post_load
+    def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if data.get("phone"):
+            data["phone"] = normalize_phone(data["phone"])
+        if data.get("national_id"):
+            data["national_id"] = validate_national_id(data["national_id"])
+        return data
+
+
+class ConsentSchema(Schema):
+    """What the citizen agreed to, and when."""
+
+    class Meta:
+        unknown = RAISE
+
+    purpose = fields.String(required=True, validate=validate.Length(1, 500))
+    given_at = fields.AwareDateTime(required=True)
+
+
+PERSONAL_FIELDS = ("name", "phone", "email", "national_id", "line_user_id")
+
+
+class CaseCreateSchema(Schema):
+    """``POST /v1/cases``."""
+
+    class Meta:
+        unknown = RAISE
+
+    description = fields.String(required=True, validate=validate.Length(10, 5000))
+    category = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(CATEGORIES)
+    )
+    channel = fields.String(load_default="web", validate=validate.OneOf(CHANNELS))
+    location = fields.Nested(LocationSchema, required=True)
+    abroad_country = fields.String(load_default=None, allow_none=True)
+    citizen = fields.Nested(CitizenSchema, load_default=None, allow_none=True)
+    consent = fields.Nested(ConsentSchema, load_default=None, allow_none=True)
+
+    @validates("abroad_country")
+    def _country(self, value: str | None, **_: Any) -> None:
+        if value is not None:
+            _reference_check(validate_country, value)
+
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _consent_with_personal_data(
+        self, data: dict[str, Any], original: Any, **_: Any
+    ) -> None:
+        # the raw input: an invalid phone is still personal data given
+        citizen = original.get("citizen") if isinstance(original, dict) else None
+        citizen = citizen if isinstance(citizen, dict) else {}
+        if any(citizen.get(name) for name in PERSONAL_FIELDS) and not (
+            isinstance(original, dict) and original.get("consent")
+        ):
+            raise ValidationError("consent_required", field_name="consent")
+
+    @post_load
+    def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if data.get("abroad_country"):
+            data["abroad_country"] = data["abroad_country"].upper()
+        data["description"] = data["description"].strip()
+        return data
+
+
+class WithdrawSchema(Schema):
+    """``POST /v1/cases/{reference}/withdraw``."""
+
+    class Meta:
+        unknown = RAISE
+
+    reason = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=1000)
+    )
+
+
+class CaseListQuerySchema(Schema):
+    """Filters of ``GET /v1/cases``."""
+
+    class Meta:
+        unknown = RAISE
+
+    province = fields.String(
+        validate=validate.Regexp(r"^TH-\d{2}$", error="province_format")
+    )
+    district = fields.String(validate=validate.Regexp(r"^\d{4}$", error="format"))
+    status = fields.String(
+        validate=validate.OneOf(
+            ("received", "routed", "in_progress", "closed", "withdrawn")
+        )
+    )
+    category = fields.String(validate=validate.OneOf(CATEGORIES))
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+    submitted_since = fields.AwareDateTime()
+    submitted_until = fields.AwareDateTime()
+    limit = fields.Integer(validate=validate.Range(1, 200), load_default=50)
+    cursor = fields.String()
+
+
+class TimelineEntrySchema(Schema):
+    """One step of the case, as the citizen sees it."""
+
+    status = fields.String()
+    note = fields.String(allow_none=True)
+    agency = fields.String(allow_none=True)
+    occurred_at = fields.DateTime()
+
+
+class CaseLocationOutSchema(Schema):
+    """The case's place."""
+
+    province_code = fields.String()
+    district_code = fields.String(allow_none=True)
+    subdistrict_code = fields.String(allow_none=True)
+    postcode = fields.String(allow_none=True)
+    lat = fields.Float()
+    long = fields.Float()
+    coordinates_source = fields.String()
+    address = fields.String(allow_none=True)
+
+
+class CaseStatusSchema(Schema):
+    """What the citizen sees with the tracking code: no personal data."""
+
+    reference = fields.String()
+    status = fields.String()
+    category = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    timeline = fields.List(fields.Nested(TimelineEntrySchema))
+
+
+class CitizenOutSchema(Schema):
+    """The citizen's data, for the submitting agent and operators."""
+
+    name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    national_id = fields.String(allow_none=True)
+    line_user_id = fields.String(allow_none=True)
+    contact_channel = fields.String()
+    consent_purpose = fields.String(allow_none=True)
+    consent_given_at = fields.DateTime(allow_none=True)
+
+
+class CaseSchema(CaseStatusSchema):
+    """The whole case (agent who submitted it, operators)."""
+
+    description = fields.String()
+    channel = fields.String()
+    language = fields.String()
+    location = fields.Nested(CaseLocationOutSchema)
+    abroad_country = fields.String(allow_none=True)
+    submitted_by_agent_id = fields.String(allow_none=True)
+    citizen = fields.Nested(CitizenOutSchema, allow_none=True)
+    personal_data_erased_at = fields.DateTime(allow_none=True)
+
+
+class CaseSummarySchema(Schema):
+    """A row of ``GET /v1/cases``: no personal data."""
+
+    reference = fields.String()
+    status = fields.String()
+    category = fields.String(allow_none=True)
+    channel = fields.String()
+    province_code = fields.String()
+    district_code = fields.String(allow_none=True)
+    submitted_by_agent_id = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class CaseListSchema(Schema):
+    """A page of cases."""
+
+    cases = fields.List(fields.Nested(CaseSummarySchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class CaseCreatedSchema(Schema):
+    """``201`` answer to ``POST /v1/cases``."""
+
+    reference = fields.String()
+    tracking_code = fields.String()
+    status = fields.String()
+    links = fields.Dict(keys=fields.String(), values=fields.String())

@@ -1,0 +1,331 @@
+"""intake's nameko service: entrypoints only — parse, call the domain, answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.wrappers import Request
+
+from labornet_intake import domain
+from labornet_intake.dependencies import Settings, intake_database, intake_relay
+from labornet_intake.schemas import (
+    CaseCreatedSchema,
+    CaseCreateSchema,
+    CaseListQuerySchema,
+    CaseListSchema,
+    CaseSchema,
+    CaseStatusSchema,
+    CaseSummarySchema,
+    WithdrawSchema,
+)
+from labornet_shared.health import readiness
+from labornet_shared.http import api, json_response, load, metrics_response, read_json
+from labornet_shared.openapi import Operation, build_spec
+from labornet_shared.pagination import InvalidCursor, decode_cursor, encode_cursor
+from labornet_shared.problems import FieldError, Problem
+from labornet_shared.tokens import Principal
+
+TRACKING_HEADER = "X-Tracking-Code"
+
+
+def _principal(request: Request) -> Principal | None:
+    return getattr(request, "principal", None)
+
+
+def _require(request: Request, *scopes: str) -> Principal:
+    principal = _principal(request)
+    if principal is None:
+        raise Problem(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
+    if principal.scope not in scopes:
+        # outside its scope a token learns nothing: 404, not 403
+        raise Problem(404, "not_found")
+    return principal
+
+
+def _case_view(case: Any, whole: bool) -> dict[str, Any]:
+    data = {
+        "reference": case.reference,
+        "status": case.status,
+        "category": case.category,
+        "created_at": domain.aware(case.created_at),
+        "updated_at": domain.aware(case.updated_at),
+        "timeline": [
+            {
+                "status": entry.status,
+                "note": entry.note,
+                "agency": entry.agency,
+                "occurred_at": domain.aware(entry.occurred_at),
+            }
+            for entry in case.timeline
+        ],
+    }
+    if not whole:
+        return dict(CaseStatusSchema().dump(data))
+    contact = case.contact
+    data.update(
+        description=case.description,
+        channel=case.channel,
+        language=case.language,
+        location={
+            "province_code": case.province_code,
+            "district_code": case.district_code,
+            "subdistrict_code": case.subdistrict_code,
+            "postcode": case.postcode,
+            "lat": case.lat,
+            "long": case.long,
+            "coordinates_source": case.coordinates_source,
+            "address": case.address,
+        },
+        abroad_country=case.abroad_country,
+        submitted_by_agent_id=case.submitted_by_agent_id,
+        personal_data_erased_at=domain.aware(case.personal_data_erased_at),
+        citizen=None
+        if contact is None
+        else {
+            "name": contact.name,
+            "phone": contact.phone,
+            "email": contact.email,
+            "national_id": contact.national_id,
+            "line_user_id": contact.line_user_id,
+            "contact_channel": contact.contact_channel,
+            "consent_purpose": contact.consent_purpose,
+            "consent_given_at": domain.aware(contact.consent_given_at),
+        },
+    )
+    return dict(CaseSchema().dump(data))
+
+
+def _created(reference: str, code: str) -> dict[str, Any]:
+    return dict(
+        CaseCreatedSchema().dump(
+            {
+                "reference": reference,
+                "tracking_code": code,
+                "status": "received",
+                "links": {
+                    "self": f"/v1/cases/{reference}",
+                    "withdraw": f"/v1/cases/{reference}/withdraw",
+                },
+            }
+        )
+    )
+
+
+OPERATIONS = [
+    Operation(
+        "POST",
+        "/v1/cases",
+        "Submit a case",
+        request=CaseCreateSchema,
+        response=CaseCreatedSchema,
+        status=201,
+        errors=(400, 401, 413, 415, 422, 429),
+        headers=("Idempotency-Key",),
+        security=("bearer",),
+    ),
+    Operation(
+        "GET",
+        "/v1/cases/{reference}",
+        "Follow a case (X-Tracking-Code) or read it whole (agent, operator)",
+        response=CaseSchema,
+        errors=(401, 404),
+        headers=(TRACKING_HEADER,),
+    ),
+    Operation(
+        "GET",
+        "/v1/cases",
+        "List cases (operator, agent)",
+        response=CaseListSchema,
+        query=CaseListQuerySchema,
+        errors=(400, 401, 404),
+        security=("bearer",),
+    ),
+    Operation(
+        "POST",
+        "/v1/cases/{reference}/withdraw",
+        "Withdraw a case",
+        request=WithdrawSchema,
+        response=CaseStatusSchema,
+        errors=(400, 404, 409),
+        headers=(TRACKING_HEADER,),
+    ),
+    Operation(
+        "DELETE",
+        "/v1/cases/{reference}/personal-data",
+        "Erase the citizen's personal data (PDPA; operator)",
+        status=204,
+        errors=(401, 404),
+        security=("bearer",),
+    ),
+    Operation("GET", "/healthz", "Alive", errors=()),
+    Operation("GET", "/readyz", "Database and broker reachable", errors=(503,)),
+    Operation("GET", "/metrics", "Prometheus metrics", errors=()),
+]
+
+
+class IntakeService:
+    """Cases in: store, announce (outbox), let the citizen follow them."""
+
+    name = "intake"
+
+    db = intake_database()
+    relay = intake_relay()
+    settings = Settings()
+
+    @api("POST", "/v1/cases")
+    def submit_case(self, request: Request) -> Any:
+        """Take a case in; the same Idempotency-Key gives the same case."""
+        body = read_json(request)
+        data = load(CaseCreateSchema(), body)
+        principal = _principal(request)
+        session = self.db.session
+        key = request.headers.get("Idempotency-Key")
+        reservation = None
+        if key:
+            if len(key) > 200:
+                raise Problem(
+                    400, "validation_failed", [FieldError("Idempotency-Key", "length")]
+                )
+            client = principal.subject if principal else "anonymous"
+            try:
+                reservation = domain.reserve_idempotency_key(
+                    session, client, key, domain.request_fingerprint(body)
+                )
+            except domain.IdempotencyKeyReused as exc:
+                raise Problem(422, "idempotency_key_reused") from exc
+            except domain.IdempotencyKeyInProgress as exc:
+                raise Problem(
+                    409, "idempotency_key_in_progress", headers={"Retry-After": "1"}
+                ) from exc
+            if isinstance(reservation, str):
+                code = domain.tracking_code(self.settings.pepper, reservation)
+                return (
+                    201,
+                    {"Location": f"/v1/cases/{reservation}"},
+                    _created(reservation, code),
+                )
+        try:
+            submitted = domain.submit_case(
+                session, data, principal=principal, pepper=self.settings.pepper
+            )
+        except domain.CaseInvalid as exc:
+            raise Problem(400, "validation_failed", exc.errors) from exc
+        reference = str(submitted.case.reference)
+        if reservation is not None:
+            domain.complete_idempotency_key(reservation, reference)
+        return (
+            201,
+            {"Location": f"/v1/cases/{reference}"},
+            _created(reference, submitted.tracking_code),
+        )
+
+    @api("GET", "/v1/cases/<reference>")
+    def get_case(self, request: Request, reference: str) -> Any:
+        """Status and timeline by tracking code; the whole case by token."""
+        principal = _principal(request)
+        session = self.db.session
+        try:
+            if principal is not None:
+                case = domain.case_for_principal(session, reference, principal)
+                return 200, _case_view(case, whole=True)
+            case = domain.case_for_citizen(
+                session,
+                reference,
+                request.headers.get(TRACKING_HEADER),
+                self.settings.pepper,
+            )
+        except domain.CaseNotFound as exc:
+            raise Problem(404, "not_found") from exc
+        return 200, _case_view(case, whole=False)
+
+    @api("GET", "/v1/cases")
+    def list_cases(self, request: Request) -> Any:
+        """A page of cases (operator: all; agent: their own)."""
+        principal = _require(request, "operator", "agent")
+        filters = load(CaseListQuerySchema(), request.args.to_dict())
+        try:
+            position = decode_cursor(filters.pop("cursor", None))
+        except InvalidCursor as exc:
+            raise Problem(
+                400, "validation_failed", [FieldError("cursor", "invalid")]
+            ) from exc
+        if position is not None:
+            if not isinstance(position.get("id"), int):
+                raise Problem(
+                    400, "validation_failed", [FieldError("cursor", "invalid")]
+                )
+            filters["after_id"] = position["id"]
+        cases, next_id = domain.list_cases(self.db.session, filters, principal)
+        summaries = [
+            CaseSummarySchema().dump(
+                {
+                    "reference": case.reference,
+                    "status": case.status,
+                    "category": case.category,
+                    "channel": case.channel,
+                    "province_code": case.province_code,
+                    "district_code": case.district_code,
+                    "submitted_by_agent_id": case.submitted_by_agent_id,
+                    "created_at": domain.aware(case.created_at),
+                }
+            )
+            for case in cases
+        ]
+        return 200, {
+            "cases": summaries,
+            "next_cursor": encode_cursor({"id": next_id}) if next_id else None,
+        }
+
+    @api("POST", "/v1/cases/<reference>/withdraw")
+    def withdraw_case(self, request: Request, reference: str) -> Any:
+        """Withdraw: the citizen by tracking code, or the agent, or an operator."""
+        data = (
+            load(WithdrawSchema(), read_json(request)) if request.content_length else {}
+        )
+        try:
+            case = domain.withdraw_case(
+                self.db.session,
+                reference,
+                principal=_principal(request),
+                code=request.headers.get(TRACKING_HEADER),
+                pepper=self.settings.pepper,
+                reason=data.get("reason"),
+            )
+        except domain.CaseNotFound as exc:
+            raise Problem(404, "not_found") from exc
+        except domain.CaseNotOpen as exc:
+            raise Problem(409, "case_not_open") from exc
+        return 200, _case_view(case, whole=False)
+
+    @api("DELETE", "/v1/cases/<reference>/personal-data")
+    def erase_personal_data(self, request: Request, reference: str) -> Any:
+        """PDPA erasure by an operator; audited."""
+        principal = _require(request, "operator")
+        try:
+            domain.erase_personal_data(self.db.session, reference, principal)
+        except domain.CaseNotFound as exc:
+            raise Problem(404, "not_found") from exc
+        return 204, ""
+
+    @api("GET", "/healthz", authenticate=False)
+    def healthz(self, request: Request) -> Any:
+        """The process is alive."""
+        return 200, {"status": "ok"}
+
+    @api("GET", "/readyz", authenticate=False)
+    def readyz(self, request: Request) -> Any:
+        """Ready when the database, the broker and the relay all work."""
+        state = readiness(
+            self.db.session.get_bind(), self.settings.amqp_uri, self.relay
+        )
+        return (200 if state["ready"] else 503), state
+
+    @api("GET", "/metrics", authenticate=False)
+    def metrics(self, request: Request) -> Any:
+        """Prometheus metrics of this process."""
+        return metrics_response()
+
+    @api("GET", "/openapi.json", authenticate=False)
+    def openapi(self, request: Request) -> Any:
+        """The OpenAPI 3.1 description of this API."""
+        return json_response(200, build_spec("labornet intake", "1.0.0", OPERATIONS))

@@ -1,0 +1,43 @@
+"""Configuration: each service's ``config.yml`` with ``${LABORNET_...:default}``.
+
+nameko substitutes environment variables itself when it runs a service; the
+CLI and the tests read the same files through :func:`load_config` so that a
+value is defined once, in ``config.yml``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_AMQP_URI = "amqp://guest:guest@localhost:5672/"
+DEFAULT_MANAGEMENT_URL = "http://guest:guest@localhost:15672"
+DEVELOPMENT_TOKEN_SECRET = "labornet-development-secret-do-not-use"
+
+
+def repo_root() -> Path:
+    """The checkout's root: ``LABORNET_ROOT`` or the current directory."""
+    return Path(os.environ.get("LABORNET_ROOT", os.getcwd()))
+
+
+def service_config_path(service: str) -> Path:
+    """Where a service's ``config.yml`` lives in a checkout."""
+    return repo_root() / "services" / service / "config.yml"
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a nameko ``config.yml`` with nameko's own env-var substitution."""
+    from nameko.cli.main import setup_yaml_parser
+
+    setup_yaml_parser()
+    with open(path, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle)
+    return dict(config or {})
+
+
+def load_service_config(service: str) -> dict[str, Any]:
+    """The config of one service of this checkout."""
+    return load_config(service_config_path(service))

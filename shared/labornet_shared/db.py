@@ -1,0 +1,222 @@
+"""Databases: engines for SQLite and PostgreSQL, and the unit of work.
+
+Each service owns one database. :class:`Database` is the nameko
+DependencyProvider that gives every worker a :class:`UnitOfWork`: one
+SQLAlchemy session that commits when the worker succeeds and rolls back when
+it raises. The commit happens *before* the entrypoint answers (an HTTP 201 or
+an AMQP ack), never after, so a client is never told about a change that was
+then lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import weakref
+from functools import partial
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from nameko.containers import WorkerContext
+
+log = logging.getLogger(__name__)
+
+_psycopg_patched = False
+
+
+def _patch_psycopg_for_eventlet() -> None:
+    """Let psycopg2 yield to other green threads while it waits on the wire."""
+    global _psycopg_patched
+    if _psycopg_patched:
+        return
+    import eventlet.patcher
+
+    if eventlet.patcher.is_monkey_patched("socket"):
+        from psycogreen.eventlet import patch_psycopg
+
+        patch_psycopg()
+    _psycopg_patched = True
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` URLs for psycopg2."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url[len("postgresql://") :]
+    return url
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    """An engine tuned for the service's workload on SQLite or PostgreSQL."""
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            # parameters can be personal data: never in an error or a log
+            hide_parameters=True,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # WAL lets readers run beside the writer; NORMAL sync is durable
+            # across process crashes, which is what the outbox needs.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    _patch_psycopg_for_eventlet()
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        hide_parameters=True,
+    )
+
+
+def is_postgresql(engine: Engine) -> bool:
+    """Whether the engine talks to PostgreSQL (else SQLite)."""
+    return engine.dialect.name == "postgresql"
+
+
+class UnitOfWork:
+    """One worker's database session and what must happen once it commits."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._after_commit: list[Callable[[], None]] = []
+        self.finished = False
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this unit of work has committed."""
+        self._after_commit.append(callback)
+
+    def commit(self) -> None:
+        """Commit now and run the after-commit callbacks."""
+        self.session.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
+    def rollback(self) -> None:
+        """Throw away everything this unit of work did."""
+        self._after_commit = []
+        self.session.rollback()
+
+    def finish(self, exc_info: Any) -> Any:
+        """Commit on success, roll back on error; returns the final exc_info.
+
+        A failing commit (a constraint, a lost connection) becomes the
+        worker's error, so the entrypoint reports it instead of success.
+        """
+        if self.finished:
+            return exc_info
+        self.finished = True
+        if exc_info is not None:
+            self.rollback()
+            return exc_info
+        try:
+            self.commit()
+        except Exception:
+            self.rollback()
+            return sys.exc_info()
+        return None
+
+    def close(self) -> None:
+        """Return the connection to the pool."""
+        self.session.close()
+
+
+class Database(DependencyProvider):
+    """nameko DependencyProvider: a :class:`UnitOfWork` for every worker.
+
+    ``config_key`` names the config entry with the database URL. Units of work
+    are finished by :func:`finish_units_of_work`, which labornet's entrypoints
+    call before they answer; ``worker_result`` is the fallback for plain
+    nameko entrypoints.
+    """
+
+    def __init__(self, metadata: MetaData, config_key: str = "DATABASE_URL") -> None:
+        self.metadata = metadata
+        self.config_key = config_key
+        self.engine: Engine | None = None
+        self.sessionmaker: sessionmaker[Session] | None = None
+        self.units: weakref.WeakKeyDictionary[WorkerContext, UnitOfWork] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._after_commit_hooks: list[Callable[[UnitOfWork], None]] = []
+
+    def setup(self) -> None:
+        """Create the engine from the service's config."""
+        config = self.container.config
+        self.engine = make_engine(
+            config[self.config_key], int(config.get("DATABASE_POOL_SIZE", 10))
+        )
+        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    def stop(self) -> None:
+        """Close the pool's connections."""
+        if self.engine is not None:
+            self.engine.dispose()
+
+    def add_after_commit_hook(self, hook: Callable[[UnitOfWork], None]) -> None:
+        """Let another extension (the outbox relay) hear about every commit."""
+        self._after_commit_hooks.append(hook)
+
+    def get_dependency(self, worker_ctx: WorkerContext) -> UnitOfWork:
+        """The worker's unit of work, created on first use."""
+        assert self.sessionmaker is not None
+        session = self.sessionmaker()
+        session.info["metadata"] = self.metadata
+        unit = UnitOfWork(session)
+        for hook in self._after_commit_hooks:
+            unit.after_commit(partial(hook, unit))
+        self.units[worker_ctx] = unit
+        return unit
+
+    def finish(self, worker_ctx: WorkerContext, exc_info: Any) -> Any:
+        """Commit or roll back this worker's unit of work."""
+        unit = self.units.get(worker_ctx)
+        if unit is None:
+            return exc_info
+        return unit.finish(exc_info)
+
+    def worker_result(
+        self, worker_ctx: WorkerContext, result: Any = None, exc_info: Any = None
+    ) -> None:
+        """Fallback for entrypoints that did not finish the unit of work."""
+        self.finish(worker_ctx, exc_info)
+
+    def worker_teardown(self, worker_ctx: WorkerContext) -> None:
+        """Close the session."""
+        unit = self.units.pop(worker_ctx, None)
+        if unit is not None:
+            if not unit.finished:
+                unit.rollback()
+            unit.close()
+
+
+def finish_units_of_work(worker_ctx: WorkerContext, exc_info: Any) -> Any:
+    """Finish every :class:`Database` of the worker's container.
+
+    Entrypoints call this in ``handle_result``, before they answer or ack, so
+    that nothing is acknowledged that was not committed.
+    """
+    for provider in worker_ctx.container.dependencies:
+        if isinstance(provider, Database):
+            exc_info = provider.finish(worker_ctx, exc_info)
+    return exc_info

@@ -1,0 +1,124 @@
+"""Operators' tools for a service's dead-letter queue: list, replay, purge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import amqp
+import kombu
+
+from labornet_shared.consumer import ATTEMPT_HEADER, dead_letter_queue_name
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One parked message and why it is there."""
+
+    position: int
+    event_id: str | None
+    event_type: str | None
+    correlation_id: str | None
+    queue: str | None
+    error: str | None
+    attempts: int
+    failed_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+def _describe(position: int, message: Any) -> DeadLetter:
+    import json
+
+    headers = message.headers or {}
+    try:
+        body = json.loads(message.body)
+    except (TypeError, ValueError):
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    death = (headers.get("x-death") or [{}])[0]
+    return DeadLetter(
+        position=position,
+        event_id=body.get("event_id"),
+        event_type=body.get("event_type"),
+        correlation_id=body.get("correlation_id"),
+        queue=headers.get("x-labornet-queue") or death.get("queue"),
+        error=headers.get("x-labornet-error")
+        or (headers.get("x-first-death-reason") and "delivery limit reached"),
+        attempts=int(headers.get(ATTEMPT_HEADER) or death.get("count") or 0),
+        failed_at=headers.get("x-labornet-failed-at"),
+    )
+
+
+def list_dead_letters(
+    amqp_uri: str, service: str, limit: int = 100
+) -> list[DeadLetter]:
+    """Read up to ``limit`` messages without removing them."""
+    with kombu.Connection(amqp_uri, connect_timeout=5) as connection:
+        channel = connection.channel()
+        found = []
+        try:
+            for position in range(1, limit + 1):
+                message = channel.basic_get(dead_letter_queue_name(service))
+                if message is None:
+                    break
+                found.append(_describe(position, message))
+        finally:
+            # unacked messages return to the queue, in order, when it closes
+            channel.close()
+    return found
+
+
+def replay_dead_letters(
+    amqp_uri: str, service: str, event_id: str | None = None, limit: int = 10_000
+) -> int:
+    """Send parked messages back to the queue they failed in, attempts reset.
+
+    With ``event_id`` only that event; returns how many were replayed.
+    """
+    replayed = 0
+    with kombu.Connection(amqp_uri, connect_timeout=5) as connection:
+        channel = connection.channel()
+        channel.confirm_select()
+        try:
+            for _ in range(limit):
+                message = channel.basic_get(dead_letter_queue_name(service))
+                if message is None:
+                    break
+                letter = _describe(0, message)
+                if (event_id and letter.event_id != event_id) or not letter.queue:
+                    continue  # stays unacked: back in the queue on close
+                headers = {
+                    key: value
+                    for key, value in (message.headers or {}).items()
+                    if not key.startswith("x-")
+                }
+                channel.basic_publish_confirm(
+                    amqp.Message(
+                        message.body,
+                        content_type=message.properties.get("content_type"),
+                        content_encoding=message.properties.get("content_encoding"),
+                        delivery_mode=2,
+                        application_headers=headers,
+                    ),
+                    exchange="",
+                    routing_key=letter.queue,
+                    mandatory=True,
+                )
+                channel.basic_ack(message.delivery_tag)
+                replayed += 1
+        finally:
+            channel.close()
+    return replayed
+
+
+def purge_dead_letters(amqp_uri: str, service: str) -> int:
+    """Delete every parked message; returns how many."""
+    with kombu.Connection(amqp_uri, connect_timeout=5) as connection:
+        channel = connection.channel()
+        try:
+            return int(channel.queue_purge(dead_letter_queue_name(service)) or 0)
+        finally:
+            channel.close()

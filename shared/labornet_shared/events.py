@@ -1,0 +1,195 @@
+"""The event contract: one envelope, versioned payloads, a registry of both.
+
+Every event body is an envelope::
+
+    {"event_id": UUID, "event_type": "case_received", "schema_version": 1,
+     "occurred_at": "2026-11-26T04:00:00+00:00", "correlation_id": "LN-...",
+     "payload": {...}}
+
+Producers build envelopes with :func:`make_event`; consumers read them with
+:func:`parse_event`, which refuses an event type or version it does not know
+(:class:`UnknownEventVersion`) so the message is dead-lettered, not guessed at.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from labornet_shared.categories import CATEGORIES, CHANNELS, LANGUAGES
+
+
+class EnvelopeSchema(Schema):
+    """The envelope every labornet event travels in."""
+
+    class Meta:
+        unknown = RAISE
+
+    event_id = fields.UUID(required=True)
+    event_type = fields.String(required=True, validate=validate.Length(1, 100))
+    schema_version = fields.Integer(required=True, strict=True)
+    occurred_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    correlation_id = fields.String(required=True, allow_none=True)
+    payload = fields.Dict(required=True)
+
+
+class EventLocationSchema(Schema):
+    """Where a case happened: codes only, no street address."""
+
+    province_code = fields.String(
+        required=True, validate=validate.Regexp(r"^TH-\d{2}$")
+    )
+    district_code = fields.String(load_default=None, allow_none=True)
+    subdistrict_code = fields.String(load_default=None, allow_none=True)
+    postcode = fields.String(load_default=None, allow_none=True)
+    lat = fields.Float(required=True)
+    long = fields.Float(required=True)
+
+
+class CaseReceivedV1(Schema):
+    """``case_received`` v1: what routing needs, never the citizen's identity."""
+
+    class Meta:
+        unknown = RAISE
+
+    reference = fields.String(required=True)
+    category = fields.String(
+        required=True, allow_none=True, validate=validate.OneOf(CATEGORIES)
+    )
+    description = fields.String(required=True)
+    location = fields.Nested(EventLocationSchema, required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
+    abroad_country = fields.String(required=True, allow_none=True)
+    submitted_by_agent_id = fields.String(required=True, allow_none=True)
+    received_at = fields.AwareDateTime(required=True)
+
+
+class CaseWithdrawnV1(Schema):
+    """``case_withdrawn`` v1: the citizen or their agent withdrew the case."""
+
+    class Meta:
+        unknown = RAISE
+
+    reference = fields.String(required=True)
+    withdrawn_at = fields.AwareDateTime(required=True)
+    withdrawn_by = fields.String(
+        required=True, validate=validate.OneOf(("citizen", "agent", "operator"))
+    )
+
+
+# (event_type, schema_version) -> (source service, payload schema)
+EVENT_TYPES: dict[tuple[str, int], tuple[str, type[Schema]]] = {
+    ("case_received", 1): ("intake", CaseReceivedV1),
+    ("case_withdrawn", 1): ("intake", CaseWithdrawnV1),
+}
+
+CURRENT_VERSIONS: dict[str, int] = {
+    event_type: max(v for (t, v) in EVENT_TYPES if t == event_type)
+    for (event_type, _version) in EVENT_TYPES
+}
+
+
+class InvalidEvent(ValueError):
+    """A message that is not a valid labornet event; retrying cannot help."""
+
+
+class UnknownEventVersion(InvalidEvent):
+    """An event type or schema version this code does not know."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """A parsed, validated event."""
+
+    event_id: str
+    event_type: str
+    schema_version: int
+    occurred_at: datetime
+    correlation_id: str | None
+    payload: dict[str, Any]
+
+    def to_body(self) -> dict[str, Any]:
+        """The JSON-ready envelope."""
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "schema_version": self.schema_version,
+            "occurred_at": self.occurred_at.isoformat(),
+            "correlation_id": self.correlation_id,
+            "payload": self.payload,
+        }
+
+
+def source_service(event_type: str) -> str:
+    """The service that publishes ``event_type``."""
+    version = CURRENT_VERSIONS.get(event_type)
+    if version is None:
+        raise UnknownEventVersion(f"unknown event type {event_type!r}")
+    return EVENT_TYPES[(event_type, version)][0]
+
+
+def make_event(
+    event_type: str,
+    payload: dict[str, Any],
+    correlation_id: str | None = None,
+    *,
+    schema_version: int | None = None,
+    occurred_at: datetime | None = None,
+    event_id: str | None = None,
+) -> Event:
+    """Validate ``payload`` against its schema and wrap it in an envelope."""
+    version = schema_version or CURRENT_VERSIONS.get(event_type)
+    entry = EVENT_TYPES.get((event_type, version or 0))
+    if entry is None:
+        raise UnknownEventVersion(f"unknown event {event_type!r} v{version}")
+    schema = entry[1]()
+    # dump then load: the payload on the wire is exactly what a consumer loads
+    errors = schema.validate(payload)
+    if errors:
+        raise InvalidEvent(f"{event_type} payload invalid: {sorted(errors)}")
+    return Event(
+        event_id=event_id or str(uuid.uuid4()),
+        event_type=event_type,
+        schema_version=int(version or 0),
+        occurred_at=occurred_at or datetime.now(UTC),
+        correlation_id=correlation_id,
+        payload=payload,
+    )
+
+
+def parse_event(body: Any, accept: dict[str, set[int]] | None = None) -> Event:
+    """Validate an envelope and its payload.
+
+    ``accept`` maps event types to the versions this consumer handles
+    (default: every version the registry knows).
+    """
+    if not isinstance(body, dict):
+        raise InvalidEvent("event body is not a JSON object")
+    try:
+        envelope = EnvelopeSchema().load(body)
+    except ValidationError as exc:
+        raise InvalidEvent(f"invalid envelope: {sorted(exc.messages)}") from exc
+    key = (envelope["event_type"], envelope["schema_version"])
+    entry = EVENT_TYPES.get(key)
+    accepted = accept.get(key[0], set()) if accept is not None else None
+    if entry is None or (accepted is not None and key[1] not in accepted):
+        raise UnknownEventVersion(f"unknown event {key[0]!r} v{key[1]}")
+    try:
+        entry[1]().load(envelope["payload"])
+    except ValidationError as exc:
+        raise InvalidEvent(
+            f"invalid {key[0]} v{key[1]} payload: {sorted(exc.messages)}"
+        ) from exc
+    return Event(
+        event_id=str(envelope["event_id"]),
+        event_type=key[0],
+        schema_version=key[1],
+        occurred_at=envelope["occurred_at"],
+        correlation_id=envelope["correlation_id"],
+        payload=envelope["payload"],
+    )
