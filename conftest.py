@@ -1,0 +1,4 @@
+"""Shared test fixtures and factories: labornet_shared.testing and each
+service's ``testing`` module."""
+
+pytest_plugins = ["labornet_shared.testing", "labornet_intake.testing"]

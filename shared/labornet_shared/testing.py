@@ -1,0 +1,333 @@
+"""Test support shared by every service's tests: factories and fixtures.
+
+Loaded as a pytest plugin by the repository's ``conftest.py``. Databases:
+SQLite files by default; ``LABORNET_TEST_DB_URL=postgresql://...`` gives each
+test its own PostgreSQL schema instead. Brokers: nameko's ``rabbit_config``
+gives each test its own RabbitMQ vhost, with labornet's topology declared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import kombu
+import pytest
+import requests
+
+from labornet_shared.config import load_service_config, repo_root
+from labornet_shared.reference import generate_national_id
+
+TEST_DB_ENV = "LABORNET_TEST_DB_URL"
+MANAGEMENT_URL = os.environ.get(
+    "LABORNET_RABBIT_MANAGEMENT_URL", "http://guest:guest@localhost:15672"
+)
+
+# --- factories -----------------------------------------------------------------
+
+DESCRIPTIONS = (
+    "นายจ้างค้างจ่ายค่าจ้างสองเดือน รวม 24,000 บาท ขอให้ช่วยติดตาม",
+    "ถูกเลิกจ้างโดยไม่ได้รับค่าชดเชย ทำงานมา 6 ปี อยากขอเงินว่างงานด้วย",
+    "อยากหางานใหม่ในจังหวัด มีประสบการณ์ขับรถบรรทุก",
+    "Fell from scaffolding at the construction site, employer refuses "
+    "to report it to the compensation fund",
+    "ต้องการสมัครอบรมช่างเชื่อมของกรมพัฒนาฝีมือแรงงาน",
+    "โรงงานไม่มีอุปกรณ์ป้องกันเสียงดัง คนงานหูอื้อกันหลายคน",
+    "ขอเปลี่ยนโรงพยาบาลตามสิทธิประกันสังคม มาตรา 33",
+    "Recruitment agency took 80,000 baht for a job in Taiwan and disappeared",
+)
+SUBDISTRICTS = ("520105", "100101", "500101", "400101", "900101", "301701")
+
+
+def case_payload(rng: random.Random | None = None, **overrides: Any) -> dict[str, Any]:
+    """A realistic ``POST /v1/cases`` body; keyword arguments override."""
+    rng = rng or random.Random()
+    subdistrict = rng.choice(SUBDISTRICTS)
+    body: dict[str, Any] = {
+        "description": rng.choice(DESCRIPTIONS),
+        "channel": rng.choice(("web", "line", "phone", "walk_in")),
+        "location": {
+            "province_code": f"TH-{subdistrict[:2]}",
+            "subdistrict_code": subdistrict,
+        },
+        "citizen": {
+            "name": rng.choice(("สมชาย ใจดี", "มาลี ศรีสุข", "Aung Kyaw", "นิตยา ทองคำ")),
+            "phone": f"08{rng.randint(1, 9)}{rng.randint(1000000, 9999999)}",
+            "national_id": generate_national_id(rng),
+            "language": "th",
+            "contact_channel": "sms",
+        },
+        "consent": {
+            "purpose": "ติดต่อกลับเรื่องนี้ / contact me about this case",
+            "given_at": datetime.now(UTC).isoformat(),
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+def anonymous_case_payload(**overrides: Any) -> dict[str, Any]:
+    """A case with no personal data (no consent needed)."""
+    body = case_payload(random.Random(7))
+    body.pop("citizen")
+    body.pop("consent")
+    body.update(overrides)
+    return body
+
+
+# --- databases -------------------------------------------------------------------
+
+
+def _schema_url(base: str, schema: str) -> str:
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema."""
+    base = os.environ.get(TEST_DB_ENV)
+    if not base:
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    from labornet_shared.db import normalise_url
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(base))
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _schema_url(base, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def migrate(service: str, url: str) -> None:
+    """Run a service's alembic migrations on ``url``."""
+    from labornet_shared.cli import migrate_service
+
+    migrate_service(service, url)
+
+
+@pytest.fixture
+def on_postgresql() -> bool:
+    """Whether this run uses PostgreSQL."""
+    return bool(os.environ.get(TEST_DB_ENV))
+
+
+# --- broker --------------------------------------------------------------------
+
+
+@pytest.fixture
+def broker(rabbit_config: dict[str, Any]) -> dict[str, Any]:
+    """nameko's per-test vhost with labornet's topology declared in it."""
+    from labornet_shared.broker import declare_topology
+
+    declare_topology(rabbit_config["AMQP_URI"], MANAGEMENT_URL)
+    return rabbit_config
+
+
+class QueueTap:
+    """A durable queue bound to an exchange, read by the test."""
+
+    def __init__(self, amqp_uri: str, exchange: str, routing_key: str = "#") -> None:
+        self.amqp_uri = amqp_uri
+        self.name = f"test-tap-{uuid.uuid4().hex[:8]}"
+        with kombu.Connection(amqp_uri) as conn:
+            channel = conn.channel()
+            channel.exchange_declare(
+                exchange, "topic", durable=True, auto_delete=False
+            )
+            channel.queue_declare(self.name, durable=True, auto_delete=False)
+            channel.queue_bind(self.name, exchange, routing_key)
+            channel.close()
+
+    def drain(self, expected: int = 0, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Collect messages until ``expected`` arrived (and 0.3 s of quiet)."""
+        bodies: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        quiet_since = time.monotonic()
+        with kombu.Connection(self.amqp_uri) as conn:
+            channel = conn.channel()
+            while time.monotonic() < deadline:
+                message = channel.basic_get(self.name, no_ack=True)
+                if message is None:
+                    if len(bodies) >= expected and time.monotonic() - quiet_since > 0.3:
+                        break
+                    time.sleep(0.02)
+                    continue
+                quiet_since = time.monotonic()
+                body = json.loads(message.body)
+                body["_headers"] = dict(message.headers or {})
+                body["_properties"] = {
+                    k: v
+                    for k, v in message.properties.items()
+                    if k in ("delivery_mode", "message_id", "content_type")
+                }
+                bodies.append(body)
+            channel.close()
+        return bodies
+
+
+@pytest.fixture
+def queue_tap(broker: dict[str, Any]) -> Callable[..., QueueTap]:
+    """Make :class:`QueueTap`s on this test's vhost."""
+
+    def make(exchange: str, routing_key: str = "#") -> QueueTap:
+        return QueueTap(broker["AMQP_URI"], exchange, routing_key)
+
+    return make
+
+
+# --- services --------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def service_config(service: str, **overrides: Any) -> dict[str, Any]:
+    """A service's config.yml (defaults) with test overrides."""
+    config = load_service_config(service)
+    config.pop("LOGGING", None)
+    config.update(overrides)
+    return config
+
+
+class Api(requests.Session):
+    """requests against one service's base URL."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Relative URLs are joined to the base URL."""
+        if url.startswith("/"):
+            url = self.base_url + url
+        kwargs.setdefault("timeout", 30)
+        return super().request(method, url, *args, **kwargs)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll ``predicate`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+class TcpProxy:
+    """A TCP proxy the test can cut and restore, to fake a network outage.
+
+    Runs in real OS threads so it keeps working beside eventlet-patched code.
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._open = threading.Event()
+        self._open.set()
+        self._connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._server: socket.socket | None = None
+        self._stop = False
+
+    def start(self) -> TcpProxy:
+        """Start accepting on ``127.0.0.1:port``."""
+        from eventlet.patcher import original
+
+        real_socket = original("socket")
+        real_threading = original("threading")
+        self._real_socket = real_socket
+        server = real_socket.socket(real_socket.AF_INET, real_socket.SOCK_STREAM)
+        server.setsockopt(real_socket.SOL_SOCKET, real_socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(64)
+        server.settimeout(0.2)
+        self._server = server
+        real_threading.Thread(target=self._accept, daemon=True).start()
+        self._threading = real_threading
+        return self
+
+    def _accept(self) -> None:
+        assert self._server is not None
+        while not self._stop:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                continue
+            if not self._open.is_set():
+                client.close()
+                continue
+            try:
+                upstream = self._real_socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._connections += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: Any, sink: Any) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def cut(self) -> None:
+        """Drop every connection and refuse new ones."""
+        self._open.clear()
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for sock in connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(self._real_socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def restore(self) -> None:
+        """Accept connections again."""
+        self._open.set()
+
+    def stop(self) -> None:
+        """Close everything."""
+        self._stop = True
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+
+
+def repo() -> Path:
+    """The checkout the tests run in."""
+    return repo_root()
