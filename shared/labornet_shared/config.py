@@ -39,5 +39,9 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_service_config(service: str) -> dict[str, Any]:
-    """The config of one service of this checkout."""
-    return load_config(service_config_path(service))
+    """The config of one service: the checkout's, or ``./config.yml`` in an
+    installed image (where the service's files live in the working dir)."""
+    path = service_config_path(service)
+    if not path.exists() and Path("config.yml").exists():
+        path = Path("config.yml")
+    return load_config(path)

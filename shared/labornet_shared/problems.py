@@ -126,10 +126,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
 }
 
+# first match wins: the specific "Not a valid ..." messages before the generic one
 _MARSHMALLOW_CODES = (
     ("Missing data for required field", "required"),
     ("Field may not be null", "null"),
     ("Unknown field", "unknown_field"),
+    ("Not a valid email", "email_format"),
+    ("Not a valid datetime", "date_format"),
+    ("Not a valid date", "date_format"),
     ("Not a valid", "invalid_type"),
     ("Invalid input type", "invalid_type"),
     ("Length must be", "length"),
@@ -139,7 +143,6 @@ _MARSHMALLOW_CODES = (
     ("Must be greater", "out_of_range"),
     ("Must be less", "out_of_range"),
     ("String does not match expected pattern", "format"),
-    ("Not a valid email", "email_format"),
 )
 
 

@@ -73,6 +73,8 @@ def run_platform(services: list[str]) -> int:
                 f"labornet_{service}.service",
             ],
             cwd=repo_root(),
+            # eventlet's and pkg_resources' start-up warnings are not JSON
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
         address = str(load_service_config(service)["WEB_SERVER_ADDRESS"])
         port = address.rsplit(":", 1)[-1]

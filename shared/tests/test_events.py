@@ -1,0 +1,209 @@
+"""The event contract: envelope, versioned payloads, the registry."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from labornet_shared.events import (
+    CURRENT_VERSIONS,
+    EVENT_TYPES,
+    CaseReceivedV1,
+    InvalidEvent,
+    UnknownEventVersion,
+    make_event,
+    parse_event,
+    source_service,
+)
+
+
+def received_payload(**overrides: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "reference": "LN-2568-00001234",
+        "category": "unpaid_wages",
+        "description": "นายจ้างค้างจ่ายค่าจ้างสองเดือน",
+        "location": {
+            "province_code": "TH-52",
+            "district_code": "5201",
+            "subdistrict_code": "520105",
+            "postcode": "52000",
+            "lat": 18.29,
+            "long": 99.49,
+        },
+        "channel": "field_agent",
+        "language": "th",
+        "abroad_country": None,
+        "submitted_by_agent_id": "agent-17",
+        "received_at": "2025-11-26T04:00:00+00:00",
+    }
+    payload.update(overrides)
+    return payload
+
+
+def withdrawn_payload() -> dict[str, Any]:
+    return {
+        "reference": "LN-2568-00001234",
+        "withdrawn_at": "2025-11-27T04:00:00+00:00",
+        "withdrawn_by": "citizen",
+    }
+
+
+def test_envelope_round_trips_through_json() -> None:
+    occurred = datetime(2025, 11, 26, 11, 0, tzinfo=timezone(timedelta(hours=7)))
+    event = make_event(
+        "case_received",
+        received_payload(),
+        correlation_id="LN-2568-00001234",
+        occurred_at=occurred,
+    )
+    wire = json.loads(json.dumps(event.to_body()))
+    assert set(wire) == {
+        "event_id",
+        "event_type",
+        "schema_version",
+        "occurred_at",
+        "correlation_id",
+        "payload",
+    }
+    parsed = parse_event(wire)
+    assert parsed == event
+    assert uuid.UUID(parsed.event_id)
+    assert parsed.schema_version == 1
+    assert parsed.occurred_at == occurred
+    assert parsed.occurred_at.utcoffset() is not None
+
+
+def test_each_event_gets_its_own_id_and_an_aware_timestamp() -> None:
+    first = make_event("case_withdrawn", withdrawn_payload())
+    second = make_event("case_withdrawn", withdrawn_payload())
+    assert first.event_id != second.event_id
+    assert first.occurred_at.tzinfo is not None
+    assert first.correlation_id is None
+    assert parse_event(first.to_body()).correlation_id is None
+
+
+def test_intake_publishes_both_case_events() -> None:
+    assert source_service("case_received") == "intake"
+    assert source_service("case_withdrawn") == "intake"
+    with pytest.raises(UnknownEventVersion):
+        source_service("case_teleported")
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payload"),
+    [
+        ("case_received", received_payload(category="astrology")),
+        ("case_received", received_payload(channel="pigeon")),
+        ("case_received", {k: v for k, v in received_payload().items() if k != "location"}),
+        (
+            "case_received",
+            received_payload(location={"province_code": "52", "lat": 1, "long": 2}),
+        ),
+        ("case_received", received_payload(citizen_name="สมชาย ใจดี")),
+        ("case_withdrawn", {**withdrawn_payload(), "withdrawn_by": "a cat"}),
+    ],
+    ids=["category", "channel", "no-location", "province", "extra-pii", "withdrawn"],
+)
+def test_make_event_rejects_an_invalid_payload(
+    event_type: str, payload: dict[str, Any]
+) -> None:
+    with pytest.raises(InvalidEvent):
+        make_event(event_type, payload)
+
+
+def test_make_event_refuses_an_unknown_type_or_version() -> None:
+    with pytest.raises(UnknownEventVersion):
+        make_event("case_teleported", {})
+    with pytest.raises(UnknownEventVersion):
+        make_event("case_received", received_payload(), schema_version=99)
+
+
+def test_parse_event_rejects_an_unknown_type_or_version() -> None:
+    body = make_event("case_received", received_payload()).to_body()
+    with pytest.raises(UnknownEventVersion):
+        parse_event({**body, "schema_version": 2})
+    with pytest.raises(UnknownEventVersion):
+        parse_event({**body, "event_type": "case_teleported"})
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda body: "not an object",
+        lambda body: [body],
+        lambda body: {k: v for k, v in body.items() if k != "event_id"},
+        lambda body: {**body, "event_id": "not-a-uuid"},
+        lambda body: {**body, "schema_version": "1"},
+        lambda body: {**body, "occurred_at": "yesterday"},
+        lambda body: {**body, "payload": "{}"},
+        lambda body: {**body, "extra": 1},
+        lambda body: {**body, "payload": {**body["payload"], "channel": "pigeon"}},
+    ],
+    ids=[
+        "string",
+        "list",
+        "no-id",
+        "bad-id",
+        "version-string",
+        "bad-time",
+        "payload-string",
+        "unknown-member",
+        "bad-payload",
+    ],
+)
+def test_parse_event_rejects_a_broken_envelope(breakage: Any) -> None:
+    body = make_event("case_received", received_payload()).to_body()
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(breakage(body))
+    # a broken message is not mistaken for a version this code lacks
+    assert not isinstance(caught.value, UnknownEventVersion)
+
+
+def test_parse_event_honours_the_versions_a_consumer_accepts() -> None:
+    body = make_event("case_received", received_payload()).to_body()
+    assert parse_event(body, {"case_received": {1}}).event_type == "case_received"
+    with pytest.raises(UnknownEventVersion):
+        parse_event(body, {"case_received": {2}})
+    with pytest.raises(UnknownEventVersion):
+        parse_event(body, {"case_withdrawn": {1}})
+
+
+def test_current_versions_match_the_registry() -> None:
+    for event_type, version in CURRENT_VERSIONS.items():
+        assert (event_type, version) in EVENT_TYPES
+        assert make_event(
+            event_type,
+            received_payload() if event_type == "case_received" else withdrawn_payload(),
+        ).schema_version == version
+
+
+def test_case_received_v1_has_no_personal_data_fields() -> None:
+    fields = set(CaseReceivedV1().fields)
+    location = set(CaseReceivedV1().fields["location"].schema.fields)
+    personal = {
+        "name",
+        "citizen",
+        "citizen_name",
+        "phone",
+        "email",
+        "national_id",
+        "line_user_id",
+        "address",
+        "tracking_code",
+    }
+    assert not fields & personal
+    assert not location & personal
+    # and a payload smuggling them in is refused
+    for key in ("phone", "national_id", "email", "name"):
+        with pytest.raises(InvalidEvent):
+            make_event("case_received", received_payload(**{key: "x"}))
+
+
+def test_occurred_at_is_utc_iso_8601() -> None:
+    event = make_event("case_withdrawn", withdrawn_payload())
+    text = event.to_body()["occurred_at"]
+    assert datetime.fromisoformat(text).utcoffset() == timedelta(0)
