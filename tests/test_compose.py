@@ -27,6 +27,18 @@ PLANNED_SERVICES = {"intake", "routing", "registry", "notify"}
 CONFIG_VAR = re.compile(r"\$\{(LABORNET_[A-Z0-9_]+)")
 CONFIG_VAR_DEFAULT = re.compile(r"\$\{(LABORNET_[A-Z0-9_]+):([^}]*)\}")
 LOCAL_DEFAULT = re.compile(r"localhost|127\.0\.0\.1|^sqlite:", re.IGNORECASE)
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """SafeLoader without nameko's ${VAR} resolver, which `nameko test` adds
+    to SafeLoader itself: compose's own ${VAR:?...} must stay as written."""
+
+    yaml_implicit_resolvers = {
+        first: [r for r in resolvers if r[0] != "!env_var"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
 SECRET_NAME = re.compile(r"(SECRET|PEPPER|PASSWORD|KEY)$")
 CREATE_DATABASE = re.compile(
     r'CREATE\s+DATABASE\s+"?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE
@@ -35,7 +47,7 @@ CREATE_DATABASE = re.compile(
 
 def _load_compose() -> dict:
     with COMPOSE_FILE.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+        data = yaml.load(fh, Loader=_PlainLoader)  # noqa: S506 - a safe loader
     assert isinstance(data, dict) and isinstance(data.get("services"), dict), (
         "docker-compose.yml has no services mapping"
     )

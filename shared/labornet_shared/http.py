@@ -93,18 +93,33 @@ def http_exception_problem(exc: HTTPException) -> Problem:
     return Problem(exc.code or 500, code)
 
 
+def _body(request: Request) -> bytes:
+    """The raw body, never more than ``request.max_content_length`` bytes."""
+    limit = request.max_content_length or DEFAULT_MAX_BODY_BYTES
+    if request.content_length is None and "chunked" in (
+        request.headers.get("Transfer-Encoding", "").lower()
+    ):
+        # eventlet de-chunks the stream but werkzeug, seeing no length, would
+        # read nothing: read it ourselves, one byte past the limit
+        raw = request.environ["wsgi.input"].read(limit + 1)
+        if len(raw) > limit:
+            raise Problem(413, "payload_too_large")
+        return bytes(raw)
+    try:
+        return request.get_data(cache=True)
+    except RequestEntityTooLarge as exc:
+        raise Problem(413, "payload_too_large") from exc
+
+
 def read_json(request: Request) -> Any:
     """The request's JSON body; 415 if not JSON, 400 if it does not parse."""
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise Problem(415, "unsupported_media_type")
-    try:
-        raw = request.get_data(cache=True)
-    except RequestEntityTooLarge as exc:
-        raise Problem(413, "payload_too_large") from exc
+    raw = _body(request)
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise Problem(
             400, "malformed_json", [FieldError("body", "malformed_json")]
         ) from exc

@@ -150,9 +150,7 @@ class QueueTap:
         self.name = f"test-tap-{uuid.uuid4().hex[:8]}"
         with kombu.Connection(amqp_uri) as conn:
             channel = conn.channel()
-            channel.exchange_declare(
-                exchange, "topic", durable=True, auto_delete=False
-            )
+            channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
             channel.queue_declare(self.name, durable=True, auto_delete=False)
             channel.queue_bind(self.name, exchange, routing_key)
             channel.close()
@@ -286,10 +284,18 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)  # idle AMQP connections must survive
             with self._lock:
+                # checked under the lock cut() takes: none slips past a cut
+                if not self._open.is_set():
+                    client.close()
+                    upstream.close()
+                    continue
                 self._connections += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
-                self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                self._threading.Thread(
+                    target=self._pipe, args=(a, b), daemon=True
+                ).start()
 
     def _pipe(self, source: Any, sink: Any) -> None:
         try:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from labornet_intake.models import (
@@ -27,6 +28,7 @@ from labornet_intake.models import (
     CitizenContact,
     IdempotencyKey,
     TimelineEntry,
+    outbox_messages,
 )
 from labornet_shared.events import make_event
 from labornet_shared.outbox import add_event
@@ -35,7 +37,9 @@ from labornet_shared.reference import LocationError, buddhist_year, resolve_loca
 from labornet_shared.tokens import Principal
 
 SERVICE = "intake"
-REFERENCE_PATTERN = re.compile(r"^LN-(\d{4})-(\d{8})$")
+# ASCII digits only, the whole text: "\d" and "$" would let Thai digits and a
+# trailing newline through
+REFERENCE_PATTERN = re.compile(r"LN-([0-9]{4})-([0-9]{8})")
 OPEN_STATUSES = ("received", "routed", "in_progress")
 ERASED = "[erased at the citizen's request]"
 
@@ -45,6 +49,25 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """An aware datetime converted to UTC before it is stored or compared.
+
+    SQLite keeps the wall-clock digits and drops the offset, so 09:00+07:00
+    stored as it is would read back as 09:00 UTC, seven hours off.
+    """
+    if moment is not None and moment.tzinfo is not None:
+        return moment.astimezone(UTC)
+    return moment
+
+
+def _now(clock: Clock) -> datetime:
+    """The clock's time in UTC (a naive time is taken as UTC)."""
+    moment = clock()
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -88,7 +111,7 @@ def format_reference(be_year: int, number: int) -> str:
 
 def parse_reference(reference: str) -> tuple[int, int] | None:
     """(BE year, number) of a well-formed reference, else None."""
-    match = REFERENCE_PATTERN.match(reference or "")
+    match = REFERENCE_PATTERN.fullmatch(reference or "")
     if match is None:
         return None
     return int(match.group(1)), int(match.group(2))
@@ -145,18 +168,38 @@ def reserve_idempotency_key(
     """
     existing = _idempotency_row(session, client, key)
     if existing is None:
-        row = IdempotencyKey(
-            client=client, key=key, request_hash=fingerprint, created_at=clock()
-        )
-        try:
-            with session.begin_nested():
-                session.add(row)
-                session.flush()
-            return row
-        except IntegrityError:
-            existing = _idempotency_row(session, client, key)
-            if existing is None:  # pragma: no cover - deleted meanwhile
-                raise
+        # INSERT .. ON CONFLICT DO NOTHING, not a savepoint: under pysqlite a
+        # SAVEPOINT opened before any write is the outermost transaction and
+        # its RELEASE commits the key alone, so a request that then failed
+        # left its key "in progress" for ever.
+        values = {
+            "client": client,
+            "key": key,
+            "request_hash": fingerprint,
+            "created_at": _now(clock),
+        }
+        unique = ["client", "key"]
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            statement: Any = (
+                postgresql_insert(IdempotencyKey)
+                .values(values)
+                .on_conflict_do_nothing(index_elements=unique)
+            )
+        elif dialect == "sqlite":
+            statement = (
+                sqlite_insert(IdempotencyKey)
+                .values(values)
+                .on_conflict_do_nothing(index_elements=unique)
+            )
+        else:  # pragma: no cover - labornet runs on SQLite and PostgreSQL
+            raise RuntimeError(f"unsupported database {dialect}")
+        inserted = session.execute(statement)
+        existing = _idempotency_row(session, client, key)
+        if existing is None:  # pragma: no cover - deleted meanwhile
+            raise IdempotencyKeyInProgress()
+        if getattr(inserted, "rowcount", 0) == 1:
+            return existing
     if existing.request_hash != fingerprint:
         raise IdempotencyKeyReused()
     if existing.case_reference is None:
@@ -197,7 +240,7 @@ def submit_case(
     except LocationError as exc:
         raise CaseInvalid([FieldError(e.field, e.code) for e in exc.errors]) from exc
 
-    now = clock()
+    now = _now(clock)
     citizen = data.get("citizen") or {}
     agent_id = principal.agent_id if principal and principal.scope == "agent" else None
     channel = data["channel"]
@@ -234,7 +277,7 @@ def submit_case(
         line_user_id=citizen.get("line_user_id"),
         contact_channel=citizen.get("contact_channel") or "none",
         consent_purpose=consent.get("purpose"),
-        consent_given_at=consent.get("given_at"),
+        consent_given_at=as_utc(consent.get("given_at")),
     )
     case.timeline.append(TimelineEntry(status="received", occurred_at=now))
     add_event(
@@ -324,7 +367,7 @@ def audit(
     """Write who touched a case's personal data (never the data itself)."""
     session.add(
         AuditLogEntry(
-            occurred_at=clock(),
+            occurred_at=_now(clock),
             actor_scope=principal.scope,
             actor=principal.agent_id or principal.subject,
             action=action,
@@ -354,6 +397,9 @@ def list_cases(
     """A page of cases, newest first; an agent sees only their own."""
     query = select(Case).order_by(Case.id.desc())
     if principal.scope == "agent":
+        if not principal.agent_id:
+            # "== None" would become IS NULL: every citizen's own case
+            return [], None
         query = query.where(Case.submitted_by_agent_id == principal.agent_id)
     elif not principal.is_operator:
         return [], None
@@ -368,9 +414,9 @@ def list_cases(
         if filters.get(name) is not None:
             query = query.where(column == filters[name])
     if filters.get("submitted_since") is not None:
-        query = query.where(Case.created_at >= filters["submitted_since"])
+        query = query.where(Case.created_at >= as_utc(filters["submitted_since"]))
     if filters.get("submitted_until") is not None:
-        query = query.where(Case.created_at < filters["submitted_until"])
+        query = query.where(Case.created_at < as_utc(filters["submitted_until"]))
     if filters.get("after_id") is not None:
         query = query.where(Case.id < filters["after_id"])
     limit = int(filters.get("limit") or 50)
@@ -404,7 +450,7 @@ def withdraw_case(
         raise CaseNotFound()
     if case.status not in OPEN_STATUSES:
         raise CaseNotOpen()
-    now = clock()
+    now = _now(clock)
     case.status = "withdrawn"
     case.updated_at = now
     case.timeline.append(
@@ -434,15 +480,26 @@ def erase_personal_data(
     case = _load_case(session, reference)
     if case is None or not principal.is_operator:
         raise CaseNotFound()
-    now = clock()
+    now = _now(clock)
     contact = case.contact
     if contact is not None:
         for name in ("name", "phone", "email", "national_id", "line_user_id"):
             setattr(contact, name, None)
         contact.contact_channel = "none"
-    # free text may name the citizen or their house: it goes too
+    # free text may name the citizen or their house: it goes too, including
+    # the notes of the timeline (a withdrawal reason is the citizen's words)
     case.address = None
     case.description = ERASED
+    for entry in case.timeline:
+        entry.note = None
+    # published copies of its events (kept a while for operators) carry the
+    # description; events not yet published must still reach their consumers
+    session.execute(
+        delete(outbox_messages).where(
+            outbox_messages.c.correlation_id == reference,
+            outbox_messages.c.sent_at.is_not(None),
+        )
+    )
     case.personal_data_erased_at = now
     case.updated_at = now
     audit(session, principal, "erase_personal_data", reference, clock=clock)

@@ -6,6 +6,8 @@ the problem+json answer names the field and the code, never the value.
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import (
@@ -14,6 +16,7 @@ from marshmallow import (
     ValidationError,
     fields,
     post_load,
+    pre_load,
     validate,
     validates,
     validates_schema,
@@ -26,6 +29,36 @@ from labornet_shared.reference import (
     validate_country,
     validate_national_id,
 )
+
+# PostgreSQL text cannot hold NUL, and half a surrogate pair cannot be encoded
+# as UTF-8 at all: either would fail at the database as a 500.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class _Storable:
+    """Refuses strings that no database (or UTF-8) can store."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[misc]
+        if isinstance(text, str) and _UNSTORABLE.search(text):
+            raise ValidationError("invalid")
+        return text
+
+
+class Text(_Storable, fields.String):
+    """An input string: storable text only."""
+
+
+class Email(_Storable, fields.Email):
+    """An input e-mail address: storable text only."""
+
+
+def _in_utc_range(value: datetime) -> None:
+    """Refuse an aware time that has no UTC equivalent (0001-01-01T00:00+07:00)."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValidationError("out_of_range") from exc
 
 
 def _reference_check(check: Any, value: str) -> str:
@@ -41,20 +74,20 @@ class LocationSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    province_code = fields.String(
+    province_code = Text(
         required=True, validate=validate.Regexp(r"^TH-\d{2}$", error="province_format")
     )
-    district_code = fields.String(
+    district_code = Text(
         load_default=None,
         allow_none=True,
         validate=validate.Regexp(r"^\d{4}$", error="format"),
     )
-    subdistrict_code = fields.String(
+    subdistrict_code = Text(
         load_default=None,
         allow_none=True,
         validate=validate.Regexp(r"^\d{6}$", error="format"),
     )
-    postcode = fields.String(
+    postcode = Text(
         load_default=None,
         allow_none=True,
         validate=validate.Regexp(r"^\d{5}$", error="postcode_format"),
@@ -65,7 +98,7 @@ class LocationSchema(Schema):
     long = fields.Float(
         load_default=None, allow_none=True, validate=validate.Range(-180, 180)
     )
-    address = fields.String(
+    address = Text(
         load_default=None, allow_none=True, validate=validate.Length(max=500)
     )
 
@@ -76,22 +109,20 @@ class CitizenSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    name = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(1, 200)
-    )
-    phone = fields.String(load_default=None, allow_none=True)
-    email = fields.Email(
+    name = Text(load_default=None, allow_none=True, validate=validate.Length(1, 200))
+    phone = Text(load_default=None, allow_none=True)
+    email = Email(
         load_default=None,
         allow_none=True,
         validate=validate.Length(max=254),
         error_messages={"invalid": "email_format"},
     )
-    national_id = fields.String(load_default=None, allow_none=True)
-    language = fields.String(load_default="th", validate=validate.OneOf(LANGUAGES))
-    contact_channel = fields.String(
+    national_id = Text(load_default=None, allow_none=True)
+    language = Text(load_default="th", validate=validate.OneOf(LANGUAGES))
+    contact_channel = Text(
         load_default="none", validate=validate.OneOf(CONTACT_CHANNELS)
     )
-    line_user_id = fields.String(
+    line_user_id = Text(
         load_default=None, allow_none=True, validate=validate.Length(1, 100)
     )
 
@@ -127,8 +158,8 @@ class ConsentSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    purpose = fields.String(required=True, validate=validate.Length(1, 500))
-    given_at = fields.AwareDateTime(required=True)
+    purpose = Text(required=True, validate=validate.Length(1, 500))
+    given_at = fields.AwareDateTime(required=True, validate=_in_utc_range)
 
 
 PERSONAL_FIELDS = ("name", "phone", "email", "national_id", "line_user_id")
@@ -140,15 +171,22 @@ class CaseCreateSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    description = fields.String(required=True, validate=validate.Length(10, 5000))
-    category = fields.String(
+    description = Text(required=True, validate=validate.Length(10, 5000))
+    category = Text(
         load_default=None, allow_none=True, validate=validate.OneOf(CATEGORIES)
     )
-    channel = fields.String(load_default="web", validate=validate.OneOf(CHANNELS))
+    channel = Text(load_default="web", validate=validate.OneOf(CHANNELS))
     location = fields.Nested(LocationSchema, required=True)
-    abroad_country = fields.String(load_default=None, allow_none=True)
+    abroad_country = Text(load_default=None, allow_none=True)
     citizen = fields.Nested(CitizenSchema, load_default=None, allow_none=True)
     consent = fields.Nested(ConsentSchema, load_default=None, allow_none=True)
+
+    @pre_load
+    def _strip_description(self, data: Any, **_: Any) -> Any:
+        # the length rule is about the words, not the spaces around them
+        if isinstance(data, dict) and isinstance(data.get("description"), str):
+            data = {**data, "description": data["description"].strip()}
+        return data
 
     @validates("abroad_country")
     def _country(self, value: str | None, **_: Any) -> None:
@@ -171,7 +209,6 @@ class CaseCreateSchema(Schema):
     def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         if data.get("abroad_country"):
             data["abroad_country"] = data["abroad_country"].upper()
-        data["description"] = data["description"].strip()
         return data
 
 
@@ -181,7 +218,7 @@ class WithdrawSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    reason = fields.String(
+    reason = Text(
         load_default=None, allow_none=True, validate=validate.Length(max=1000)
     )
 
@@ -192,21 +229,19 @@ class CaseListQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    province = fields.String(
-        validate=validate.Regexp(r"^TH-\d{2}$", error="province_format")
-    )
-    district = fields.String(validate=validate.Regexp(r"^\d{4}$", error="format"))
-    status = fields.String(
+    province = Text(validate=validate.Regexp(r"^TH-\d{2}$", error="province_format"))
+    district = Text(validate=validate.Regexp(r"^\d{4}$", error="format"))
+    status = Text(
         validate=validate.OneOf(
             ("received", "routed", "in_progress", "closed", "withdrawn")
         )
     )
-    category = fields.String(validate=validate.OneOf(CATEGORIES))
-    channel = fields.String(validate=validate.OneOf(CHANNELS))
-    submitted_since = fields.AwareDateTime()
-    submitted_until = fields.AwareDateTime()
+    category = Text(validate=validate.OneOf(CATEGORIES))
+    channel = Text(validate=validate.OneOf(CHANNELS))
+    submitted_since = fields.AwareDateTime(validate=_in_utc_range)
+    submitted_until = fields.AwareDateTime(validate=_in_utc_range)
     limit = fields.Integer(validate=validate.Range(1, 200), load_default=50)
-    cursor = fields.String()
+    cursor = Text()
 
 
 class TimelineEntrySchema(Schema):

@@ -250,7 +250,13 @@ class IntakeService:
                 400, "validation_failed", [FieldError("cursor", "invalid")]
             ) from exc
         if position is not None:
-            if not isinstance(position.get("id"), int):
+            after = position.get("id")
+            # our cursors name a row id: a positive 64-bit integer, not a bool
+            if (
+                not isinstance(after, int)
+                or isinstance(after, bool)
+                or not 0 < after < 2**63
+            ):
                 raise Problem(
                     400, "validation_failed", [FieldError("cursor", "invalid")]
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, text
 
 from labornet_shared.db import normalise_url
 from labornet_shared.testing import anonymous_case_payload, case_payload
@@ -55,7 +55,9 @@ def test_same_idempotency_key_gives_same_case(intake_api, intake_db):
     assert first.json() == second.json()
     assert count_rows(intake_db, "cases") == 1
     other = intake_api.post(
-        "/v1/cases", json=case_payload(description="อีกเรื่องหนึ่ง ต่างจากเดิม"), headers=headers
+        "/v1/cases",
+        json=case_payload(description="อีกเรื่องหนึ่ง ต่างจากเดิม"),
+        headers=headers,
     )
     assert other.status_code == 422
     assert other.json()["code"] == "idempotency_key_reused"
