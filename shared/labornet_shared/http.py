@@ -234,9 +234,18 @@ class HttpEntrypoint(HttpRequestHandler):
 
     server = ApiServer()
 
-    def __init__(self, method: str, url: str, authenticate: bool = True, **kwargs: Any):
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        authenticate: bool = True,
+        rate_limited: bool = True,
+        **kwargs: Any,
+    ):
         kwargs.setdefault("expected_exceptions", (Problem,))
         self.authenticate = authenticate
+        # probes and scrapers (/healthz, /readyz, /metrics) are never limited
+        self.rate_limited = rate_limited
         super().__init__(method, url, **kwargs)
 
     def setup(self) -> None:
@@ -279,9 +288,10 @@ class HttpEntrypoint(HttpRequestHandler):
                 raise Problem(413, "payload_too_large")
             principal = self._principal(request) if self.authenticate else None
             request.principal = principal  # type: ignore[attr-defined]
-            self.server.rate_limiter.check(  # type: ignore[attr-defined]
-                self.container.service_name, request, principal
-            )
+            if self.rate_limited:
+                self.server.rate_limiter.check(  # type: ignore[attr-defined]
+                    self.container.service_name, request, principal
+                )
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             event = Event()

@@ -313,12 +313,12 @@ class IntakeService:
             raise Problem(404, "not_found") from exc
         return 204, ""
 
-    @api("GET", "/healthz", authenticate=False)
+    @api("GET", "/healthz", authenticate=False, rate_limited=False)
     def healthz(self, request: Request) -> Any:
         """The process is alive."""
         return 200, {"status": "ok"}
 
-    @api("GET", "/readyz", authenticate=False)
+    @api("GET", "/readyz", authenticate=False, rate_limited=False)
     def readyz(self, request: Request) -> Any:
         """Ready when the database, the broker and the relay all work."""
         state = readiness(
@@ -326,7 +326,7 @@ class IntakeService:
         )
         return (200 if state["ready"] else 503), state
 
-    @api("GET", "/metrics", authenticate=False)
+    @api("GET", "/metrics", authenticate=False, rate_limited=False)
     def metrics(self, request: Request) -> Any:
         """Prometheus metrics of this process."""
         return metrics_response()

@@ -608,3 +608,6 @@ def test_anonymous_clients_are_rate_limited_but_not_operators(start_intake, bear
             assert api.get(path, headers=operator).status_code == 200
         assert api.get("/v1/cases", headers=agent).status_code == 200
         assert api.post("/v1/cases", json=lampang()).status_code == 429
+        # probes and scrapers from the same address are never limited
+        for probe in ("/healthz", "/readyz", "/metrics"):
+            assert api.get(probe).status_code == 200, probe
