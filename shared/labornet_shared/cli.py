@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,6 +35,29 @@ app.add_typer(dlq_app, name="dlq")
 
 def _err(message: str) -> None:
     typer.echo(message, err=True)
+
+
+@contextmanager
+def _on_broker(what: str) -> Iterator[None]:
+    """Broker errors as one line on stderr and exit status 1, no traceback."""
+    import amqp.exceptions
+    import kombu.exceptions
+
+    try:
+        yield
+    except amqp.exceptions.NotFound as exc:
+        _err(f"error: {what} does not exist; declare it with `labornet setup-broker`")
+        raise typer.Exit(1) from exc
+    except (
+        OSError,
+        kombu.exceptions.OperationalError,
+        amqp.exceptions.AMQPError,
+    ) as exc:
+        _err(
+            f"error: RabbitMQ is not reachable at {_amqp_uri().split('@')[-1]} "
+            f"({type(exc).__name__}); start it or set LABORNET_AMQP_URI"
+        )
+        raise typer.Exit(1) from exc
 
 
 def installed_services() -> list[str]:
@@ -155,7 +181,8 @@ def dlq_list(
     """Show the messages parked in SERVICE's dead-letter queue."""
     from labornet_shared.dlq import list_dead_letters
 
-    letters = list_dead_letters(_amqp_uri(), service, limit)
+    with _on_broker(f"{service}.dlq"):
+        letters = list_dead_letters(_amqp_uri(), service, limit)
     if as_json:
         typer.echo(json.dumps([letter.as_dict() for letter in letters], indent=2))
         return
@@ -177,7 +204,8 @@ def dlq_replay(
     """Send parked messages back to the queues they failed in."""
     from labornet_shared.dlq import replay_dead_letters
 
-    count = replay_dead_letters(_amqp_uri(), service, event_id)
+    with _on_broker(f"{service}.dlq"):
+        count = replay_dead_letters(_amqp_uri(), service, event_id)
     typer.echo(f"replayed {count} message(s) from {service}.dlq")
 
 
@@ -190,7 +218,8 @@ def dlq_purge(
 
     if not yes:
         typer.confirm(f"Delete every message in {service}.dlq?", abort=True)
-    count = purge_dead_letters(_amqp_uri(), service)
+    with _on_broker(f"{service}.dlq"):
+        count = purge_dead_letters(_amqp_uri(), service)
     typer.echo(f"purged {count} message(s) from {service}.dlq")
 
 
@@ -204,6 +233,10 @@ def run() -> None:
 
 def main() -> None:
     """Entry point of the ``labornet`` script."""
+    # what nameko's imports say about eventlet and pkg_resources is for
+    # developers, not for an operator reading this command's few lines
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated")
     try:
         app()
     except KeyboardInterrupt:

@@ -9,8 +9,8 @@
   the handler's queue) a bounded number of times, then parked in the
   service's dead-letter queue ``<service>.dlq`` with the error, where
   ``labornet dlq list|replay|purge`` works on it. A message that is not a
-  valid envelope, or has a version this consumer does not know, goes there at
-  once: retrying cannot help it.
+  valid envelope (or not even JSON: kombu would ack it away), or has a version
+  this consumer does not know, goes there at once: retrying cannot help it.
 * The handler's queue is a quorum queue. ``labornet setup-broker`` adds a
   policy with a ``delivery-limit``: a message that kills the process every
   time it is handled (no exception to catch) is dead-lettered by RabbitMQ
@@ -22,11 +22,13 @@ from __future__ import annotations
 import logging
 import traceback
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from kombu import Queue
 from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
+from nameko.messaging import QueueConsumer
 from sqlalchemy import Column, DateTime, MetaData, String, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -123,8 +125,32 @@ def backoff_ms(attempt: int, base_ms: int = DEFAULT_BACKOFF_MS) -> int:
     return int(min(MAX_BACKOFF_MS, base_ms * 2 ** (attempt - 1)))
 
 
+class ReliableQueueConsumer(QueueConsumer):
+    """nameko's QueueConsumer, except for a message it cannot decode.
+
+    kombu's default acks such a message (it is gone) and logs its raw body
+    (which may hold personal data). Here the handler whose queue it came
+    from parks it in the dead-letter queue, undecoded.
+    """
+
+    def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
+        """nameko's consumers, each with its provider's decode-error hook."""
+        consumers = super().get_consumers(consumer_cls, channel)
+        for provider, consumer in self._consumers.items():
+            consumer.on_decode_error = partial(self._on_undecodable, provider)
+        return consumers
+
+    def _on_undecodable(self, provider: Any, message: Any, exc: Exception) -> None:
+        self.container.spawn_managed_thread(
+            partial(provider.handle_undecodable, message, exc),
+            identifier=f"{type(provider).__name__}.handle_undecodable",
+        )
+
+
 class ReliableEventHandler(EventHandler):
     """nameko's EventHandler with commit-before-ack, retries and a DLQ."""
+
+    queue_consumer = ReliableQueueConsumer()
 
     def __init__(
         self,
@@ -200,6 +226,14 @@ class ReliableEventHandler(EventHandler):
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)
 
+    def handle_undecodable(self, message: Any, exc: Exception) -> None:
+        """A body that is not JSON (or not an accepted content type): park it
+        as it came, without retrying."""
+        error = InvalidEvent(
+            f"body cannot be decoded as {message.content_type!r}: {type(exc).__name__}"
+        )
+        self._dead_letter(message.body, message, error, attempt=0, raw=True)
+
     def _handle_result(
         self, body: Any, message: Any, worker_ctx: Any, result: Any, exc_info: Any
     ) -> Any:
@@ -207,6 +241,7 @@ class ReliableEventHandler(EventHandler):
         if exc_info is None:
             self.queue_consumer.ack_message(message)
             return result, exc_info
+        # failed attempts so far, this one included (1 = the first delivery)
         attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0)) + 1
         correlation_id_var.set(worker_ctx.context_data.get("correlation_id"))
         event_id_var.set(worker_ctx.context_data.get("event_id"))
@@ -214,7 +249,7 @@ class ReliableEventHandler(EventHandler):
         if attempt <= self.max_retries:
             self._retry(body, message, exc_info, attempt)
         else:
-            self._dead_letter(body, message, exc_info[1], attempt=attempt - 1)
+            self._dead_letter(body, message, exc_info[1], attempt=attempt)
         return result, exc_info
 
     def _retry(self, body: Any, message: Any, exc_info: Any, attempt: int) -> None:
@@ -247,12 +282,24 @@ class ReliableEventHandler(EventHandler):
         )
         self.queue_consumer.ack_message(message)
 
-    def _dead_letter(self, body: Any, message: Any, error: Any, attempt: int) -> None:
+    def _dead_letter(
+        self, body: Any, message: Any, error: Any, attempt: int, raw: bool = False
+    ) -> None:
         service = self.container.service_name
         queue = dead_letter_queue(service)
+        # an undecodable body is kept byte for byte, with its content type
+        as_received = (
+            {
+                "content_type": message.content_type or "application/octet-stream",
+                "content_encoding": message.content_encoding or "binary",
+            }
+            if raw
+            else {}
+        )
         try:
             self.publisher.publish(
                 body,
+                **as_received,
                 exchange=None,
                 routing_key=queue.name,
                 declare=[queue],
@@ -273,7 +320,7 @@ class ReliableEventHandler(EventHandler):
             self.queue_consumer.requeue_message(message)
             return
         log.error(
-            "handler %s gave up after %d retries (%s); message dead-lettered to %s",
+            "handler %s gave up after %d attempts (%s); message dead-lettered to %s",
             self.consumer_name,
             attempt,
             type(error).__name__,

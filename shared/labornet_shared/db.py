@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import sys
 import weakref
-from functools import partial
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from nameko.extensions import DependencyProvider
@@ -77,6 +77,7 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        _serialise_green_writers(engine, url)
         return engine
     _patch_psycopg_for_eventlet()
     return create_engine(
@@ -86,6 +87,77 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         pool_pre_ping=True,
         hide_parameters=True,
     )
+
+
+# one lock per SQLite file, shared by every engine of this process
+_sqlite_write_locks: dict[str, Any] = {}
+_WRITE_LOCK_KEY = "labornet_sqlite_write_lock"
+_READ_PREFIXES = ("SELECT", "PRAGMA", "EXPLAIN", "WITH")
+SQLITE_WRITE_WAIT_SECONDS = 30.0
+
+
+def _serialise_green_writers(engine: Engine, url: str) -> None:
+    """Make SQLite's writers wait for each other cooperatively under eventlet.
+
+    SQLite lets one connection write at a time and makes the others wait in
+    its busy handler, a blocking C loop. Under eventlet that loop stops the
+    whole process: if the green thread holding the write lock yields before
+    it commits (a network call, an RPC reply, a publish), the holder never
+    gets to run, and every green thread — HTTP, consumers, the outbox relay —
+    freezes until the busy timeout (30 s) gives up with "database is locked".
+
+    So a green lock per database file is taken before a connection's first
+    writing statement and given back when its transaction ends: a second
+    writer yields to the first instead of blocking the process. Readers
+    (SELECT, WAL mode) never wait. Outside eventlet nothing changes.
+    """
+    import eventlet.patcher
+
+    if not eventlet.patcher.is_monkey_patched("thread"):
+        return
+    from eventlet.semaphore import Semaphore
+    from sqlalchemy import exc as sa_exc
+
+    lock = _sqlite_write_locks.setdefault(url, Semaphore(1))
+
+    def release(info: dict[str, Any]) -> None:
+        if info.pop(_WRITE_LOCK_KEY, False):
+            lock.release()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _take(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        info = conn.info
+        if info.get(_WRITE_LOCK_KEY):
+            return
+        if statement.lstrip()[:7].upper().startswith(_READ_PREFIXES):
+            return
+        if not lock.acquire(timeout=SQLITE_WRITE_WAIT_SECONDS):
+            raise sa_exc.OperationalError(
+                statement, None, Exception("database is locked (green writer)")
+            )
+        info[_WRITE_LOCK_KEY] = True
+
+    # the lock goes when the transaction ends, however it ends; sqlite3's
+    # commit does not yield, so giving it back just before is safe
+    def on_transaction_end(conn: Any) -> None:
+        release(conn.info)
+
+    def on_checkin(_dbapi: Any, record: Any) -> None:
+        if record is not None:
+            release(record.info)
+
+    def on_reset(_dbapi: Any, record: Any, _state: Any) -> None:
+        on_checkin(_dbapi, record)
+
+    def on_invalidate(_dbapi: Any, record: Any, _exc: Any) -> None:
+        on_checkin(_dbapi, record)
+
+    event.listen(engine, "commit", on_transaction_end)
+    event.listen(engine, "rollback", on_transaction_end)
+    event.listen(engine.pool, "reset", on_reset)
+    event.listen(engine.pool, "checkin", on_checkin)
+    event.listen(engine.pool, "close", on_checkin)
+    event.listen(engine.pool, "invalidate", on_invalidate)
 
 
 def is_postgresql(engine: Engine) -> bool:

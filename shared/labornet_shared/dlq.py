@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import amqp
 import kombu
 
+from labornet_shared.broker import DELIVERY_LIMIT
 from labornet_shared.consumer import ATTEMPT_HEADER, dead_letter_queue_name
 
 
@@ -39,16 +41,30 @@ def _describe(position: int, message: Any) -> DeadLetter:
         body = {}
     body = body if isinstance(body, dict) else {}
     death = (headers.get("x-death") or [{}])[0]
+    error = headers.get("x-labornet-error")
+    attempts = headers.get(ATTEMPT_HEADER)
+    if error is None and death.get("reason") == "delivery_limit":
+        # parked by RabbitMQ itself (the policy's delivery-limit): every
+        # delivery ended without an ack, i.e. the consumer died handling it
+        error = (
+            f"delivery limit reached: {DELIVERY_LIMIT + 1} deliveries without an "
+            "ack (the consumer crashed or was killed while handling it)"
+        )
+        attempts = DELIVERY_LIMIT + 1
+    elif error is None and death.get("reason"):
+        error = f"dead-lettered by RabbitMQ ({death['reason']})"
+    failed_at = headers.get("x-labornet-failed-at") or death.get("time")
+    if isinstance(failed_at, datetime):  # x-death's time: UTC, without zone
+        failed_at = failed_at.replace(tzinfo=failed_at.tzinfo or UTC).isoformat()
     return DeadLetter(
         position=position,
         event_id=body.get("event_id"),
         event_type=body.get("event_type"),
         correlation_id=body.get("correlation_id"),
         queue=headers.get("x-labornet-queue") or death.get("queue"),
-        error=headers.get("x-labornet-error")
-        or (headers.get("x-first-death-reason") and "delivery limit reached"),
-        attempts=int(headers.get(ATTEMPT_HEADER) or death.get("count") or 0),
-        failed_at=headers.get("x-labornet-failed-at"),
+        error=error,
+        attempts=int(attempts or death.get("count") or 0),
+        failed_at=str(failed_at) if failed_at is not None else None,
     )
 
 

@@ -98,7 +98,10 @@ def test_intake_publishes_both_case_events() -> None:
     [
         ("case_received", received_payload(category="astrology")),
         ("case_received", received_payload(channel="pigeon")),
-        ("case_received", {k: v for k, v in received_payload().items() if k != "location"}),
+        (
+            "case_received",
+            {k: v for k, v in received_payload().items() if k != "location"},
+        ),
         (
             "case_received",
             received_payload(location={"province_code": "52", "lat": 1, "long": 2}),
@@ -175,10 +178,15 @@ def test_parse_event_honours_the_versions_a_consumer_accepts() -> None:
 def test_current_versions_match_the_registry() -> None:
     for event_type, version in CURRENT_VERSIONS.items():
         assert (event_type, version) in EVENT_TYPES
-        assert make_event(
-            event_type,
-            received_payload() if event_type == "case_received" else withdrawn_payload(),
-        ).schema_version == version
+        assert (
+            make_event(
+                event_type,
+                received_payload()
+                if event_type == "case_received"
+                else withdrawn_payload(),
+            ).schema_version
+            == version
+        )
 
 
 def test_case_received_v1_has_no_personal_data_fields() -> None:

@@ -39,6 +39,7 @@ class LocationSchema(Schema):
 class CitizenSchema(Schema):
     email = fields.Email()
     language = fields.String(validate=validate.OneOf(["th", "en"]))
+    given_at = fields.AwareDateTime()
 
 
 class CaseSchema(Schema):
@@ -155,7 +156,7 @@ def test_marshmallow_nested_errors_become_dotted_fields() -> None:
         {
             "description": "short",
             "location": {"lat": "north"},
-            "citizen": {"email": "not-an-email", "language": "fr"},
+            "citizen": {"email": "not-an-email", "language": "fr", "given_at": "soon"},
             "tags": ["ok", 5],
             "surprise": True,
         }
@@ -167,6 +168,7 @@ def test_marshmallow_nested_errors_become_dotted_fields() -> None:
         ("location.lat", "invalid_type"),
         ("citizen.email", "email_format"),
         ("citizen.language", "not_one_of"),
+        ("citizen.given_at", "date_format"),
         ("tags.1", "invalid_type"),
         ("surprise", "unknown_field"),
     }

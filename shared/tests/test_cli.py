@@ -1,0 +1,285 @@
+"""The ``labornet`` command as operators run it: a real process, real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import kombu
+
+from labornet_shared.config import DEVELOPMENT_TOKEN_SECRET
+from labornet_shared.events import make_event
+from labornet_shared.testing import MANAGEMENT_URL
+from labornet_shared.tokens import verify_token
+
+LABORNET = str(Path(sys.executable).with_name("labornet"))
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "cli-test-secret-0123456789abcdef0123456789"
+HANDLER_QUEUE = "evt-intake-case_received--routing.on_case_received"
+
+
+def labornet(
+    *args: str, amqp_uri: str | None = None, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LABORNET_")}
+    environment.update(
+        LABORNET_RABBIT_MANAGEMENT_URL=MANAGEMENT_URL,
+        LABORNET_ROOT=str(ROOT),
+        **env,
+    )
+    if amqp_uri:
+        environment["LABORNET_AMQP_URI"] = amqp_uri
+    return subprocess.run(
+        [LABORNET, *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=environment,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+# --- tokens --------------------------------------------------------------------
+
+
+def test_operator_token_is_the_only_output() -> None:
+    result = labornet(
+        "token", "create", "--scope", "operator", LABORNET_TOKEN_SECRET=SECRET
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    assert verify_token(SECRET, lines[0]).scope == "operator"
+
+
+def test_development_secret_is_used_with_a_warning_on_stderr() -> None:
+    result = labornet("token", "create", "--scope", "operator")
+    assert result.returncode == 0
+    [token] = result.stdout.splitlines()
+    assert verify_token(DEVELOPMENT_TOKEN_SECRET, token).is_operator
+    assert "LABORNET_TOKEN_SECRET" in result.stderr
+
+
+def test_agent_token_needs_its_agent_id() -> None:
+    result = labornet(
+        "token", "create", "--scope", "agent", LABORNET_TOKEN_SECRET=SECRET
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "--agent-id" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    result = labornet(
+        "token",
+        "create",
+        "--scope",
+        "agent",
+        "--agent-id",
+        "A-0042",
+        LABORNET_TOKEN_SECRET=SECRET,
+    )
+    assert result.returncode == 0
+    assert verify_token(SECRET, result.stdout.strip()).agent_id == "A-0042"
+
+
+def test_agency_token_carries_agency_and_province() -> None:
+    result = labornet(
+        "token",
+        "create",
+        "--scope",
+        "agency",
+        "--agency",
+        "sso",
+        "--province",
+        "TH-52",
+        LABORNET_TOKEN_SECRET=SECRET,
+    )
+    assert result.returncode == 0, result.stderr
+    [token] = result.stdout.splitlines()
+    principal = verify_token(SECRET, token)
+    assert (principal.scope, principal.agency, principal.province) == (
+        "agency",
+        "sso",
+        "TH-52",
+    )
+
+
+def test_unknown_agency_is_refused() -> None:
+    result = labornet(
+        "token", "create", "--scope", "agency", "--agency", "cia",
+        LABORNET_TOKEN_SECRET=SECRET,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "--agency" in result.stderr
+
+
+# --- broker --------------------------------------------------------------------
+
+
+def test_setup_broker_declares_and_says_what(rabbit_config: dict[str, Any]) -> None:
+    amqp_uri = rabbit_config["AMQP_URI"]
+    result = labornet("setup-broker", amqp_uri=amqp_uri)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "exchange intake.events" in lines
+    assert "queue intake.dlq" in lines
+    assert "queue labornet.unrouted" in lines
+    assert "policy labornet-routing-handlers" in lines
+    with kombu.Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        channel.exchange_declare("intake.events", "topic", passive=True)
+        channel.queue_declare("routing.dlq", passive=True)
+        channel.close()
+    # and once more: nothing changes, nothing fails
+    again = labornet("setup-broker", amqp_uri=amqp_uri)
+    assert again.returncode == 0
+    assert again.stdout == result.stdout
+
+
+def park(amqp_uri: str, reference: str) -> dict[str, Any]:
+    """A message in routing.dlq, as the consumer parks one."""
+    body = make_event(
+        "case_withdrawn",
+        {
+            "reference": reference,
+            "withdrawn_at": "2025-11-26T04:00:00+00:00",
+            "withdrawn_by": "citizen",
+        },
+        correlation_id=reference,
+    ).to_body()
+    with kombu.Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        # the handler's queue, as the running service declares it
+        channel.queue_declare(
+            HANDLER_QUEUE,
+            durable=True,
+            auto_delete=False,
+            arguments={"x-queue-type": "quorum"},
+        )
+        kombu.Producer(channel).publish(
+            body,
+            exchange="",
+            routing_key="routing.dlq",
+            serializer="json",
+            delivery_mode=2,
+            headers={
+                "nameko.correlation_id": reference,
+                "x-labornet-attempt": 6,
+                "x-labornet-error": "RuntimeError: routing rules are not loaded",
+                "x-labornet-error-type": "RuntimeError",
+                "x-labornet-queue": HANDLER_QUEUE,
+                "x-labornet-consumer": "routing.on_case_received",
+                "x-labornet-source-exchange": "intake.events",
+                "x-labornet-routing-key": "case_withdrawn",
+                "x-labornet-failed-at": datetime.now(UTC).isoformat(),
+            },
+        )
+        channel.close()
+    return body
+
+
+def take(amqp_uri: str, queue: str) -> list[kombu.Message]:
+    taken = []
+    with kombu.Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        while (message := channel.basic_get(queue, no_ack=True)) is not None:
+            taken.append(message)
+        channel.close()
+    return taken
+
+
+def test_dlq_list_replay_purge(broker: dict[str, Any]) -> None:
+    amqp_uri = broker["AMQP_URI"]
+    body = park(amqp_uri, "LN-2568-00000077")
+
+    listed = labornet("dlq", "list", "routing", "--json", amqp_uri=amqp_uri)
+    assert listed.returncode == 0, listed.stderr
+    [letter] = json.loads(listed.stdout)
+    assert letter["event_id"] == body["event_id"]
+    assert letter["event_type"] == "case_withdrawn"
+    assert letter["correlation_id"] == "LN-2568-00000077"
+    assert letter["attempts"] == 6
+    assert letter["queue"] == HANDLER_QUEUE
+    assert letter["error"] == "RuntimeError: routing rules are not loaded"
+
+    text = labornet("dlq", "list", "routing", amqp_uri=amqp_uri)
+    assert text.returncode == 0
+    assert body["event_id"] in text.stdout
+    assert "RuntimeError: routing rules are not loaded" in text.stdout
+    assert "attempts=6" in text.stdout
+
+    replayed = labornet("dlq", "replay", "routing", amqp_uri=amqp_uri)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "replayed 1" in replayed.stdout
+    [message] = take(amqp_uri, HANDLER_QUEUE)
+    assert json.loads(message.body) == body
+    assert message.headers["nameko.correlation_id"] == "LN-2568-00000077"
+    assert not any(key.startswith("x-labornet") for key in message.headers)
+    assert message.properties["delivery_mode"] == 2
+    empty = labornet("dlq", "list", "routing", amqp_uri=amqp_uri)
+    assert empty.stdout.strip() == "routing.dlq is empty"
+
+    kept = park(amqp_uri, "LN-2568-00000078")
+    declined = labornet("dlq", "purge", "routing", amqp_uri=amqp_uri, stdin="n\n")
+    assert declined.returncode != 0
+    [still] = json.loads(
+        labornet("dlq", "list", "routing", "--json", amqp_uri=amqp_uri).stdout
+    )
+    assert still["event_id"] == kept["event_id"]
+
+    purged = labornet("dlq", "purge", "routing", "--yes", amqp_uri=amqp_uri)
+    assert purged.returncode == 0, purged.stderr
+    assert "purged 1" in purged.stdout
+    assert (
+        json.loads(
+            labornet("dlq", "list", "routing", "--json", amqp_uri=amqp_uri).stdout
+        )
+        == []
+    )
+    assert take(amqp_uri, HANDLER_QUEUE) == []
+
+
+def test_dlq_replay_of_one_event(broker: dict[str, Any]) -> None:
+    amqp_uri = broker["AMQP_URI"]
+    first = park(amqp_uri, "LN-2568-00000001")
+    second = park(amqp_uri, "LN-2568-00000002")
+    result = labornet(
+        "dlq", "replay", "routing", "--event-id", second["event_id"], amqp_uri=amqp_uri
+    )
+    assert "replayed 1" in result.stdout
+    [message] = take(amqp_uri, HANDLER_QUEUE)
+    assert json.loads(message.body)["event_id"] == second["event_id"]
+    [left] = json.loads(
+        labornet("dlq", "list", "routing", "--json", amqp_uri=amqp_uri).stdout
+    )
+    assert left["event_id"] == first["event_id"]
+
+
+def test_dlq_commands_say_so_when_the_broker_is_down(closed_port: int) -> None:
+    closed = f"amqp://guest:guest@127.0.0.1:{closed_port}/"
+    result = labornet("dlq", "list", "routing", amqp_uri=closed)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert "RabbitMQ is not reachable" in line
+
+
+def test_run_without_rabbitmq_says_so_in_one_line(closed_port: int) -> None:
+    closed = f"amqp://guest:guest@127.0.0.1:{closed_port}/"
+    result = labornet("run", amqp_uri=closed)
+    assert result.returncode == 1
+    output = (result.stdout + result.stderr).strip().splitlines()
+    assert len(output) == 1, output
+    [line] = output
+    assert "RabbitMQ is not reachable" in line
+    assert "rabbitmq-server" in line  # how to start it
+    assert "guest:guest" not in line  # no credentials
+    assert "Traceback" not in result.stderr
