@@ -252,41 +252,58 @@ class ReliableEventHandler(EventHandler):
             self._dead_letter(body, message, exc_info[1], attempt=attempt)
         return result, exc_info
 
-    def _retry(self, body: Any, message: Any, exc_info: Any, attempt: int) -> None:
-        delay = backoff_ms(attempt, self.backoff_base_ms)
-        queue = retry_queue(self.queue.name)
+    def _move(
+        self,
+        body: Any,
+        message: Any,
+        queue: Queue,
+        headers: dict[str, Any],
+        **publish_options: Any,
+    ) -> bool:
+        """Publish (confirmed) to ``queue``, then ack the original.
+
+        If the publish fails the original is requeued, never lost; if the
+        process dies between publish and ack it is delivered twice, which the
+        idempotent consumer absorbs.
+        """
         try:
             self.publisher.publish(
                 body,
                 exchange=None,
                 routing_key=queue.name,
                 declare=[queue],
-                expiration=delay / 1000.0,
-                headers={
-                    **_copied_headers(message),
-                    ATTEMPT_HEADER: attempt,
-                    "x-labornet-error": _error_text(exc_info[1]),
-                },
+                headers={**_copied_headers(message), **headers},
+                **publish_options,
             )
         except Exception:
-            log.exception("cannot schedule retry; requeueing the message")
+            log.exception("cannot move the message to %s; requeueing it", queue.name)
             self.queue_consumer.requeue_message(message)
-            return
-        log.warning(
-            "handler %s failed (%s); retry %d of %d in %d ms",
-            self.consumer_name,
-            type(exc_info[1]).__name__,
-            attempt,
-            self.max_retries,
-            delay,
-        )
+            return False
         self.queue_consumer.ack_message(message)
+        return True
+
+    def _retry(self, body: Any, message: Any, exc_info: Any, attempt: int) -> None:
+        delay = backoff_ms(attempt, self.backoff_base_ms)
+        if self._move(
+            body,
+            message,
+            retry_queue(self.queue.name),
+            {ATTEMPT_HEADER: attempt, "x-labornet-error": _error_text(exc_info[1])},
+            expiration=delay / 1000.0,
+        ):
+            log.warning(
+                "handler %s failed (%s); retry %d of %d in %d ms",
+                self.consumer_name,
+                type(exc_info[1]).__name__,
+                attempt,
+                self.max_retries,
+                delay,
+            )
 
     def _dead_letter(
         self, body: Any, message: Any, error: Any, attempt: int, raw: bool = False
     ) -> None:
-        service = self.container.service_name
-        queue = dead_letter_queue(service)
+        queue = dead_letter_queue(self.container.service_name)
         # an undecodable body is kept byte for byte, with its content type
         as_received = (
             {
@@ -296,37 +313,24 @@ class ReliableEventHandler(EventHandler):
             if raw
             else {}
         )
-        try:
-            self.publisher.publish(
-                body,
-                **as_received,
-                exchange=None,
-                routing_key=queue.name,
-                declare=[queue],
-                headers={
-                    **_copied_headers(message),
-                    ATTEMPT_HEADER: attempt,
-                    "x-labornet-error": _error_text(error),
-                    "x-labornet-error-type": type(error).__name__,
-                    "x-labornet-queue": self.queue.name,
-                    "x-labornet-consumer": self.consumer_name,
-                    "x-labornet-source-exchange": self.queue.exchange.name,
-                    "x-labornet-routing-key": self.event_type,
-                    "x-labornet-failed-at": datetime.now(UTC).isoformat(),
-                },
+        headers = {
+            ATTEMPT_HEADER: attempt,
+            "x-labornet-error": _error_text(error),
+            "x-labornet-error-type": type(error).__name__,
+            "x-labornet-queue": self.queue.name,
+            "x-labornet-consumer": self.consumer_name,
+            "x-labornet-source-exchange": self.queue.exchange.name,
+            "x-labornet-routing-key": self.event_type,
+            "x-labornet-failed-at": datetime.now(UTC).isoformat(),
+        }
+        if self._move(body, message, queue, headers, **as_received):
+            log.error(
+                "handler %s gave up after %d attempts (%s); dead-lettered to %s",
+                self.consumer_name,
+                attempt,
+                type(error).__name__,
+                queue.name,
             )
-        except Exception:
-            log.exception("cannot dead-letter; requeueing the message")
-            self.queue_consumer.requeue_message(message)
-            return
-        log.error(
-            "handler %s gave up after %d attempts (%s); message dead-lettered to %s",
-            self.consumer_name,
-            attempt,
-            type(error).__name__,
-            queue.name,
-        )
-        self.queue_consumer.ack_message(message)
 
 
 def _copied_headers(message: Any) -> dict[str, Any]:

@@ -86,6 +86,21 @@ def anonymous_case_payload(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def withdrawn_event_body(reference: str) -> dict[str, Any]:
+    """A valid ``case_withdrawn`` envelope, as intake publishes it."""
+    from labornet_shared.events import make_event
+
+    return make_event(
+        "case_withdrawn",
+        {
+            "reference": reference,
+            "withdrawn_at": "2025-11-26T04:00:00+00:00",
+            "withdrawn_by": "citizen",
+        },
+        correlation_id=reference,
+    ).to_body()
+
+
 # --- databases -------------------------------------------------------------------
 
 

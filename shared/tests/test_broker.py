@@ -16,20 +16,9 @@ from labornet_shared.broker import (
     check_broker,
     declare_topology,
 )
-from labornet_shared.events import make_event
-from labornet_shared.testing import MANAGEMENT_URL, wait_until
+from labornet_shared.testing import MANAGEMENT_URL, wait_until, withdrawn_event_body
 
-
-def withdrawn_body(reference: str) -> dict[str, Any]:
-    return make_event(
-        "case_withdrawn",
-        {
-            "reference": reference,
-            "withdrawn_at": "2025-11-26T04:00:00+00:00",
-            "withdrawn_by": "citizen",
-        },
-        correlation_id=reference,
-    ).to_body()
+withdrawn_body = withdrawn_event_body
 
 
 def publish(amqp_uri: str, exchange: str, routing_key: str, body: Any) -> None:

@@ -13,8 +13,7 @@ from typing import Any
 import kombu
 
 from labornet_shared.config import DEVELOPMENT_TOKEN_SECRET
-from labornet_shared.events import make_event
-from labornet_shared.testing import MANAGEMENT_URL
+from labornet_shared.testing import MANAGEMENT_URL, withdrawn_event_body
 from labornet_shared.tokens import verify_token
 
 LABORNET = str(Path(sys.executable).with_name("labornet"))
@@ -146,15 +145,7 @@ def test_setup_broker_declares_and_says_what(rabbit_config: dict[str, Any]) -> N
 
 def park(amqp_uri: str, reference: str) -> dict[str, Any]:
     """A message in routing.dlq, as the consumer parks one."""
-    body = make_event(
-        "case_withdrawn",
-        {
-            "reference": reference,
-            "withdrawn_at": "2025-11-26T04:00:00+00:00",
-            "withdrawn_by": "citizen",
-        },
-        correlation_id=reference,
-    ).to_body()
+    body = withdrawn_event_body(reference)
     with kombu.Connection(amqp_uri) as connection:
         channel = connection.channel()
         # the handler's queue, as the running service declares it

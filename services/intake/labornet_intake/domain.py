@@ -293,20 +293,25 @@ def submit_case(
     return SubmittedCase(case, tracking_code(pepper, case.reference))
 
 
+def case_location(case: Case) -> dict[str, Any]:
+    """The case's place as codes and coordinates (events, API)."""
+    return {
+        "province_code": case.province_code,
+        "district_code": case.district_code,
+        "subdistrict_code": case.subdistrict_code,
+        "postcode": case.postcode,
+        "lat": case.lat,
+        "long": case.long,
+    }
+
+
 def case_received_payload(case: Case, received_at: datetime) -> dict[str, Any]:
     """What routing needs to screen and refer a case — no personal data."""
     return {
         "reference": case.reference,
         "category": case.category,
         "description": case.description,
-        "location": {
-            "province_code": case.province_code,
-            "district_code": case.district_code,
-            "subdistrict_code": case.subdistrict_code,
-            "postcode": case.postcode,
-            "lat": case.lat,
-            "long": case.long,
-        },
+        "location": case_location(case),
         "channel": case.channel,
         "language": case.language,
         "abroad_country": case.abroad_country,

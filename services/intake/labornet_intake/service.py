@@ -67,12 +67,7 @@ def _case_view(case: Any, whole: bool) -> dict[str, Any]:
         channel=case.channel,
         language=case.language,
         location={
-            "province_code": case.province_code,
-            "district_code": case.district_code,
-            "subdistrict_code": case.subdistrict_code,
-            "postcode": case.postcode,
-            "lat": case.lat,
-            "long": case.long,
+            **domain.case_location(case),
             "coordinates_source": case.coordinates_source,
             "address": case.address,
         },
