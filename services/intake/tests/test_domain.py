@@ -780,12 +780,7 @@ def test_key_whose_first_request_is_unfinished_is_in_progress(engine):
         domain.reserve_idempotency_key(second, "anonymous", "slow", fingerprint)
 
 
-def test_concurrent_retry_waits_for_the_first_and_gets_its_case(engine, on_postgresql):
-    if not on_postgresql:
-        pytest.skip(
-            "SQLite's writer lock blocks the whole (green-threaded) process, "
-            "so two writers cannot be interleaved here; PostgreSQL only"
-        )
+def test_concurrent_retry_waits_for_the_first_and_gets_its_case(engine):
     body = with_citizen()
     fingerprint = domain.request_fingerprint(body)
     outcome: list[Any] = []
