@@ -168,6 +168,14 @@ def relay(service: str) -> None:
         ),
         poll_seconds=min(0.05, float(config.get("OUTBOX_POLL_SECONDS", 1.0))),
     )
+    import logging
+
+    logging.getLogger("labornet.relay").info(
+        "outbox relay for %s running: batches of %d, polling every %.2fs",
+        service,
+        loop.relay.batch_size,
+        loop.poll_seconds,
+    )
     try:
         loop.run()
     except KeyboardInterrupt:

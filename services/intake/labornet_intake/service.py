@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from werkzeug.wrappers import Request
@@ -20,12 +21,14 @@ from labornet_intake.schemas import (
 )
 from labornet_shared.health import readiness
 from labornet_shared.http import api, json_response, load, metrics_response, read_json
+from labornet_shared.logs import correlation_id_var
 from labornet_shared.openapi import Operation, build_spec
 from labornet_shared.pagination import InvalidCursor, decode_cursor, encode_cursor
 from labornet_shared.problems import FieldError, Problem
 from labornet_shared.tokens import Principal
 
 TRACKING_HEADER = "X-Tracking-Code"
+log = logging.getLogger("labornet.intake")
 
 
 def _principal(request: Request) -> Principal | None:
@@ -206,6 +209,11 @@ class IntakeService:
         except domain.CaseInvalid as exc:
             raise Problem(400, "validation_failed", exc.errors) from exc
         reference = str(submitted.case.reference)
+        correlation_id_var.set(reference)
+        channel = submitted.case.channel
+        self.db.after_commit(
+            lambda: log.info("case %s received (%s)", reference, channel)
+        )
         if reservation is not None:
             domain.complete_idempotency_key(reservation, reference)
         return (
