@@ -13,6 +13,7 @@ Producers build envelopes with :func:`make_event`; consumers read them with
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,6 +126,15 @@ class Event:
         }
 
 
+@functools.cache
+def _schema(event_type: str, version: int) -> Schema:
+    """One payload schema instance per (type, version), built on first use."""
+    return EVENT_TYPES[(event_type, version)][1]()
+
+
+_ENVELOPE = EnvelopeSchema()
+
+
 def source_service(event_type: str) -> str:
     """The service that publishes ``event_type``."""
     version = CURRENT_VERSIONS.get(event_type)
@@ -147,7 +157,7 @@ def make_event(
     entry = EVENT_TYPES.get((event_type, version or 0))
     if entry is None:
         raise UnknownEventVersion(f"unknown event {event_type!r} v{version}")
-    schema = entry[1]()
+    schema = _schema(event_type, int(version or 0))
     # dump then load: the payload on the wire is exactly what a consumer loads
     errors = schema.validate(payload)
     if errors:
@@ -171,7 +181,7 @@ def parse_event(body: Any, accept: dict[str, set[int]] | None = None) -> Event:
     if not isinstance(body, dict):
         raise InvalidEvent("event body is not a JSON object")
     try:
-        envelope = EnvelopeSchema().load(body)
+        envelope = _ENVELOPE.load(body)
     except ValidationError as exc:
         raise InvalidEvent(f"invalid envelope: {sorted(exc.messages)}") from exc
     key = (envelope["event_type"], envelope["schema_version"])
@@ -180,7 +190,7 @@ def parse_event(body: Any, accept: dict[str, set[int]] | None = None) -> Event:
     if entry is None or (accepted is not None and key[1] not in accepted):
         raise UnknownEventVersion(f"unknown event {key[0]!r} v{key[1]}")
     try:
-        entry[1]().load(envelope["payload"])
+        _schema(*key).load(envelope["payload"])
     except ValidationError as exc:
         raise InvalidEvent(
             f"invalid {key[0]} v{key[1]} payload: {sorted(exc.messages)}"

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -26,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from labornet_shared.consumer import processed_events_table
 from labornet_shared.outbox import outbox_table
+from labornet_shared.reference.case_reference import format_case_reference
 
 # SQLite wants INTEGER PRIMARY KEY for autoincrement; PostgreSQL gets BIGINT.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -54,7 +56,9 @@ class Case(Base):
     __tablename__ = "cases"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    reference: Mapped[str | None] = mapped_column(String(20), unique=True)
+    # the reference LN-<be_year>-<id:08d> is derived, not stored: the id is
+    # the database's own sequence, so no second write is needed to record it
+    be_year: Mapped[int] = mapped_column(SmallInteger)
     status: Mapped[str] = mapped_column(String(20), default="received")
     category: Mapped[str | None] = mapped_column(String(40))
     description: Mapped[str] = mapped_column(Text)
@@ -75,6 +79,11 @@ class Case(Base):
     personal_data_erased_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True)
     )
+
+    @property
+    def reference(self) -> str:
+        """``LN-2569-00001234``: Buddhist-era year and the 8-digit case number."""
+        return format_case_reference(self.be_year, self.id)
 
     contact: Mapped[CitizenContact | None] = relationship(
         back_populates="case", uselist=False, cascade="all, delete-orphan"

@@ -584,7 +584,7 @@ def test_withdraw_without_right_is_not_found_and_changes_nothing(
 @pytest.mark.parametrize("status", ["withdrawn", "closed"])
 def test_withdrawing_a_case_that_is_not_open_is_refused(session, status):
     submitted = submit(session)
-    submitted.case.status = status
+    session.get(Case, submitted.case.id).status = status
     session.commit()
     with pytest.raises(domain.CaseNotOpen):
         domain.withdraw_case(
@@ -859,9 +859,8 @@ def listed(session: Session) -> dict[str, str]:
         ),
         "agent1_wages": add(4, AGENT_1, category="unpaid_wages", channel="web"),
     }
-    case = session.scalars(
-        select(Case).where(Case.reference == cases["bangkok_injury"])
-    ).one()
+    case = domain._load_case(session, cases["bangkok_injury"])
+    assert case is not None
     case.status = "withdrawn"
     session.commit()
     return cases
@@ -1010,7 +1009,7 @@ def test_references_stay_unique_when_many_workers_submit_at_once(engine, on_post
     assert all(domain.parse_reference(r) is not None for r in references)
     with open_session(engine) as session:
         assert count(session, Case) == total
-        stored = set(session.scalars(select(Case.reference)))
+        stored = {case.reference for case in session.scalars(select(Case))}
         assert stored == set(references)
         rows = outbox_rows(session)
         assert len(rows) == total

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 11:40:54.365967
+Create Date: 2026-11-26 12:32:06.363597
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def upgrade() -> None:
 
     op.create_table('cases',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('reference', sa.String(length=20), nullable=True),
+    sa.Column('be_year', sa.SmallInteger(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('category', sa.String(length=40), nullable=True),
     sa.Column('description', sa.Text(), nullable=False),
@@ -53,8 +53,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('personal_data_erased_at', sa.DateTime(timezone=True), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_cases')),
-    sa.UniqueConstraint('reference', name=op.f('uq_cases_reference'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cases'))
     )
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.create_index('ix_cases_created_at_id', ['created_at', 'id'], unique=False)
