@@ -347,6 +347,48 @@ def complete_idempotency_key(row: IdempotencyKey, reference: str) -> None:
     row.case_reference = reference
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """What the submitter is told: the case's reference and tracking code."""
+
+    reference: str
+    tracking_code: str
+    channel: str | None = None
+    replayed: bool = False
+
+
+def take_case_in(
+    session: Session,
+    data: dict[str, Any],
+    *,
+    principal: Principal | None,
+    pepper: str,
+    idempotency_key: str | None = None,
+    fingerprint: str = "",
+    clock: Clock = utc_now,
+) -> Accepted:
+    """Submit a case once per Idempotency-Key: a retry of the same request
+    gets the case the first one made (raises IdempotencyKeyReused for a
+    different body, IdempotencyKeyInProgress while the first runs)."""
+    reservation = None
+    if idempotency_key:
+        client = principal.subject if principal else "anonymous"
+        reservation = reserve_idempotency_key(
+            session, client, idempotency_key, fingerprint, clock
+        )
+        if isinstance(reservation, str):
+            return Accepted(
+                reservation, tracking_code(pepper, reservation), replayed=True
+            )
+    submitted = submit_case(
+        session, data, principal=principal, pepper=pepper, clock=clock
+    )
+    reference = submitted.case.reference
+    if reservation is not None:
+        complete_idempotency_key(reservation, reference)
+    return Accepted(reference, submitted.tracking_code, submitted.case.channel)
+
+
 # --- reading -------------------------------------------------------------------
 
 

@@ -187,51 +187,38 @@ class IntakeService:
         """Take a case in; the same Idempotency-Key gives the same case."""
         body = read_json(request)
         data = load(CASE_CREATE, body)
-        principal = _principal(request)
-        session = self.db.session
         key = request.headers.get("Idempotency-Key")
-        reservation = None
-        if key:
-            if len(key) > 200:
-                raise Problem(
-                    400, "validation_failed", [FieldError("Idempotency-Key", "length")]
-                )
-            client = principal.subject if principal else "anonymous"
-            try:
-                reservation = domain.reserve_idempotency_key(
-                    session, client, key, domain.request_fingerprint(body)
-                )
-            except domain.IdempotencyKeyReused as exc:
-                raise Problem(422, "idempotency_key_reused") from exc
-            except domain.IdempotencyKeyInProgress as exc:
-                raise Problem(
-                    409, "idempotency_key_in_progress", headers={"Retry-After": "1"}
-                ) from exc
-            if isinstance(reservation, str):
-                code = domain.tracking_code(self.settings.pepper, reservation)
-                return (
-                    201,
-                    {"Location": f"/v1/cases/{reservation}"},
-                    _created(reservation, code),
-                )
+        if key is not None and not 1 <= len(key) <= 200:
+            raise Problem(
+                400, "validation_failed", [FieldError("Idempotency-Key", "length")]
+            )
         try:
-            submitted = domain.submit_case(
-                session, data, principal=principal, pepper=self.settings.pepper
+            accepted = domain.take_case_in(
+                self.db.session,
+                data,
+                principal=_principal(request),
+                pepper=self.settings.pepper,
+                idempotency_key=key,
+                fingerprint=domain.request_fingerprint(body),
             )
         except domain.CaseInvalid as exc:
             raise Problem(400, "validation_failed", exc.errors) from exc
-        reference = str(submitted.case.reference)
-        correlation_id_var.set(reference)
-        channel = submitted.case.channel
-        self.db.after_commit(
-            lambda: log.info("case %s received (%s)", reference, channel)
-        )
-        if reservation is not None:
-            domain.complete_idempotency_key(reservation, reference)
+        except domain.IdempotencyKeyReused as exc:
+            raise Problem(422, "idempotency_key_reused") from exc
+        except domain.IdempotencyKeyInProgress as exc:
+            raise Problem(
+                409, "idempotency_key_in_progress", headers={"Retry-After": "1"}
+            ) from exc
+        reference = accepted.reference
+        if not accepted.replayed:
+            correlation_id_var.set(reference)
+            self.db.after_commit(
+                lambda: log.info("case %s received (%s)", reference, accepted.channel)
+            )
         return (
             201,
             {"Location": f"/v1/cases/{reference}"},
-            _created(reference, submitted.tracking_code),
+            _created(reference, accepted.tracking_code),
         )
 
     @api("GET", "/v1/cases/<reference>")
