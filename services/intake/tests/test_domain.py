@@ -715,17 +715,27 @@ def test_erasing_an_unknown_case_is_not_found(session):
 
 
 def submit_once(session: Session, client: str, key: str, body: dict[str, Any]) -> str:
-    """What the service does with an Idempotency-Key, then commit."""
-    reservation = domain.reserve_idempotency_key(
-        session, client, key, domain.request_fingerprint(body)
+    """Submit with an Idempotency-Key as ``client`` (an agent or anonymous)."""
+    principal = (
+        None
+        if client == "anonymous"
+        else Principal(scope="agent", subject=client, agent_id=client)
     )
-    if isinstance(reservation, str):
-        session.commit()
-        return reservation
-    submitted = domain.submit_case(session, load(body), principal=None, pepper=PEPPER)
-    domain.complete_idempotency_key(reservation, submitted.case.reference)
+    try:
+        accepted = domain.take_case_in(
+            session,
+            load(body),
+            principal=principal,
+            pepper=PEPPER,
+            idempotency_key=key,
+            fingerprint=domain.request_fingerprint(body),
+        )
+    except Exception:
+        session.rollback()
+        raise
     session.commit()
-    return submitted.case.reference
+    assert accepted.tracking_code == domain.tracking_code(PEPPER, accepted.reference)
+    return accepted.reference
 
 
 def test_same_key_and_body_give_the_same_case(session):
