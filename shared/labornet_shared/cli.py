@@ -6,7 +6,6 @@ token create · setup-broker · migrate · relay · dlq list|replay|purge · run
 from __future__ import annotations
 
 import json
-import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -65,16 +64,30 @@ def installed_services() -> list[str]:
     return [s for s in SERVICES if service_config_path(s).exists()]
 
 
+def _setting(key: str, default: str) -> str:
+    """A platform-wide setting, read from the services' config.yml (which
+    substitute the LABORNET_* environment); every service reads the same
+    variables, so the first one found speaks for all."""
+    for service in installed_services() or ["intake"]:
+        try:
+            value = load_service_config(service).get(key)
+        except OSError:
+            continue
+        if value:
+            return str(value)
+    return default
+
+
 def _amqp_uri() -> str:
-    return os.environ.get("LABORNET_AMQP_URI", DEFAULT_AMQP_URI)
+    return _setting("AMQP_URI", DEFAULT_AMQP_URI)
 
 
 def _management_url() -> str:
-    return os.environ.get("LABORNET_RABBIT_MANAGEMENT_URL", DEFAULT_MANAGEMENT_URL)
+    return _setting("RABBIT_MANAGEMENT_URL", DEFAULT_MANAGEMENT_URL)
 
 
 def _token_secret() -> str:
-    secret = os.environ.get("LABORNET_TOKEN_SECRET", DEVELOPMENT_TOKEN_SECRET)
+    secret = _setting("TOKEN_SECRET", DEVELOPMENT_TOKEN_SECRET)
     if secret == DEVELOPMENT_TOKEN_SECRET:
         _err("warning: LABORNET_TOKEN_SECRET is not set; using the development secret")
     return secret

@@ -16,6 +16,7 @@ import yaml
 DEFAULT_AMQP_URI = "amqp://guest:guest@localhost:5672/"
 DEFAULT_MANAGEMENT_URL = "http://guest:guest@localhost:15672"
 DEVELOPMENT_TOKEN_SECRET = "labornet-development-secret-do-not-use"
+DEVELOPMENT_PEPPER = "labornet-development-pepper"
 
 
 def repo_root() -> Path:

@@ -16,6 +16,7 @@ import sys
 import time
 
 from labornet_shared.config import (
+    DEVELOPMENT_PEPPER,
     DEVELOPMENT_TOKEN_SECRET,
     load_service_config,
     repo_root,
@@ -31,7 +32,12 @@ def _say(message: str) -> None:
 def run_platform(services: list[str]) -> int:
     """Run until Ctrl-C; returns the exit status."""
     from labornet_shared.broker import BrokerUnavailable, check_broker, declare_topology
-    from labornet_shared.cli import _amqp_uri, _management_url, migrate_service
+    from labornet_shared.cli import (
+        _amqp_uri,
+        _management_url,
+        _setting,
+        migrate_service,
+    )
 
     amqp_uri = _amqp_uri()
     try:
@@ -44,10 +50,13 @@ def run_platform(services: list[str]) -> int:
             "or set LABORNET_AMQP_URI."
         )
         return 1
-    if os.environ.get("LABORNET_TOKEN_SECRET", DEVELOPMENT_TOKEN_SECRET) == (
-        DEVELOPMENT_TOKEN_SECRET
-    ):
+    if _setting("TOKEN_SECRET", DEVELOPMENT_TOKEN_SECRET) == DEVELOPMENT_TOKEN_SECRET:
         _say("warning: using the development token secret; set LABORNET_TOKEN_SECRET")
+    if _setting("TRACKING_CODE_PEPPER", DEVELOPMENT_PEPPER) == DEVELOPMENT_PEPPER:
+        _say(
+            "warning: using the development tracking-code pepper; "
+            "set LABORNET_TRACKING_CODE_PEPPER"
+        )
     (repo_root() / "var").mkdir(exist_ok=True)
     for service in services:
         migrate_service(service)
