@@ -197,6 +197,17 @@ class QueueTap:
         return bodies
 
 
+def take_all(amqp_uri: str, queue: str) -> list[Any]:
+    """Remove and return every message now in ``queue``."""
+    taken = []
+    with kombu.Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        while (message := channel.basic_get(queue, no_ack=True)) is not None:
+            taken.append(message)
+        channel.close()
+    return taken
+
+
 @pytest.fixture
 def queue_tap(broker: dict[str, Any]) -> Callable[..., QueueTap]:
     """Make :class:`QueueTap`s on this test's vhost."""

@@ -16,7 +16,12 @@ from labornet_shared.broker import (
     check_broker,
     declare_topology,
 )
-from labornet_shared.testing import MANAGEMENT_URL, wait_until, withdrawn_event_body
+from labornet_shared.testing import (
+    MANAGEMENT_URL,
+    take_all,
+    wait_until,
+    withdrawn_event_body,
+)
 
 withdrawn_body = withdrawn_event_body
 
@@ -34,16 +39,6 @@ def publish(amqp_uri: str, exchange: str, routing_key: str, body: Any) -> None:
             delivery_mode=2,
         )
         channel.close()
-
-
-def take_all(amqp_uri: str, queue: str) -> list[kombu.Message]:
-    taken = []
-    with kombu.Connection(amqp_uri) as connection:
-        channel = connection.channel()
-        while (message := channel.basic_get(queue, no_ack=True)) is not None:
-            taken.append(message)
-        channel.close()
-    return taken
 
 
 def ready(amqp_uri: str, queue: str) -> int:

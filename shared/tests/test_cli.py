@@ -13,7 +13,7 @@ from typing import Any
 import kombu
 
 from labornet_shared.config import DEVELOPMENT_TOKEN_SECRET
-from labornet_shared.testing import MANAGEMENT_URL, withdrawn_event_body
+from labornet_shared.testing import MANAGEMENT_URL, take_all, withdrawn_event_body
 from labornet_shared.tokens import verify_token
 
 LABORNET = str(Path(sys.executable).with_name("labornet"))
@@ -177,16 +177,6 @@ def park(amqp_uri: str, reference: str) -> dict[str, Any]:
     return body
 
 
-def take(amqp_uri: str, queue: str) -> list[kombu.Message]:
-    taken = []
-    with kombu.Connection(amqp_uri) as connection:
-        channel = connection.channel()
-        while (message := channel.basic_get(queue, no_ack=True)) is not None:
-            taken.append(message)
-        channel.close()
-    return taken
-
-
 def test_dlq_list_replay_purge(broker: dict[str, Any]) -> None:
     amqp_uri = broker["AMQP_URI"]
     body = park(amqp_uri, "LN-2568-00000077")
@@ -210,7 +200,7 @@ def test_dlq_list_replay_purge(broker: dict[str, Any]) -> None:
     replayed = labornet("dlq", "replay", "routing", amqp_uri=amqp_uri)
     assert replayed.returncode == 0, replayed.stderr
     assert "replayed 1" in replayed.stdout
-    [message] = take(amqp_uri, HANDLER_QUEUE)
+    [message] = take_all(amqp_uri, HANDLER_QUEUE)
     assert json.loads(message.body) == body
     assert message.headers["nameko.correlation_id"] == "LN-2568-00000077"
     assert not any(key.startswith("x-labornet") for key in message.headers)
@@ -235,7 +225,7 @@ def test_dlq_list_replay_purge(broker: dict[str, Any]) -> None:
         )
         == []
     )
-    assert take(amqp_uri, HANDLER_QUEUE) == []
+    assert take_all(amqp_uri, HANDLER_QUEUE) == []
 
 
 def test_dlq_replay_of_one_event(broker: dict[str, Any]) -> None:
@@ -246,7 +236,7 @@ def test_dlq_replay_of_one_event(broker: dict[str, Any]) -> None:
         "dlq", "replay", "routing", "--event-id", second["event_id"], amqp_uri=amqp_uri
     )
     assert "replayed 1" in result.stdout
-    [message] = take(amqp_uri, HANDLER_QUEUE)
+    [message] = take_all(amqp_uri, HANDLER_QUEUE)
     assert json.loads(message.body)["event_id"] == second["event_id"]
     [left] = json.loads(
         labornet("dlq", "list", "routing", "--json", amqp_uri=amqp_uri).stdout
