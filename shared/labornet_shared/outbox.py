@@ -175,6 +175,18 @@ class ConfirmingPublisher:
         self._next_tag = 1
         self._unconfirmed.clear()
         self._nacked.clear()
+        self._declared: set[str] = set()
+
+    def _declare(self, exchange: str) -> None:
+        # a service's events exchange exactly as nameko declares it, so the
+        # relay works before the service's first dispatch or setup-broker;
+        # other exchanges (with arguments) are setup-broker's to declare
+        if exchange in self._declared or not exchange.endswith(".events"):
+            return
+        self._channel.exchange_declare(
+            exchange, "topic", durable=True, auto_delete=False
+        )
+        self._declared.add(exchange)
 
     def _settle(self, delivery_tag: int, multiple: bool) -> set[int]:
         # RabbitMQ confirms in any order (a message routed to several queues
@@ -215,6 +227,7 @@ class ConfirmingPublisher:
         self._nacked.clear()
         try:
             for message in messages:
+                self._declare(message["exchange"])
                 self._unconfirmed.add(self._next_tag)
                 self._next_tag += 1
                 channel.basic_publish(

@@ -410,3 +410,21 @@ def test_prune_removes_only_old_sent_rows(engine, make_relay):
     assert [row["id"] for row in rows(engine)] == ids[1:]
     assert relay.prune() == 0
     assert relay.pending_count() == 2
+
+
+def test_relay_declares_a_missing_events_exchange_instead_of_stalling(
+    engine: Engine, rabbit_config: dict[str, Any], publishers: list[Any]
+) -> None:
+    # a vhost where setup-broker never ran and no service has started yet
+    publisher = ConfirmingPublisher(rabbit_config["AMQP_URI"])
+    publishers.append(publisher)
+    relay = Relay(engine, metadata, publisher)
+    commit_events(engine, withdrawn("LN-2568-00000501"))
+
+    assert relay.drain() == 1
+    assert [row["sent_at"] is not None for row in rows(engine)] == [True]
+    with kombu.Connection(rabbit_config["AMQP_URI"]) as connection:
+        channel = connection.channel()
+        # passive: raises if the exchange does not exist
+        channel.exchange_declare("intake.events", "topic", passive=True)
+        channel.close()
