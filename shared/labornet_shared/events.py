@@ -42,7 +42,7 @@ class EventLocationSchema(Schema):
     """Where a case happened: codes only, no street address."""
 
     province_code = fields.String(
-        required=True, validate=validate.Regexp(r"^TH-\d{2}$")
+        required=True, validate=validate.Regexp(r"^TH-[0-9]{2}\Z")
     )
     district_code = fields.String(load_default=None, allow_none=True)
     subdistrict_code = fields.String(load_default=None, allow_none=True)

@@ -27,7 +27,7 @@ from marshmallow import Schema, ValidationError
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import HttpOnlyProtocol, WebServer
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
@@ -90,7 +90,11 @@ def http_exception_problem(exc: HTTPException) -> Problem:
         405: "method_not_allowed",
         413: "payload_too_large",
     }.get(exc.code or 500, "invalid" if (exc.code or 500) < 500 else "internal_error")
-    return Problem(exc.code or 500, code)
+    headers = {}
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        # RFC 9110: a 405 lists the methods the resource supports
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    return Problem(exc.code or 500, code, headers=headers)
 
 
 def _body(request: Request) -> bytes:

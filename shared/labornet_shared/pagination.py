@@ -27,7 +27,8 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: a forged cursor of deeply nested JSON arrays
         raise InvalidCursor("cursor") from exc
     if not isinstance(value, dict):
         raise InvalidCursor("cursor")

@@ -238,3 +238,13 @@ def test_limit_in_range(raw: str | None, expected: int) -> None:
 def test_limit_out_of_range_is_refused(raw: str) -> None:
     with pytest.raises(InvalidCursor):
         parse_limit(raw)
+
+
+def test_a_forged_deeply_nested_cursor_is_refused_not_a_crash() -> None:
+    import base64
+
+    from labornet_shared.pagination import InvalidCursor, decode_cursor
+
+    forged = base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).decode()
+    with pytest.raises(InvalidCursor):
+        decode_cursor(forged)

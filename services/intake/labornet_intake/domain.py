@@ -128,6 +128,9 @@ def check_tracking_code(pepper: str, reference: str, code: str | None) -> bool:
     if not code:
         return False
     given = code.strip().upper().replace(" ", "")
+    if not given.isascii():
+        # codes are ASCII (and compare_digest refuses other text: a 500)
+        return False
     if "-" not in given and len(given) == 10:
         given = f"{given[:5]}-{given[5:]}"
     return hmac.compare_digest(given, tracking_code(pepper, reference))

@@ -75,22 +75,23 @@ class LocationSchema(Schema):
         unknown = RAISE
 
     province_code = Text(
-        required=True, validate=validate.Regexp(r"^TH-\d{2}$", error="province_format")
+        required=True,
+        validate=validate.Regexp(r"^TH-[0-9]{2}\Z", error="province_format"),
     )
     district_code = Text(
         load_default=None,
         allow_none=True,
-        validate=validate.Regexp(r"^\d{4}$", error="format"),
+        validate=validate.Regexp(r"^[0-9]{4}\Z", error="format"),
     )
     subdistrict_code = Text(
         load_default=None,
         allow_none=True,
-        validate=validate.Regexp(r"^\d{6}$", error="format"),
+        validate=validate.Regexp(r"^[0-9]{6}\Z", error="format"),
     )
     postcode = Text(
         load_default=None,
         allow_none=True,
-        validate=validate.Regexp(r"^\d{5}$", error="postcode_format"),
+        validate=validate.Regexp(r"^[0-9]{5}\Z", error="postcode_format"),
     )
     lat = fields.Float(
         load_default=None, allow_none=True, validate=validate.Range(-90, 90)
@@ -229,8 +230,10 @@ class CaseListQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    province = Text(validate=validate.Regexp(r"^TH-\d{2}$", error="province_format"))
-    district = Text(validate=validate.Regexp(r"^\d{4}$", error="format"))
+    province = Text(
+        validate=validate.Regexp(r"^TH-[0-9]{2}\Z", error="province_format")
+    )
+    district = Text(validate=validate.Regexp(r"^[0-9]{4}\Z", error="format"))
     status = Text(
         validate=validate.OneOf(
             ("received", "routed", "in_progress", "closed", "withdrawn")

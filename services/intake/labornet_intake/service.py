@@ -121,6 +121,8 @@ def _created(reference: str, code: str) -> dict[str, Any]:
     )
 
 
+REFERENCE = {"type": "string", "pattern": "^LN-[0-9]{4}-[0-9]{8}$"}
+
 OPERATIONS = [
     Operation(
         "POST",
@@ -129,17 +131,30 @@ OPERATIONS = [
         request=CaseCreateSchema,
         response=CaseCreatedSchema,
         status=201,
-        errors=(400, 401, 413, 415, 422, 429),
-        headers=("Idempotency-Key",),
+        response_headers={
+            "Location": {"required": True, "schema": {"type": "string"}},
+        },
+        errors=(400, 401, 409, 413, 415, 422, 429),
+        headers=(
+            {
+                "name": "Idempotency-Key",
+                "description": "The same key gives the same case, never a second.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+            },
+        ),
         security=("bearer",),
+        anonymous=True,
     ),
     Operation(
         "GET",
         "/v1/cases/{reference}",
         "Follow a case (X-Tracking-Code) or read it whole (agent, operator)",
-        response=CaseSchema,
-        errors=(401, 404),
+        response=(CaseSchema, CaseStatusSchema),
+        errors=(401, 404, 429),
         headers=(TRACKING_HEADER,),
+        path_schemas={"reference": REFERENCE},
+        security=("bearer",),
+        anonymous=True,
     ),
     Operation(
         "GET",
@@ -147,7 +162,7 @@ OPERATIONS = [
         "List cases (operator, agent)",
         response=CaseListSchema,
         query=CaseListQuerySchema,
-        errors=(400, 401, 404),
+        errors=(400, 401, 404, 429),
         security=("bearer",),
     ),
     Operation(
@@ -155,16 +170,21 @@ OPERATIONS = [
         "/v1/cases/{reference}/withdraw",
         "Withdraw a case",
         request=WithdrawSchema,
+        request_required=False,
         response=CaseStatusSchema,
-        errors=(400, 404, 409),
+        errors=(400, 401, 404, 409, 413, 415, 429),
         headers=(TRACKING_HEADER,),
+        path_schemas={"reference": REFERENCE},
+        security=("bearer",),
+        anonymous=True,
     ),
     Operation(
         "DELETE",
         "/v1/cases/{reference}/personal-data",
         "Erase the citizen's personal data (PDPA; operator)",
         status=204,
-        errors=(401, 404),
+        errors=(401, 404, 429),
+        path_schemas={"reference": REFERENCE},
         security=("bearer",),
     ),
     Operation("GET", "/healthz", "Alive", errors=()),
@@ -191,6 +211,11 @@ class IntakeService:
         if key is not None and not 1 <= len(key) <= 200:
             raise Problem(
                 400, "validation_failed", [FieldError("Idempotency-Key", "length")]
+            )
+        if key is not None and "\x00" in key:
+            # PostgreSQL text cannot hold NUL: storing the key would be a 500
+            raise Problem(
+                400, "validation_failed", [FieldError("Idempotency-Key", "invalid")]
             )
         try:
             accepted = domain.take_case_in(
