@@ -133,6 +133,27 @@ class ReliableQueueConsumer(QueueConsumer):
     from parks it in the dead-letter queue, undecoded.
     """
 
+    #: whether the handlers' queues are declared and being consumed now
+    consuming = False
+
+    def on_consume_ready(
+        self, connection: Any, channel: Any, consumers: Any, **kwargs: Any
+    ) -> None:
+        """Every queue is declared and consumed (after each (re)connect)."""
+        self.consuming = True
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+
+    def on_connection_error(self, exc: Exception, interval: float) -> None:
+        """The broker is unreachable: not consuming until it is back."""
+        self.consuming = False
+        super().on_connection_error(exc, interval)
+
+    def on_connection_revived(self) -> None:
+        """Reconnected: consuming again only once the queues are declared
+        (a queue refused with PRECONDITION_FAILED never gets there)."""
+        self.consuming = False
+        super().on_connection_revived()
+
     def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
         """nameko's consumers, each with its provider's decode-error hook."""
         consumers = super().get_consumers(consumer_cls, channel)

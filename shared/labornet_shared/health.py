@@ -1,11 +1,18 @@
 """Readiness: is the database answering, the broker reachable, the relay
-publishing? Cached briefly so probes do not hammer the broker."""
+publishing, every event handler consuming? The broker check is cached
+briefly so probes do not hammer it.
+
+A nameko service whose handler queue cannot be declared (PRECONDITION_FAILED)
+retries forever while its HTTP endpoints still answer; only a check that its
+consumers really consume tells.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from nameko.extensions import DependencyProvider
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -39,12 +46,40 @@ def broker_ready(amqp_uri: str, ttl: float = 2.0) -> bool:
     return ok
 
 
-def readiness(engine: Engine, amqp_uri: str, relay: Any = None) -> dict[str, Any]:
-    """The checks, by name, and whether all passed."""
-    checks = {
-        "database": database_ready(engine),
-        "broker": broker_ready(amqp_uri),
-    }
-    if relay is not None:
-        checks["outbox_relay"] = bool(relay.healthy)
-    return {"ready": all(checks.values()), "checks": checks}
+class Readiness(DependencyProvider):
+    """nameko DependencyProvider: ``self.readiness()`` checks what this
+    container has — its databases, the broker, its outbox relay(s) and its
+    event handlers' consumers."""
+
+    def get_dependency(self, worker_ctx: Any) -> Any:
+        """A function answering the readiness document."""
+        return self.check
+
+    def check(self) -> dict[str, Any]:
+        """Run every check that applies to this service."""
+        from labornet_shared.consumer import ReliableQueueConsumer
+        from labornet_shared.db import Database
+        from labornet_shared.outbox import OutboxRelay
+
+        container = self.container
+        engines = [
+            p.engine
+            for p in container.dependencies
+            if isinstance(p, Database) and p.engine is not None
+        ]
+        relays = [
+            p.loop
+            for p in container.dependencies
+            if isinstance(p, OutboxRelay) and p.loop is not None
+        ]
+        consumers = [
+            e for e in container.subextensions if isinstance(e, ReliableQueueConsumer)
+        ]
+        checks: dict[str, bool] = {"broker": broker_ready(container.config["AMQP_URI"])}
+        if engines:
+            checks["database"] = all(database_ready(engine) for engine in engines)
+        if relays:
+            checks["outbox_relay"] = all(relay.healthy for relay in relays)
+        if consumers:
+            checks["consumers"] = all(c.consuming for c in consumers)
+        return {"ready": all(checks.values()), "checks": checks}

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
 
+import eventlet
 import kombu
 import pytest
 from sqlalchemy import (
@@ -44,6 +45,7 @@ from labornet_shared.dlq import (
     replay_dead_letters,
 )
 from labornet_shared.events import Event, make_event
+from labornet_shared.health import Readiness
 from labornet_shared.testing import MANAGEMENT_URL, wait_until
 
 SERVICE = "routing"
@@ -77,6 +79,7 @@ class Routing:
 
     name = SERVICE
     db = Database(metadata)
+    readiness = Readiness()
 
     @event_handler("intake", "case_received", accept_versions={1})
     def on_case_received(self, event: Event) -> None:
@@ -411,3 +414,46 @@ def test_message_that_kills_its_consumer_is_parked_by_the_delivery_limit(routing
     assert replay_dead_letters(amqp_uri, SERVICE) == 1
     assert ready(amqp_uri, HANDLER_QUEUE) == 1
     assert list_dead_letters(amqp_uri, SERVICE) == []
+
+
+def readiness_of(container: Any) -> dict[str, Any]:
+    [provider] = [p for p in container.dependencies if isinstance(p, Readiness)]
+    return provider.check()
+
+
+def test_ready_only_while_the_handler_really_consumes(routing: dict[str, Any]) -> None:
+    state = readiness_of(STATE["container"])
+    assert state == {
+        "ready": True,
+        "checks": {"broker": True, "database": True, "consumers": True},
+    }
+
+
+def test_not_ready_while_the_handler_queue_cannot_be_declared(
+    engine: Engine, db_url: str, broker: dict[str, Any], container_factory: Any
+) -> None:
+    STATE.clear()
+    STATE.update(failing=False, calls=[], skipped=[], agency_id=None)
+    # the handler's queue exists already as a classic queue: declaring it as
+    # quorum fails PRECONDITION_FAILED, and nameko retries forever while
+    # everything else of the service looks alive
+    with kombu.Connection(broker["AMQP_URI"]) as connection:
+        channel = connection.channel()
+        channel.queue_declare(HANDLER_QUEUE, durable=True, auto_delete=False)
+        channel.close()
+    container = container_factory(
+        Routing, {**broker, "DATABASE_URL": db_url, "EVENT_BACKOFF_MS": BACKOFF_MS}
+    )
+    starting = eventlet.spawn(container.start)
+    eventlet.sleep(2.5)  # several refused declarations
+    state = readiness_of(container)
+    assert state["checks"]["consumers"] is False
+    assert state["ready"] is False
+
+    # the operator removes the stray queue: the next retry consumes
+    with kombu.Connection(broker["AMQP_URI"]) as connection:
+        channel = connection.channel()
+        channel.queue_delete(HANDLER_QUEUE)
+        channel.close()
+    wait_until(lambda: readiness_of(container)["ready"], timeout=15)
+    starting.wait()

@@ -28,7 +28,6 @@ class Settings(DependencyProvider):
         """Read the secrets from config."""
         config = self.container.config
         self.pepper = str(config["TRACKING_CODE_PEPPER"])
-        self.amqp_uri = str(config["AMQP_URI"])
 
     def get_dependency(self, worker_ctx: Any) -> Settings:
         """This provider itself (read-only values)."""
