@@ -340,6 +340,8 @@ class HttpEntrypoint(HttpRequestHandler):
                 status, body = result
         else:
             status, body = 200, result
+        if status == 204:  # no content means no body, not a JSON ""
+            return Response(status=204, headers=dict(headers or {}))
         return json_response(status, body, headers)
 
     def response_from_exception(  # type: ignore[override]
