@@ -102,11 +102,14 @@ class Management:
         )
 
 
-def check_broker(amqp_uri: str, timeout: float = 3.0) -> None:
-    """Raise :class:`BrokerUnavailable` unless RabbitMQ accepts a connection."""
+def check_broker(amqp_uri: str, timeout: float = 3.0) -> str:
+    """The broker's version; :class:`BrokerUnavailable` unless RabbitMQ
+    accepts a connection."""
     connection = kombu.Connection(amqp_uri, connect_timeout=timeout)
     try:
         connection.ensure_connection(max_retries=1, timeout=timeout)
+        properties = connection.connection.server_properties or {}
+        return str(properties.get("version", "unknown"))
     except Exception as exc:
         raise BrokerUnavailable(f"cannot connect to RabbitMQ: {exc}") from exc
     finally:

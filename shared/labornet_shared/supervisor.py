@@ -41,7 +41,7 @@ def run_platform(services: list[str]) -> int:
 
     amqp_uri = _amqp_uri()
     try:
-        check_broker(amqp_uri)
+        version = check_broker(amqp_uri)
     except BrokerUnavailable:
         _say(
             f"RabbitMQ is not reachable at {amqp_uri.split('@')[-1]} — start it "
@@ -88,7 +88,10 @@ def run_platform(services: list[str]) -> int:
         address = str(load_service_config(service)["WEB_SERVER_ADDRESS"])
         port = address.rsplit(":", 1)[-1]
         _say(f"{service}: http://127.0.0.1:{port}/  (openapi: /openapi.json)")
-    _say("RabbitMQ management: http://127.0.0.1:15672/ — Ctrl-C stops everything")
+    _say(
+        f"RabbitMQ {version}, management: http://127.0.0.1:15672/"
+        " — Ctrl-C stops everything"
+    )
     status = 0
     try:
         while True:

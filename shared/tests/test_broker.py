@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import kombu
@@ -118,8 +119,9 @@ def test_routed_event_does_not_go_to_the_unrouted_queue(
     assert ready(amqp_uri, UNROUTED_QUEUE) == 0
 
 
-def test_check_broker_passes_on_the_real_broker(broker: dict[str, Any]) -> None:
-    check_broker(broker["AMQP_URI"])
+def test_check_broker_reports_the_real_brokers_version(broker: dict[str, Any]) -> None:
+    version = check_broker(broker["AMQP_URI"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", version), version
 
 
 def test_closed_port_is_broker_unavailable(closed_port: int) -> None:

@@ -33,15 +33,10 @@ from labornet_shared.events import make_event
 from labornet_shared.outbox import add_event
 from labornet_shared.problems import FieldError
 from labornet_shared.reference import LocationError, buddhist_year, resolve_location
-from labornet_shared.reference.case_reference import (
-    format_case_reference,
-    parse_case_reference,
-)
+from labornet_shared.reference.case_reference import parse_case_reference
 from labornet_shared.tokens import Principal
 
 SERVICE = "intake"
-# ASCII digits only, the whole text: "\d" and "$" would let Thai digits and a
-# trailing newline through
 OPEN_STATUSES = ("received", "routed", "in_progress")
 ERASED = "[erased at the citizen's request]"
 
@@ -106,10 +101,6 @@ class IdempotencyKeyInProgress(Exception):
 # --- references and tracking codes ------------------------------------------
 
 
-format_reference = format_case_reference
-parse_reference = parse_case_reference
-
-
 def tracking_code(pepper: str, reference: str) -> str:
     """The citizen's secret for following a case: ``XXXXX-XXXXX``.
 
@@ -149,7 +140,6 @@ class SubmittedCase:
 
     case: Case
     tracking_code: str
-    replayed: bool = False
 
 
 def request_fingerprint(body: Any) -> str:
@@ -396,7 +386,7 @@ def take_case_in(
 
 
 def _load_case(session: Session, reference: str) -> Case | None:
-    parsed = parse_reference(reference)
+    parsed = parse_case_reference(reference)
     if parsed is None:
         return None
     return session.scalars(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+# ASCII digits, the whole text: "\d" and "$" would let Thai digits and a
+# trailing newline through
 _PATTERN = re.compile(r"LN-([0-9]{4})-([0-9]{8})")
 
 
