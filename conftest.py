@@ -1,4 +1,8 @@
 """Shared test fixtures and factories: labornet_shared.testing and each
 service's ``testing`` module."""
 
-pytest_plugins = ["labornet_shared.testing", "labornet_intake.testing"]
+pytest_plugins = [
+    "labornet_shared.testing",
+    "labornet_intake.testing",
+    "labornet_registry.testing",
+]

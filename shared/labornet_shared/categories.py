@@ -45,3 +45,33 @@ CHANNELS: tuple[str, ...] = (
 LANGUAGES: tuple[str, ...] = ("th", "en", "my", "km", "lo")
 
 CONTACT_CHANNELS: tuple[str, ...] = ("sms", "line", "email", "none")
+
+# The two kinds of field agent (registry): paid labour graduates
+# (บัณฑิตแรงงาน) and unpaid labour volunteers (อาสาสมัครแรงงาน, อสร.).
+AGENT_KINDS: tuple[str, ...] = ("labour_graduate", "labour_volunteer")
+
+AGENT_STATUSES: tuple[str, ...] = ("active", "suspended", "inactive")
+
+# Languages a field agent may speak (ISO 639-1): Thai and English, the
+# languages of the migrant workers in Thailand (Myanmar, Khmer, Lao, Malay,
+# Vietnamese) and of the countries where Thai workers are.
+AGENT_LANGUAGES: tuple[str, ...] = (
+    "th",
+    "en",
+    "my",
+    "km",
+    "lo",
+    "ms",
+    "vi",
+    "zh",
+    "ja",
+    "ko",
+    "he",
+    "ar",
+    "id",
+    "tl",
+    "de",
+    "fr",
+    "ru",
+    "hi",
+)

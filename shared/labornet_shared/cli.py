@@ -1,6 +1,7 @@
 """``labornet``: the one operator command.
 
-token create · setup-broker · migrate · relay · dlq list|replay|purge · run
+token create · setup-broker · migrate · relay · dlq list|replay|purge · run,
+and each installed service's own commands (``labornet registry import``).
 """
 
 from __future__ import annotations
@@ -252,12 +253,25 @@ def run() -> None:
     raise typer.Exit(run_platform(installed_services()))
 
 
+def _add_service_commands() -> None:
+    """Add each installed service's own commands (``labornet registry ...``).
+
+    A service offers them under the ``labornet.commands`` entry-point group,
+    so this shared CLI never imports a service package by name.
+    """
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="labornet.commands"):
+        app.add_typer(entry.load(), name=entry.name)
+
+
 def main() -> None:
     """Entry point of the ``labornet`` script."""
     # what nameko's imports say about eventlet and pkg_resources is for
     # developers, not for an operator reading this command's few lines
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated")
+    _add_service_commands()
     try:
         app()
     except KeyboardInterrupt:

@@ -10,15 +10,17 @@ then lost.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, Table, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -163,6 +165,56 @@ def _serialise_green_writers(engine: Engine, url: str) -> None:
 def is_postgresql(engine: Engine) -> bool:
     """Whether the engine talks to PostgreSQL (else SQLite)."""
     return engine.dialect.name == "postgresql"
+
+
+def _copy_value(value: Any) -> str:
+    """One field of PostgreSQL's COPY csv format: NULL unquoted, the rest quoted."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    text = str(value)
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _green_psycopg() -> bool:
+    """Whether psycopg2 waits through eventlet (psycogreen), which COPY refuses."""
+    import psycopg2.extensions
+
+    return psycopg2.extensions.get_wait_callback() is not None
+
+
+def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows into ``table`` in the session's transaction.
+
+    On PostgreSQL through ``COPY ... FROM STDIN``: for the tens of thousands
+    of rows of a national roster it is several times faster than a
+    multi-row INSERT. Elsewhere, and inside a green service (where psycopg2
+    cannot COPY), one executemany INSERT. Every row must have
+    the same keys.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or _green_psycopg():
+        connection.execute(table.insert(), list(rows))
+        return
+    columns = list(rows[0])
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write(",".join(_copy_value(row[name]) for name in columns))
+        buffer.write("\n")
+    buffer.seek(0)
+    quoted = ", ".join(f'"{name}"' for name in columns)
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert(
+            f'COPY "{table.name}" ({quoted}) FROM STDIN WITH (FORMAT csv)', buffer
+        )
+    finally:
+        cursor.close()
 
 
 class UnitOfWork:

@@ -115,6 +115,11 @@ def _body(request: Request) -> bytes:
         raise Problem(413, "payload_too_large") from exc
 
 
+def read_body(request: Request) -> bytes:
+    """The raw request body (an upload), within the endpoint's size limit."""
+    return _body(request)
+
+
 def read_json(request: Request) -> Any:
     """The request's JSON body; 415 if not JSON, 400 if it does not parse."""
     mimetype = request.mimetype or ""
@@ -244,10 +249,14 @@ class HttpEntrypoint(HttpRequestHandler):
         url: str,
         authenticate: bool = True,
         rate_limited: bool = True,
+        max_body_setting: str = "MAX_BODY_BYTES",
         **kwargs: Any,
     ):
         kwargs.setdefault("expected_exceptions", (Problem,))
         self.authenticate = authenticate
+        # the config key of this endpoint's body limit: uploads (a roster
+        # spreadsheet) need more than the 1 MiB of a JSON request
+        self.max_body_setting = max_body_setting
         # probes and scrapers (/healthz, /readyz, /metrics) are never limited
         self.rate_limited = rate_limited
         super().__init__(method, url, **kwargs)
@@ -256,7 +265,12 @@ class HttpEntrypoint(HttpRequestHandler):
         """Read the limits from config and register with the server."""
         super().setup()
         config = self.container.config
-        self.max_body = int(config.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+        self.max_body = int(
+            config.get(
+                self.max_body_setting,
+                config.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+            )
+        )
         self.token_secret = str(config.get("TOKEN_SECRET", ""))
         # one limiter per container: all its endpoints count together
         if not hasattr(self.server, "rate_limiter"):

@@ -95,6 +95,8 @@ class Operation:
     anonymous: bool = False
     path_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     response_headers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: media type of a success answer that is not JSON (a CSV download)
+    content_type: str | None = None
 
 
 def _header_parameter(header: str | dict[str, Any]) -> dict[str, Any]:
@@ -123,6 +125,8 @@ def build_spec(title: str, version: str, operations: list[Operation]) -> dict[st
             success["content"] = {"application/json": {"schema": schema}}
         elif op.response:
             success["content"] = {"application/json": {"schema": op.response}}
+        elif op.content_type:
+            success["content"] = {op.content_type: {"schema": {"type": "string"}}}
         if op.response_headers:
             success["headers"] = dict(op.response_headers)
         responses: dict[str, Any] = {str(op.status): success}

@@ -53,6 +53,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The case is already closed or withdrawn.",
         "เรื่องนี้ปิดหรือถูกถอนไปแล้ว",
     ),
+    "agent_exists": (
+        "An agent with this national ID is already registered.",
+        "มีเจ้าหน้าที่ที่ใช้เลขประจำตัวประชาชนนี้ลงทะเบียนแล้ว",
+    ),
+    "agent_not_active": (
+        "The agent is already inactive.",
+        "เจ้าหน้าที่รายนี้ไม่ได้ปฏิบัติงานอยู่แล้ว",
+    ),
+    "roster_unreadable": (
+        "The file is not a roster this service can read.",
+        "ไม่สามารถอ่านไฟล์รายชื่อนี้ได้",
+    ),
     "internal_error": ("Something went wrong on our side.", "เกิดข้อผิดพลาดในระบบ"),
     "not_ready": ("A dependency is not reachable.", "ระบบที่เกี่ยวข้องยังไม่พร้อมใช้งาน"),
     # field errors
@@ -119,6 +131,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "consent_required": (
         "Consent is required when personal data is given.",
         "ต้องให้ความยินยอมเมื่อให้ข้อมูลส่วนบุคคล",
+    ),
+    "place_required": (
+        "Give the areas in Thailand or the country abroad.",
+        "ต้องระบุพื้นที่ในประเทศไทยหรือประเทศที่ปฏิบัติงาน",
+    ),
+    "place_conflict": (
+        "An agent works in Thailand or abroad, not both.",
+        "ระบุได้เพียงพื้นที่ในประเทศไทยหรือต่างประเทศอย่างใดอย่างหนึ่ง",
+    ),
+    "term_before_start": (
+        "The term ends before it starts.",
+        "วันสิ้นสุดวาระอยู่ก่อนวันที่เริ่ม",
+    ),
+    "read_only": (
+        "You may not change this field.",
+        "คุณไม่มีสิทธิ์แก้ไขข้อมูลนี้",
+    ),
+    "repeated": (
+        "Give this parameter once.",
+        "ระบุพารามิเตอร์นี้ได้เพียงครั้งเดียว",
     ),
     "contact_missing": (
         "This contact channel needs its contact detail.",

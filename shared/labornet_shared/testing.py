@@ -13,6 +13,8 @@ import json
 import os
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -216,6 +218,37 @@ def queue_tap(broker: dict[str, Any]) -> Callable[..., QueueTap]:
         return QueueTap(broker["AMQP_URI"], exchange, routing_key)
 
     return make
+
+
+# --- the labornet command ---------------------------------------------------------
+
+
+def run_labornet(
+    *args: str,
+    amqp_uri: str | None = None,
+    stdin: str = "",
+    timeout: float = 60,
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``labornet ARGS`` as an operator would: its own process, only the
+    LABORNET_* settings given here (and the test broker's management URL)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LABORNET_")}
+    environment.update(
+        LABORNET_RABBIT_MANAGEMENT_URL=MANAGEMENT_URL,
+        LABORNET_ROOT=str(repo_root()),
+        **env,
+    )
+    if amqp_uri:
+        environment["LABORNET_AMQP_URI"] = amqp_uri
+    return subprocess.run(  # noqa: S603 - our own command
+        [str(Path(sys.executable).with_name("labornet")), *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=environment,
+        cwd=repo_root(),
+        timeout=timeout,
+    )
 
 
 # --- services --------------------------------------------------------------------

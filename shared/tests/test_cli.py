@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -13,7 +12,11 @@ from typing import Any
 import kombu
 
 from labornet_shared.config import DEVELOPMENT_TOKEN_SECRET
-from labornet_shared.testing import MANAGEMENT_URL, take_all, withdrawn_event_body
+from labornet_shared.testing import (
+    run_labornet,
+    take_all,
+    withdrawn_event_body,
+)
 from labornet_shared.tokens import verify_token
 
 LABORNET = str(Path(sys.executable).with_name("labornet"))
@@ -25,23 +28,7 @@ HANDLER_QUEUE = "evt-intake-case_received--routing.on_case_received"
 def labornet(
     *args: str, amqp_uri: str | None = None, stdin: str = "", **env: str
 ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LABORNET_")}
-    environment.update(
-        LABORNET_RABBIT_MANAGEMENT_URL=MANAGEMENT_URL,
-        LABORNET_ROOT=str(ROOT),
-        **env,
-    )
-    if amqp_uri:
-        environment["LABORNET_AMQP_URI"] = amqp_uri
-    return subprocess.run(
-        [LABORNET, *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env=environment,
-        cwd=ROOT,
-        timeout=60,
-    )
+    return run_labornet(*args, amqp_uri=amqp_uri, stdin=stdin, **env)
 
 
 # --- tokens --------------------------------------------------------------------

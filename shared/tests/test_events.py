@@ -175,18 +175,67 @@ def test_parse_event_honours_the_versions_a_consumer_accepts() -> None:
         parse_event(body, {"case_withdrawn": {1}})
 
 
+def agent_payload(**overrides: Any) -> dict[str, Any]:
+    payload = {
+        "agent_id": str(uuid.uuid4()),
+        "revision": 1,
+        "kind": "labour_volunteer",
+        "status": "active",
+        "name_th": "สมชาย ใจดี",
+        "name_en": None,
+        "languages": ["th", "my"],
+        "areas": [
+            {
+                "province_code": "TH-52",
+                "district_code": "5201",
+                "subdistrict_code": "520101",
+            }
+        ],
+        "abroad_country": None,
+        "abroad_city": None,
+        "office": "ops.TH-52",
+        "term_end": "2028-05-31",
+        "contact": {"phone": "+66812345678", "email": None, "line_user_id": None},
+    }
+    payload.update(overrides)
+    return payload
+
+
+SAMPLE_PAYLOADS = {
+    "case_received": received_payload,
+    "case_withdrawn": withdrawn_payload,
+    "agent_registered": agent_payload,
+    "agent_updated": lambda: agent_payload(revision=2, changed=["languages"]),
+    "agent_deactivated": lambda: {
+        "agent_id": str(uuid.uuid4()),
+        "revision": 3,
+        "kind": "labour_graduate",
+        "reason": None,
+        "deactivated_at": "2026-11-26T04:00:00+00:00",
+    },
+}
+
+
 def test_current_versions_match_the_registry() -> None:
+    assert set(SAMPLE_PAYLOADS) == set(CURRENT_VERSIONS)
     for event_type, version in CURRENT_VERSIONS.items():
         assert (event_type, version) in EVENT_TYPES
-        assert (
-            make_event(
-                event_type,
-                received_payload()
-                if event_type == "case_received"
-                else withdrawn_payload(),
-            ).schema_version
-            == version
-        )
+        event = make_event(event_type, SAMPLE_PAYLOADS[event_type]())
+        assert event.schema_version == version
+        # what a producer makes, a consumer reads back
+        assert parse_event(json.loads(json.dumps(event.to_body()))).payload
+
+
+def test_agent_events_never_carry_a_national_id() -> None:
+    for event_type in ("agent_registered", "agent_updated"):
+        with pytest.raises(InvalidEvent):
+            make_event(event_type, agent_payload(national_id="1101700230705"))
+
+
+def test_an_agent_area_names_codes_of_its_level() -> None:
+    bad = agent_payload(areas=[{"province_code": "52", "district_code": None}])
+    with pytest.raises(InvalidEvent):
+        make_event("agent_registered", bad)
 
 
 def test_case_received_v1_has_no_personal_data_fields() -> None:

@@ -6,8 +6,6 @@ the problem+json answer names the field and the code, never the value.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import (
@@ -23,49 +21,12 @@ from marshmallow import (
 )
 
 from labornet_shared.categories import CATEGORIES, CHANNELS, CONTACT_CHANNELS, LANGUAGES
+from labornet_shared.fields import Email, Text, in_utc_range, reference_check
 from labornet_shared.reference import (
-    ReferenceError,
     normalize_phone,
     validate_country,
     validate_national_id,
 )
-
-# PostgreSQL text cannot hold NUL, and half a surrogate pair cannot be encoded
-# as UTF-8 at all: either would fail at the database as a 500.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-class _Storable:
-    """Refuses strings that no database (or UTF-8) can store."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        text = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[misc]
-        if isinstance(text, str) and _UNSTORABLE.search(text):
-            raise ValidationError("invalid")
-        return text
-
-
-class Text(_Storable, fields.String):
-    """An input string: storable text only."""
-
-
-class Email(_Storable, fields.Email):
-    """An input e-mail address: storable text only."""
-
-
-def _in_utc_range(value: datetime) -> None:
-    """Refuse an aware time that has no UTC equivalent (0001-01-01T00:00+07:00)."""
-    try:
-        value.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValidationError("out_of_range") from exc
-
-
-def _reference_check(check: Any, value: str) -> str:
-    try:
-        return str(check(value))
-    except ReferenceError as exc:
-        raise ValidationError(exc.code) from exc
 
 
 class LocationSchema(Schema):
@@ -130,12 +91,12 @@ class CitizenSchema(Schema):
     @validates("phone")
     def _phone(self, value: str | None, **_: Any) -> None:
         if value is not None:
-            _reference_check(normalize_phone, value)
+            reference_check(normalize_phone, value)
 
     @validates("national_id")
     def _national_id(self, value: str | None, **_: Any) -> None:
         if value is not None:
-            _reference_check(validate_national_id, value)
+            reference_check(validate_national_id, value)
 
     @validates_schema
     def _contact_needs_detail(self, data: dict[str, Any], **_: Any) -> None:
@@ -160,7 +121,7 @@ class ConsentSchema(Schema):
         unknown = RAISE
 
     purpose = Text(required=True, validate=validate.Length(1, 500))
-    given_at = fields.AwareDateTime(required=True, validate=_in_utc_range)
+    given_at = fields.AwareDateTime(required=True, validate=in_utc_range)
 
 
 PERSONAL_FIELDS = ("name", "phone", "email", "national_id", "line_user_id")
@@ -192,7 +153,7 @@ class CaseCreateSchema(Schema):
     @validates("abroad_country")
     def _country(self, value: str | None, **_: Any) -> None:
         if value is not None:
-            _reference_check(validate_country, value)
+            reference_check(validate_country, value)
 
     @validates_schema(skip_on_field_errors=False, pass_original=True)
     def _consent_with_personal_data(
@@ -241,8 +202,8 @@ class CaseListQuerySchema(Schema):
     )
     category = Text(validate=validate.OneOf(CATEGORIES))
     channel = Text(validate=validate.OneOf(CHANNELS))
-    submitted_since = fields.AwareDateTime(validate=_in_utc_range)
-    submitted_until = fields.AwareDateTime(validate=_in_utc_range)
+    submitted_since = fields.AwareDateTime(validate=in_utc_range)
+    submitted_until = fields.AwareDateTime(validate=in_utc_range)
     limit = fields.Integer(validate=validate.Range(1, 200), load_default=50)
     cursor = Text()
 

@@ -1,0 +1,54 @@
+"""marshmallow fields and checks every service's request schemas use.
+
+Validators raise ``ValidationError`` with a stable error code as message, so
+the problem+json answer names the field and the code, never the value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import ValidationError, fields
+
+from labornet_shared.reference import ReferenceError
+
+# PostgreSQL text cannot hold NUL, and half a surrogate pair cannot be encoded
+# as UTF-8 at all: either would fail at the database as a 500.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class _Storable:
+    """Refuses strings that no database (or UTF-8) can store."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[misc]
+        if isinstance(text, str) and _UNSTORABLE.search(text):
+            raise ValidationError("invalid")
+        return text
+
+
+class Text(_Storable, fields.String):
+    """An input string: storable text only."""
+
+
+class Email(_Storable, fields.Email):
+    """An input e-mail address: storable text only."""
+
+
+def in_utc_range(value: datetime) -> None:
+    """Refuse an aware time that has no UTC equivalent (0001-01-01T00:00+07:00)."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValidationError("out_of_range") from exc
+
+
+def reference_check(check: Callable[[str], Any], value: str) -> str:
+    """Run a reference-data check; its error code becomes the field's."""
+    try:
+        return str(check(value))
+    except ReferenceError as exc:
+        raise ValidationError(exc.code) from exc
