@@ -1,0 +1,1 @@
+"""labornet registry: the field-agent network."""
