@@ -300,6 +300,25 @@ def test_import_a_roster_then_again_changes_nothing(
     ).json()
     assert (again["registered"], again["updated"], again["unchanged"]) == (0, 0, rows)
     assert tap.drain(expected=0, timeout=1.5) == []
+    # one agent's new phone number: exactly one agent_updated, naming it
+    lines = roster.read_text(encoding="utf-8-sig").splitlines()
+    header = next(csv.reader([lines[0]]))
+    first = dict(zip(header, next(csv.reader([lines[1]])), strict=True))
+    first["phone"] = "+66899990000"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header)
+    writer.writeheader()
+    writer.writerow(first)
+    for line in lines[2:]:
+        writer.writerow(dict(zip(header, next(csv.reader([line])), strict=True)))
+    changed = registry_api.post(
+        "/v1/agents/import", data=out.getvalue().encode(), headers=headers
+    ).json()
+    assert (changed["updated"], changed["unchanged"]) == (1, rows - 1)
+    (update,) = tap.drain(expected=1)
+    assert update["event_type"] == "agent_updated"
+    assert update["payload"]["changed"] == ["phone"]
+    assert update["payload"]["contact"]["phone"] == "+66899990000"
 
 
 def test_import_reports_bad_rows_and_keeps_them_for_download(

@@ -325,3 +325,18 @@ def test_csv_has_the_roster_header_and_the_generated_rows(tmp_path):
     # Quoting keeps "th,en" in one languages cell.
     assert rows == generate_network(5, graduates=90, volunteers=30, abroad=8)
     assert path.read_bytes().startswith(b"\xef\xbb\xbfkind,first_name_th,")
+
+
+def test_the_national_network_reads_back_without_a_single_error(tmp_path) -> None:
+    from labornet_registry.roster import read_roster
+
+    path = tmp_path / "network.csv"
+    written = write_network_csv(path)
+    roster = read_roster(path.read_bytes(), path.name)
+    assert written == roster.total == roster.ok == 8_879
+    assert roster.errors == []
+    kinds = [row.agent["kind"] for row in roster.rows]
+    assert kinds.count("labour_graduate") == 725
+    abroad = [row for row in roster.rows if row.agent["abroad_country"]]
+    assert len(abroad) == 408
+    assert all(row.agent["areas"] == [] for row in abroad)
