@@ -5,4 +5,5 @@ pytest_plugins = [
     "labornet_shared.testing",
     "labornet_intake.testing",
     "labornet_registry.testing",
+    "labornet_routing.testing",
 ]

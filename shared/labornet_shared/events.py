@@ -22,6 +22,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from labornet_shared.categories import (
+    AGENCIES,
     AGENT_KINDS,
     AGENT_LANGUAGES,
     AGENT_STATUSES,
@@ -164,6 +165,172 @@ class AgentDeactivatedV1(Schema):
     deactivated_at = fields.AwareDateTime(required=True)
 
 
+REFERRAL_STATUSES = (
+    "pending",
+    "accepted",
+    "in_progress",
+    "resolved",
+    "rejected",
+    "withdrawn",
+)
+RESOLUTION_OUTCOMES = (
+    "resolved",
+    "not_eligible",
+    "referred_elsewhere",
+    "citizen_unreachable",
+)
+_OFFICE = validate.Regexp(r"^[a-z]+\.[A-Za-z0-9-]+\Z")
+
+
+class CategoryLabelSchema(Schema):
+    """A problem the case holds, how sure screening is, and why."""
+
+    class Meta:
+        unknown = RAISE
+
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    score = fields.Float(required=True)
+    evidence = fields.List(fields.String(), required=True)
+
+
+class ScreeningSchema(Schema):
+    """What screening found in a case's description."""
+
+    class Meta:
+        unknown = RAISE
+
+    method = fields.String(required=True, validate=validate.OneOf(("given", "lexicon")))
+    needs_review = fields.Boolean(required=True)
+    labels = fields.List(fields.Nested(CategoryLabelSchema), required=True)
+
+
+class ReferralRefSchema(Schema):
+    """A referral as other events name it: which office has which problems."""
+
+    class Meta:
+        unknown = RAISE
+
+    referral_id = fields.String(required=True)
+    agency = fields.String(required=True, validate=validate.OneOf(tuple(AGENCIES)))
+    province_code = fields.String(
+        required=True, validate=validate.Regexp(r"^TH-[0-9]{2}\Z")
+    )
+    office = fields.String(required=True, validate=_OFFICE)
+    categories = fields.List(
+        fields.String(validate=validate.OneOf(CATEGORIES)), required=True
+    )
+    status = fields.String(required=True, validate=validate.OneOf(REFERRAL_STATUSES))
+    due_accept_at = fields.AwareDateTime(required=True)
+    due_resolve_at = fields.AwareDateTime(required=True)
+    agent_id = fields.String(required=True, allow_none=True)
+
+
+class CaseRoutedV1(Schema):
+    """``case_routed`` v1: the case was screened and referred."""
+
+    class Meta:
+        unknown = RAISE
+
+    reference = fields.String(required=True)
+    screening = fields.Nested(ScreeningSchema, required=True)
+    referrals = fields.List(fields.Nested(ReferralRefSchema), required=True)
+    routed_at = fields.AwareDateTime(required=True)
+
+
+class ReferralStatusChangedV1(Schema):
+    """``referral_status_changed`` v1: an office accepted, rejected, reported
+    progress on, resolved a referral, or it was withdrawn with its case."""
+
+    class Meta:
+        unknown = RAISE
+
+    referral = fields.Nested(ReferralRefSchema, required=True)
+    reference = fields.String(required=True)
+    previous_status = fields.String(
+        required=True, validate=validate.OneOf(REFERRAL_STATUSES)
+    )
+    # what the office said: the reason, the progress note, the outcome's note
+    note = fields.String(required=True, allow_none=True)
+    outcome = fields.String(
+        required=True, allow_none=True, validate=validate.OneOf(RESOLUTION_OUTCOMES)
+    )
+    changed_by = fields.String(required=True)
+    changed_at = fields.AwareDateTime(required=True)
+
+
+class ReferralOverdueV1(Schema):
+    """``referral_overdue`` v1: an SLA clock ran out; escalated to ``ops``."""
+
+    class Meta:
+        unknown = RAISE
+
+    referral = fields.Nested(ReferralRefSchema, required=True)
+    reference = fields.String(required=True)
+    clock = fields.String(required=True, validate=validate.OneOf(("accept", "resolve")))
+    due_at = fields.AwareDateTime(required=True)
+    escalated_to = fields.Nested(ReferralRefSchema, required=True)
+    detected_at = fields.AwareDateTime(required=True)
+
+
+class CaseClosedV1(Schema):
+    """``case_closed`` v1: every referral of the case is resolved or withdrawn."""
+
+    class Meta:
+        unknown = RAISE
+
+    reference = fields.String(required=True)
+    referrals = fields.List(fields.Nested(ReferralRefSchema), required=True)
+    outcomes = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(allow_none=True),
+        required=True,
+    )
+    closed_at = fields.AwareDateTime(required=True)
+
+
+class ReferralLocationSchema(EventLocationSchema):
+    """Where the case is, for the office: codes and coordinates, no address."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class FollowUpAgentSchema(Schema):
+    """The field agent who follows the case for the office (work contacts)."""
+
+    class Meta:
+        unknown = RAISE
+
+    agent_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(AGENT_KINDS))
+    name_th = fields.String(required=True)
+    phone = fields.String(required=True, allow_none=True)
+    line_user_id = fields.String(required=True, allow_none=True)
+
+
+class ReferralIssuedV1(Schema):
+    """``referral_issued`` v1, on ``labornet.referrals``: what an office needs
+    to act — never the citizen's name, phone, e-mail or national ID (the
+    office asks intake for a contact it may use)."""
+
+    class Meta:
+        unknown = RAISE
+
+    referral = fields.Nested(ReferralRefSchema, required=True)
+    reference = fields.String(required=True)
+    labels = fields.List(fields.Nested(CategoryLabelSchema), required=True)
+    needs_review = fields.Boolean(required=True)
+    description = fields.String(required=True)
+    location = fields.Nested(ReferralLocationSchema, required=True)
+    abroad_country = fields.String(required=True, allow_none=True)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
+    follow_up_agent = fields.Nested(FollowUpAgentSchema, required=True, allow_none=True)
+    hop = fields.Integer(required=True, strict=True)
+    escalated_from = fields.String(required=True, allow_none=True)
+    issued_at = fields.AwareDateTime(required=True)
+
+
 # (event_type, schema_version) -> (source service, payload schema)
 EVENT_TYPES: dict[tuple[str, int], tuple[str, type[Schema]]] = {
     ("case_received", 1): ("intake", CaseReceivedV1),
@@ -171,7 +338,21 @@ EVENT_TYPES: dict[tuple[str, int], tuple[str, type[Schema]]] = {
     ("agent_registered", 1): ("registry", AgentSnapshotV1),
     ("agent_updated", 1): ("registry", AgentUpdatedV1),
     ("agent_deactivated", 1): ("registry", AgentDeactivatedV1),
+    ("case_routed", 1): ("routing", CaseRoutedV1),
+    ("referral_status_changed", 1): ("routing", ReferralStatusChangedV1),
+    ("referral_overdue", 1): ("routing", ReferralOverdueV1),
+    ("case_closed", 1): ("routing", CaseClosedV1),
+    ("referral_issued", 1): ("routing", ReferralIssuedV1),
 }
+
+#: the topic exchange agencies bind to: ``<agency>.<province_code>.<category>``
+REFERRALS_EXCHANGE = "labornet.referrals"
+
+
+def referral_routing_key(agency: str, province_code: str, category: str) -> str:
+    """``sso.TH-52.social_security_benefit``: what an agency's queue binds."""
+    return f"{agency}.{province_code}.{category}"
+
 
 CURRENT_VERSIONS: dict[str, int] = {
     event_type: max(v for (t, v) in EVENT_TYPES if t == event_type)

@@ -210,6 +210,32 @@ def take_all(amqp_uri: str, queue: str) -> list[Any]:
     return taken
 
 
+def publish_event(
+    amqp_uri: str,
+    event: Any,
+    exchange: str | None = None,
+    routing_key: str | None = None,
+) -> None:
+    """Publish an :class:`~labornet_shared.events.Event` as a service's outbox
+    relay does: JSON, persistent, to ``<source service>.events`` keyed by its
+    type (or the exchange and key given)."""
+    from labornet_shared.events import source_service
+
+    exchange = exchange or f"{source_service(event.event_type)}.events"
+    with kombu.Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+        kombu.Producer(channel).publish(
+            json.dumps(event.to_body()),
+            exchange=exchange,
+            routing_key=routing_key or event.event_type,
+            content_type="application/json",
+            content_encoding="utf-8",
+            delivery_mode=2,
+        )
+        channel.close()
+
+
 @pytest.fixture
 def queue_tap(broker: dict[str, Any]) -> Callable[..., QueueTap]:
     """Make :class:`QueueTap`s on this test's vhost."""

@@ -201,6 +201,25 @@ def agent_payload(**overrides: Any) -> dict[str, Any]:
     return payload
 
 
+def referral_ref(**overrides: Any) -> dict[str, Any]:
+    ref = {
+        "referral_id": str(uuid.uuid4()),
+        "agency": "sso",
+        "province_code": "TH-52",
+        "office": "sso.TH-52",
+        "categories": ["social_security_benefit"],
+        "status": "pending",
+        "due_accept_at": "2026-11-30T04:00:00+00:00",
+        "due_resolve_at": "2026-12-24T04:00:00+00:00",
+        "agent_id": None,
+    }
+    ref.update(overrides)
+    return ref
+
+
+LABEL = {"category": "social_security_benefit", "score": 0.82, "evidence": ["ว่างงาน"]}
+SCREENING = {"method": "lexicon", "needs_review": False, "labels": [LABEL]}
+
 SAMPLE_PAYLOADS = {
     "case_received": received_payload,
     "case_withdrawn": withdrawn_payload,
@@ -212,6 +231,57 @@ SAMPLE_PAYLOADS = {
         "kind": "labour_graduate",
         "reason": None,
         "deactivated_at": "2026-11-26T04:00:00+00:00",
+    },
+    "case_routed": lambda: {
+        "reference": "LN-2569-00000001",
+        "screening": SCREENING,
+        "referrals": [referral_ref()],
+        "routed_at": "2026-11-26T04:00:00+00:00",
+    },
+    "referral_status_changed": lambda: {
+        "referral": referral_ref(status="accepted"),
+        "reference": "LN-2569-00000001",
+        "previous_status": "pending",
+        "note": None,
+        "outcome": None,
+        "changed_by": "sso.TH-52",
+        "changed_at": "2026-11-26T05:00:00+00:00",
+    },
+    "referral_overdue": lambda: {
+        "referral": referral_ref(),
+        "reference": "LN-2569-00000001",
+        "clock": "accept",
+        "due_at": "2026-11-30T04:00:00+00:00",
+        "escalated_to": referral_ref(agency="ops", office="ops.TH-52"),
+        "detected_at": "2026-11-30T04:00:30+00:00",
+    },
+    "case_closed": lambda: {
+        "reference": "LN-2569-00000001",
+        "referrals": [referral_ref(status="resolved")],
+        "outcomes": {"r-1": "resolved"},
+        "closed_at": "2026-12-01T04:00:00+00:00",
+    },
+    "referral_issued": lambda: {
+        "referral": referral_ref(),
+        "reference": "LN-2569-00000001",
+        "labels": [LABEL],
+        "needs_review": False,
+        "description": "ถูกเลิกจ้าง อยากขอเงินว่างงาน",
+        "location": {
+            "province_code": "TH-52",
+            "district_code": "5201",
+            "subdistrict_code": "520101",
+            "postcode": "52000",
+            "lat": 18.29,
+            "long": 99.49,
+        },
+        "abroad_country": None,
+        "channel": "phone",
+        "language": "th",
+        "follow_up_agent": None,
+        "hop": 1,
+        "escalated_from": None,
+        "issued_at": "2026-11-26T04:00:00+00:00",
     },
 }
 
@@ -264,3 +334,10 @@ def test_occurred_at_is_utc_iso_8601() -> None:
     event = make_event("case_withdrawn", withdrawn_payload())
     text = event.to_body()["occurred_at"]
     assert datetime.fromisoformat(text).utcoffset() == timedelta(0)
+
+
+def test_a_referral_message_carries_no_citizen_identity() -> None:
+    payload = SAMPLE_PAYLOADS["referral_issued"]()
+    for field in ("citizen", "name", "phone", "email", "national_id"):
+        with pytest.raises(InvalidEvent):
+            make_event("referral_issued", {**payload, field: "x"})

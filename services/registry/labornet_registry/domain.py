@@ -10,9 +10,7 @@ reader produce (see :data:`ROSTER_FIELDS`).
 
 from __future__ import annotations
 
-import os
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from labornet_registry.models import (
 )
 from labornet_shared.db import bulk_insert
 from labornet_shared.events import Event, make_event
+from labornet_shared.ids import new_time_ordered_id
 from labornet_shared.outbox import add_event, add_events
 from labornet_shared.problems import FieldError
 from labornet_shared.reference import geography
@@ -88,12 +87,7 @@ class AgentNotActive(ValueError):
 
 def new_agent_id(now_ns: int | None = None) -> str:
     """A time-ordered UUID (version 7): registration order, nothing guessable."""
-    millis = (now_ns if now_ns is not None else time.time_ns()) // 1_000_000
-    value = (millis & ((1 << 48) - 1)) << 80
-    value |= int.from_bytes(os.urandom(10), "big") & ((1 << 80) - 1)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return str(uuid.UUID(int=value))
+    return new_time_ordered_id(now_ns)
 
 
 _NAME_NOISE = re.compile(r"[\s.\-'’]+")

@@ -1,0 +1,1 @@
+"""labornet routing: screening, referral and follow-up."""

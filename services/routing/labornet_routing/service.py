@@ -1,0 +1,470 @@
+"""routing's nameko service: entrypoints only — parse, call the domain, answer."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from werkzeug.wrappers import Request
+
+from labornet_routing import domain
+from labornet_routing.dependencies import Screener, routing_database, routing_relay
+from labornet_routing.models import Holiday, Referral, RoutingRule, SlaSetting
+from labornet_routing.schemas import (
+    AcceptSchema,
+    HolidayListSchema,
+    HolidaySchema,
+    ProgressSchema,
+    ReferralListQuerySchema,
+    ReferralListSchema,
+    ReferralSchema,
+    RejectSchema,
+    ResolveSchema,
+    RuleCreateSchema,
+    RuleListSchema,
+    RuleSchema,
+    SlaListSchema,
+    SlaSchema,
+)
+from labornet_shared.consumer import apply_once, event_handler
+from labornet_shared.events import Event
+from labornet_shared.health import Readiness
+from labornet_shared.http import api, json_response, load, metrics_response, read_json
+from labornet_shared.logs import correlation_id_var
+from labornet_shared.openapi import Operation, build_spec
+from labornet_shared.pagination import InvalidCursor, decode_cursor, encode_cursor
+from labornet_shared.problems import FieldError, Problem
+from labornet_shared.timers import every
+from labornet_shared.tokens import Principal
+
+# One instance of each schema: building one deep-copies its fields.
+REFERRAL = ReferralSchema()
+LIST_QUERY = ReferralListQuerySchema()
+ACTIONS = {
+    "accept": AcceptSchema(),
+    "reject": RejectSchema(),
+    "progress": ProgressSchema(),
+    "resolve": ResolveSchema(),
+}
+RULE_CREATE = RuleCreateSchema()
+RULE = RuleSchema()
+SLA = SlaSchema()
+HOLIDAY = HolidaySchema()
+
+log = logging.getLogger("labornet.routing")
+
+
+def _principal(request: Request) -> Principal | None:
+    return getattr(request, "principal", None)
+
+
+def _require(request: Request, *scopes: str) -> Principal:
+    principal = _principal(request)
+    if principal is None:
+        raise Problem(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
+    if principal.scope not in scopes:
+        # outside its scope a token learns nothing: 404, not 403
+        raise Problem(404, "not_found")
+    return principal
+
+
+def _query(request: Request, schema: Any) -> dict[str, Any]:
+    repeated = [name for name, values in request.args.lists() if len(values) > 1]
+    if repeated:
+        raise Problem(
+            400, "validation_failed", [FieldError(n, "repeated") for n in repeated]
+        )
+    return dict(load(schema, request.args.to_dict()))
+
+
+def _referral_view(referral: Referral) -> dict[str, Any]:
+    case = referral.case
+    now = datetime.now(UTC)
+    return dict(
+        REFERRAL.dump(
+            {
+                "id": referral.id,
+                "reference": case.reference,
+                "agency": referral.agency,
+                "province_code": referral.province_code,
+                "office": referral.office,
+                "categories": referral.categories,
+                "labels": domain.labels_for(case, referral.categories),
+                "needs_review": referral.needs_review,
+                "status": referral.status,
+                "outcome": referral.outcome,
+                "overdue": domain.is_overdue(referral, now),
+                "hop": referral.hop,
+                "replaces": referral.replaces,
+                "escalated_from": referral.escalated_from,
+                "agent_id": referral.agent_id,
+                "description": case.description,
+                "location": {
+                    "province_code": case.province_code,
+                    "district_code": case.district_code,
+                    "subdistrict_code": case.subdistrict_code,
+                    "postcode": case.postcode,
+                    "lat": case.lat,
+                    "long": case.long,
+                },
+                "abroad_country": case.abroad_country,
+                "language": case.language,
+                "due_accept_at": domain.aware(referral.due_accept_at),
+                "due_resolve_at": domain.aware(referral.due_resolve_at),
+                "notes": [
+                    {
+                        "status": note.status,
+                        "note": note.note,
+                        "author": note.author,
+                        "created_at": domain.aware(note.created_at),
+                    }
+                    for note in referral.notes
+                ],
+                "created_at": domain.aware(referral.created_at),
+                "updated_at": domain.aware(referral.updated_at),
+            }
+        )
+    )
+
+
+REFERRAL_ID = {"type": "string", "format": "uuid"}
+
+
+def _action_operation(action: str, schema: type, summary: str) -> Operation:
+    return Operation(
+        "POST",
+        f"/v1/referrals/{{referral_id}}/{action}",
+        summary,
+        request=schema,
+        request_required=action in ("reject", "progress", "resolve"),
+        response=ReferralSchema,
+        errors=(400, 401, 404, 409, 413, 415, 429),
+        path_schemas={"referral_id": REFERRAL_ID},
+        security=("bearer",),
+    )
+
+
+OPERATIONS = [
+    Operation(
+        "GET",
+        "/v1/referrals",
+        "The referrals of the token's agency (operators: all)",
+        query=ReferralListQuerySchema,
+        response=ReferralListSchema,
+        errors=(400, 401, 404, 429),
+        security=("bearer",),
+    ),
+    Operation(
+        "GET",
+        "/v1/referrals/{referral_id}",
+        "One referral with its labels, notes and clocks",
+        response=ReferralSchema,
+        errors=(401, 404, 429),
+        path_schemas={"referral_id": REFERRAL_ID},
+        security=("bearer",),
+    ),
+    _action_operation("accept", AcceptSchema, "The office takes the referral"),
+    _action_operation("reject", RejectSchema, "Not ours: refer it onwards"),
+    _action_operation("progress", ProgressSchema, "What the office did so far"),
+    _action_operation("resolve", ResolveSchema, "How it ended"),
+    Operation(
+        "GET",
+        "/v1/rules",
+        "Routing rules (operator)",
+        response=RuleListSchema,
+        errors=(401, 404, 429),
+        security=("bearer",),
+    ),
+    Operation(
+        "POST",
+        "/v1/rules",
+        "Add a routing rule, in force for the next case (operator)",
+        request=RuleCreateSchema,
+        response=RuleSchema,
+        status=201,
+        errors=(400, 401, 404, 413, 415, 429),
+        security=("bearer",),
+    ),
+    Operation(
+        "DELETE",
+        "/v1/rules/{rule_id}",
+        "Remove a routing rule (operator)",
+        status=204,
+        errors=(401, 404, 429),
+        path_schemas={"rule_id": {"type": "integer"}},
+        security=("bearer",),
+    ),
+    Operation(
+        "GET",
+        "/v1/sla",
+        "SLA clocks per agency × category (operator)",
+        response=SlaListSchema,
+        errors=(401, 404, 429),
+        security=("bearer",),
+    ),
+    Operation(
+        "PUT",
+        "/v1/sla",
+        "Set an agency's (× category's) working days (operator)",
+        request=SlaSchema,
+        response=SlaSchema,
+        errors=(400, 401, 404, 413, 415, 429),
+        security=("bearer",),
+    ),
+    Operation(
+        "GET",
+        "/v1/holidays",
+        "Public holidays the clocks skip",
+        response=HolidayListSchema,
+        errors=(401, 404, 429),
+        security=("bearer",),
+    ),
+    Operation(
+        "POST",
+        "/v1/holidays",
+        "Add a public holiday (operator)",
+        request=HolidaySchema,
+        response=HolidaySchema,
+        status=201,
+        errors=(400, 401, 404, 413, 415, 429),
+        security=("bearer",),
+    ),
+    Operation("GET", "/healthz", "Alive", errors=()),
+    Operation("GET", "/readyz", "Database, broker, relay and consumers", errors=(503,)),
+    Operation("GET", "/metrics", "Prometheus metrics", errors=()),
+]
+
+
+class RoutingService:
+    """Screens cases, refers them to offices, follows every referral."""
+
+    name = "routing"
+
+    db = routing_database()
+    relay = routing_relay()
+    classifier = Screener()
+    readiness = Readiness()
+
+    # --- events ------------------------------------------------------------
+
+    @event_handler("intake", "case_received", accept_versions={1})
+    def on_case_received(self, event: Event) -> None:
+        """Screen the case and refer it (once, however often it arrives)."""
+        if not apply_once(self.db, "routing.on_case_received", event):
+            return
+        case = domain.receive_case(self.db.session, event, self.classifier)
+        if case is not None:
+            offices = len(case.referrals)
+            self.db.after_commit(
+                lambda: log.info(
+                    "case %s referred to %d office(s)", case.reference, offices
+                )
+            )
+
+    @event_handler("intake", "case_withdrawn", accept_versions={1})
+    def on_case_withdrawn(self, event: Event) -> None:
+        """Withdraw the case's open referrals and tell their offices."""
+        if not apply_once(self.db, "routing.on_case_withdrawn", event):
+            return
+        domain.withdraw_case(self.db.session, event)
+
+    @event_handler("registry", "agent_registered", accept_versions={1})
+    def on_agent_registered(self, event: Event) -> None:
+        """Project a new field agent."""
+        if apply_once(self.db, "routing.on_agent_registered", event):
+            domain.apply_agent(self.db.session, event)
+
+    @event_handler("registry", "agent_updated", accept_versions={1})
+    def on_agent_updated(self, event: Event) -> None:
+        """Project a changed field agent (a newer revision only)."""
+        if apply_once(self.db, "routing.on_agent_updated", event):
+            domain.apply_agent(self.db.session, event)
+
+    @event_handler("registry", "agent_deactivated", accept_versions={1})
+    def on_agent_deactivated(self, event: Event) -> None:
+        """An agent no longer follows new cases."""
+        if apply_once(self.db, "routing.on_agent_deactivated", event):
+            domain.apply_agent(self.db.session, event)
+
+    @every("SLA_CHECK_SECONDS", default=30)
+    def check_sla(self) -> None:
+        """Escalate referrals whose clock ran out (each exactly once)."""
+        escalations = domain.check_overdue(self.db.session)
+        if escalations:
+            count = len(escalations)
+            self.db.after_commit(lambda: log.info("%d referral(s) escalated", count))
+
+    # --- the agency API ------------------------------------------------------
+
+    @api("GET", "/v1/referrals")
+    def list_referrals(self, request: Request) -> Any:
+        """The referrals the token may see; filters and cursor pages."""
+        principal = _require(request, "agency", "operator")
+        filters = _query(request, LIST_QUERY)
+        try:
+            position = decode_cursor(filters.pop("cursor", None))
+        except InvalidCursor as exc:
+            raise Problem(
+                400, "validation_failed", [FieldError("cursor", "invalid")]
+            ) from exc
+        after = position.get("id") if position else None
+        if position is not None and not isinstance(after, str):
+            raise Problem(400, "validation_failed", [FieldError("cursor", "invalid")])
+        limit = filters.pop("limit")
+        referrals, next_id = domain.list_referrals(
+            self.db.session, principal, filters, limit, after
+        )
+        return 200, {
+            "referrals": [_referral_view(r) for r in referrals],
+            "next_cursor": encode_cursor({"id": next_id}) if next_id else None,
+        }
+
+    @api("GET", "/v1/referrals/<referral_id>")
+    def get_referral(self, request: Request, referral_id: str) -> Any:
+        """One referral of the token's agency."""
+        try:
+            referral = domain.referral_for(
+                self.db.session, referral_id, _principal(request)
+            )
+        except domain.ReferralNotFound as exc:
+            raise Problem(404, "not_found") from exc
+        return 200, _referral_view(referral)
+
+    @api("POST", "/v1/referrals/<referral_id>/<action>")
+    def act(self, request: Request, referral_id: str, action: str) -> Any:
+        """accept | reject | progress | resolve."""
+        schema = ACTIONS.get(action)
+        if schema is None:
+            raise Problem(404, "not_found")
+        principal = _require(request, "agency", "operator")
+        body = (
+            read_json(request) if request.content_length or action != "accept" else {}
+        )
+        data = load(schema, body)
+        try:
+            referral = domain.act_on_referral(
+                self.db.session,
+                referral_id,
+                principal,
+                action,
+                note=data.get("note") or data.get("reason"),
+                outcome=data.get("outcome"),
+            )
+        except domain.ReferralNotFound as exc:
+            raise Problem(404, "not_found") from exc
+        except domain.IllegalTransition as exc:
+            raise Problem(
+                409,
+                "illegal_transition",
+                detail=f"the referral is {exc.status}",
+                headers={"X-Referral-Status": exc.status},
+            ) from exc
+        correlation_id_var.set(referral.case_reference)
+        return 200, _referral_view(referral)
+
+    # --- operators' settings -------------------------------------------------
+
+    @api("GET", "/v1/rules")
+    def list_rules(self, request: Request) -> Any:
+        """Every routing rule."""
+        _require(request, "operator")
+        rules = self.db.session.scalars(select(RoutingRule).order_by(RoutingRule.id))
+        return 200, {"rules": [RULE.dump(_rule(rule)) for rule in rules]}
+
+    @api("POST", "/v1/rules")
+    def add_rule(self, request: Request) -> Any:
+        """A new rule, in force for the next case."""
+        principal = _require(request, "operator")
+        data = load(RULE_CREATE, read_json(request))
+        rule = domain.add_rule(self.db.session, principal, **data)
+        return 201, {"Location": f"/v1/rules/{rule.id}"}, RULE.dump(_rule(rule))
+
+    @api("DELETE", "/v1/rules/<int:rule_id>")
+    def remove_rule(self, request: Request, rule_id: int) -> Any:
+        """Remove a rule."""
+        _require(request, "operator")
+        if not domain.remove_rule(self.db.session, rule_id):
+            raise Problem(404, "not_found")
+        return 204, ""
+
+    @api("GET", "/v1/sla")
+    def list_sla(self, request: Request) -> Any:
+        """Every SLA setting."""
+        _require(request, "operator")
+        rows = self.db.session.scalars(
+            select(SlaSetting).order_by(SlaSetting.agency, SlaSetting.category)
+        )
+        return 200, {"settings": [SLA.dump(_sla(row)) for row in rows]}
+
+    @api("PUT", "/v1/sla")
+    def set_sla(self, request: Request) -> Any:
+        """Set an agency's (× category's) clocks; new referrals use them."""
+        _require(request, "operator")
+        data = load(SLA, read_json(request))
+        row = domain.set_sla(self.db.session, **data)
+        return 200, SLA.dump(_sla(row))
+
+    @api("GET", "/v1/holidays")
+    def list_holidays(self, request: Request) -> Any:
+        """The public holidays the clocks skip."""
+        _require(request, "operator", "agency")
+        rows = self.db.session.scalars(select(Holiday).order_by(Holiday.day))
+        return 200, {
+            "holidays": [HOLIDAY.dump({"day": r.day, "name": r.name}) for r in rows]
+        }
+
+    @api("POST", "/v1/holidays")
+    def add_holiday(self, request: Request) -> Any:
+        """Add (or rename) a public holiday."""
+        _require(request, "operator")
+        data = load(HOLIDAY, read_json(request))
+        domain.add_holidays(self.db.session, [(data["day"], data["name"])])
+        return 201, HOLIDAY.dump(data)
+
+    # --- probes --------------------------------------------------------------
+
+    @api("GET", "/healthz", authenticate=False, rate_limited=False)
+    def healthz(self, request: Request) -> Any:
+        """The process is alive."""
+        return 200, {"status": "ok"}
+
+    @api("GET", "/readyz", authenticate=False, rate_limited=False)
+    def readyz(self, request: Request) -> Any:
+        """Ready when the database, broker, relay and consumers all work."""
+        state = self.readiness()
+        return (200 if state["ready"] else 503), state
+
+    @api("GET", "/metrics", authenticate=False, rate_limited=False)
+    def metrics(self, request: Request) -> Any:
+        """Prometheus metrics of this process."""
+        return metrics_response()
+
+    @api("GET", "/openapi.json", authenticate=False)
+    def openapi(self, request: Request) -> Any:
+        """The OpenAPI 3.1 description of this API."""
+        return json_response(200, build_spec("labornet routing", "1.0.0", OPERATIONS))
+
+
+def _rule(rule: RoutingRule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "kind": rule.kind,
+        "agency": rule.agency,
+        "category": rule.category,
+        "province_code": rule.province_code,
+        "with_category": rule.with_category,
+        "note": rule.note,
+        "created_by": rule.created_by,
+        "created_at": domain.aware(rule.created_at),
+    }
+
+
+def _sla(row: SlaSetting) -> dict[str, Any]:
+    return {
+        "agency": row.agency,
+        "category": row.category,
+        "accept_days": row.accept_days,
+        "resolve_days": row.resolve_days,
+    }

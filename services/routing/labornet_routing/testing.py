@@ -1,0 +1,123 @@
+"""pytest fixtures that run routing for tests (loaded by the root conftest)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from labornet_shared.events import Event, make_event
+from labornet_shared.testing import Api, free_port, migrate, service_config
+
+
+@pytest.fixture
+def routing_db(db_url: str) -> str:
+    """A migrated routing database."""
+    migrate("routing", db_url)
+    return db_url
+
+
+@pytest.fixture
+def routing_config(routing_db: str, broker: dict[str, Any]) -> dict[str, Any]:
+    """routing's config on this test's database, vhost and a free port."""
+    return service_config(
+        "routing",
+        AMQP_URI=broker["AMQP_URI"],
+        DATABASE_URL=routing_db,
+        WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
+        OUTBOX_POLL_SECONDS=0.2,
+        RATE_LIMIT_ANONYMOUS="10000/minute",
+        EVENT_BACKOFF_MS=50,
+        SLA_CHECK_SECONDS=3600,
+    )
+
+
+@pytest.fixture
+def start_routing(
+    container_factory: Callable[..., Any], routing_config: dict[str, Any]
+) -> Callable[..., Api]:
+    """Start routing (with overrides); returns an API client for it."""
+
+    def start(**overrides: Any) -> Api:
+        from labornet_routing.service import RoutingService
+
+        config = {**routing_config, **overrides}
+        container = container_factory(RoutingService, config)
+        container.start()
+        return Api(f"http://{config['WEB_SERVER_ADDRESS']}")
+
+    return start
+
+
+@pytest.fixture
+def routing_api(start_routing: Callable[..., Api]) -> Iterator[Api]:
+    """A running routing and a client for it."""
+    api = start_routing()
+    with api:
+        yield api
+
+
+# --- factories -----------------------------------------------------------------
+
+_references = itertools.count(1)
+
+
+def case_received_event(**overrides: Any) -> Event:
+    """A ``case_received`` as intake publishes it (Lampang, no category)."""
+    payload: dict[str, Any] = {
+        "reference": f"LN-2569-{next(_references):08d}",
+        "category": None,
+        "description": "ถูกเลิกจ้างไม่ได้ค่าชดเชย อยากขอเงินว่างงานและหางานใหม่",
+        "location": {
+            "province_code": "TH-52",
+            "district_code": "5201",
+            "subdistrict_code": "520101",
+            "postcode": "52000",
+            "lat": 18.29,
+            "long": 99.49,
+        },
+        "channel": "phone",
+        "language": "th",
+        "abroad_country": None,
+        "submitted_by_agent_id": None,
+        "received_at": datetime.now(UTC).isoformat(),
+    }
+    location = overrides.pop("location", None)
+    if location is not None:
+        payload["location"] = {**payload["location"], **location}
+    payload.update(overrides)
+    return make_event("case_received", payload, payload["reference"])
+
+
+def agent_event(
+    event_type: str = "agent_registered", revision: int = 1, **overrides: Any
+) -> Event:
+    """An ``agent_registered``/``agent_updated`` as registry publishes it."""
+    payload: dict[str, Any] = {
+        "agent_id": "agent-0001",
+        "revision": revision,
+        "kind": "labour_volunteer",
+        "status": "active",
+        "name_th": "สมชาย ใจดี",
+        "name_en": None,
+        "languages": ["th"],
+        "areas": [
+            {
+                "province_code": "TH-52",
+                "district_code": "5201",
+                "subdistrict_code": "520101",
+            }
+        ],
+        "abroad_country": None,
+        "abroad_city": None,
+        "office": "ops.TH-52",
+        "term_end": None,
+        "contact": {"phone": "+66812345678", "email": None, "line_user_id": None},
+    }
+    if event_type == "agent_updated":
+        payload["changed"] = ["languages"]
+    payload.update(overrides)
+    return make_event(event_type, payload)
