@@ -2,34 +2,34 @@
 
 A case that arrives without a category (most cases from the phone, LINE and
 walk-ins) is classified from its description with a weighted lexicon of Thai
-and English words and phrases, ``data/lexicon.yml``. Each category's score
-comes from the lexicon entries found in the text, and those entries are the
-label's evidence, so an agency (and the citizen) can see why a case came to
-it. Everything that can be tuned -- words, weights, thresholds, negations --
-lives in the data file; this module only applies it.
+and English words and phrases, ``data/lexicon.yml``. A category's score comes
+from the lexicon terms found in the text, and those terms are the label's
+evidence, so the agency (and the citizen) can see why a case came to it.
+Everything tunable -- terms, weights, thresholds, negations -- lives in the
+data file; this module only applies it.
 
 How a description is read:
 
-1. normalised: Unicode NFC, lower case, Thai digits as Arabic digits, Thai
-   spelling repaired by PyThaiNLP (doubled vowels, ``เเ`` for ``แ``), runs of
-   three or more identical letters squeezed to one (``ค้างจ่ายยย``), spaces
-   collapsed;
-2. tokenised with PyThaiNLP's ``newmm`` engine (Thai is written without
-   spaces) -- the tokens give word boundaries and the distance to a negation;
-3. matched against the lexicon: Thai phrases anywhere in the text with its
-   spaces removed (writers often split a word with a space, and tokenisation
-   splits misspelt words unpredictably); Thai phrases marked ``=`` only where
-   a token starts (so ``หางาน`` is not found inside ``ปัญหางาน``); English
-   words and phrases as whole words, ``*`` closing a stem; ``re:`` regular
-   expressions on the normalised text (``ม.33``, ``มาตรา 39``);
-4. a phrase inside a longer matched phrase gives way to it (``เงินทดแทน``
-   inside ``เงินทดแทนการขาดรายได้``), and an entry marked ``~`` does not count
-   right after a negation (``ไม่ได้ถูกเลิกจ้าง``);
-5. each category's points are the sum of its distinct entries' weights and
-   its score is ``1 - exp(-points / scale)``; a category is a problem of the
-   case when its score reaches ``min_score`` and ``relative`` times the best
-   score. When none does, the case goes to ``general_inquiry`` (the
-   province's labour office) and is flagged for screening by a person.
+1. normalised: Unicode NFC, lower case, Thai digits as 0-9, Thai spelling
+   repaired by PyThaiNLP (doubled vowels, ``เเ`` for ``แ``), runs of three or
+   more identical letters squeezed to one (``ค้างจ่ายยย``), spaces collapsed;
+2. tokenised with PyThaiNLP's ``newmm`` (Thai is written without spaces); the
+   tokens give word starts and the distance from a negation to a term;
+3. matched against the lexicon: Thai terms anywhere in the text with its
+   spaces removed (writers split words with spaces, and tokenisation splits
+   misspelt words unpredictably), or only where a word starts for terms
+   marked ``=`` (``หางาน`` is not in ``ปัญหางาน``); English terms as whole
+   words, ``*`` ending a stem; ``re:`` patterns on the normalised text;
+4. a term inside a longer term that was also found gives way to it
+   (``เงินทดแทน`` inside ``เงินทดแทนการขาดรายได้``), and a term marked ``~``
+   does not count right after a negation (``ไม่ได้ถูกเลิกจ้าง``);
+5. a category's points are the sum of its distinct terms' weights and its
+   score is ``1 - exp(-points / scale)``. It is a problem of the case when
+   the score reaches ``min_score`` and ``relative`` times the best score.
+   Labels are ordered by score plus a small bonus for the problem stated
+   first (people lead with their main problem). When no category qualifies,
+   the case goes to ``general_inquiry`` -- the province's labour office --
+   flagged for screening by a person.
 """
 
 from __future__ import annotations
@@ -39,46 +39,45 @@ import functools
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from labornet_shared.categories import CATEGORIES
+from pythainlp.corpus import thai_words
 from pythainlp.tokenize import word_tokenize
+from pythainlp.util import Trie
 from pythainlp.util import normalize as thai_normalize
 
-__all__ = [
-    "Classifier",
-    "Label",
-    "LexiconError",
-    "Screening",
-    "normalise",
-]
+from labornet_shared.categories import CATEGORIES
+
+__all__ = ["Classifier", "Label", "LexiconError", "Screening", "normalise"]
 
 METHOD_LEXICON = "lexicon"
 METHOD_GIVEN = "given"
 
 _THAI = re.compile(r"[\u0e00-\u0e7f]")
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
-# Zero-width characters come in with text pasted from LINE and web forms.
+# Zero-width characters come with text pasted from LINE and web forms.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _QUOTES = str.maketrans("’‘`´", "''''")
-# Three or more of the same letter is emphasis ("ค้างจ่ายยย", "pleaseee");
-# numbers are left alone.
+# Three or more of one letter is emphasis ("ค้างจ่ายยย", "pleaseee"); digits
+# are left alone.
 _REPEATS = re.compile(r"([a-z\u0e01-\u0e4e])\1{2,}")
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")
-_WEIGHT_KEY = re.compile(r"^-?\d+(\.\d+)?$")
-# The pseudo-category of the lexicon's ``ignore`` phrases: they claim their
-# span of text, so no word inside them counts, and score nothing themselves.
-_IGNORED = ""
+_ENGLISH_TERM = re.compile(r"[a-z0-9']+\*?")
+_WEIGHT = re.compile(r"-?\d+(?:\.\d+)?")
+# The pseudo-category of the lexicon's ``ignore`` phrases and its negations:
+# they are found like terms but score nothing.
+_IGNORED = "(ignored)"
+_NEGATION = "(negation)"
 
 
 class LexiconError(ValueError):
-    """The lexicon file cannot be used: its message says where and why."""
+    """The lexicon file cannot be used; the message says where and why."""
 
 
 @dataclass(frozen=True)
@@ -116,51 +115,150 @@ class Screening:
 
 @dataclass(frozen=True)
 class Settings:
-    """The lexicon's tunable numbers (see ``data/README.md``)."""
+    """The lexicon's tunable numbers (``settings`` in the data file)."""
 
     scale: float
     min_score: float
     relative: float
+    first_mention_bonus: float
     max_labels: int
     negation_window: int
     fallback: str
 
 
 @dataclass(frozen=True)
-class _Entry:
-    """One lexicon entry: a word, phrase or pattern, for one category."""
+class _Term:
+    """One lexicon term for one category, parsed."""
 
     category: str
     weight: float
-    key: str  # the entry as written in the lexicon, unique per category
+    key: str  # as written in the file; a category lists a term once
     negatable: bool
-
-
-@dataclass(frozen=True)
-class _ThaiEntry(_Entry):
-    phrase: str  # normalised, without spaces
-    at_word_start: bool
-
-
-@dataclass(frozen=True)
-class _WordsEntry(_Entry):
-    words: tuple[str, ...]  # a trailing "*" makes a word a stem
-
-
-@dataclass(frozen=True)
-class _PatternEntry(_Entry):
-    pattern: re.Pattern[str]
+    thai: str = ""  # a Thai phrase, normalised, without spaces
+    at_word_start: bool = False
+    words: tuple[str, ...] = ()  # English words; "*" ends a stem
+    pattern: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True)
 class _Match:
-    entry: _Entry
+    term: _Term
     start: int  # offsets into the normalised text
     end: int
 
 
+@dataclass
+class _Tally:
+    """What one category collected from a text."""
+
+    points: float = 0.0
+    first: int = 0
+    found: dict[str, tuple[float, int, str]] = field(default_factory=dict)
+
+    def evidence(self) -> tuple[str, ...]:
+        """The positive terms found, strongest first, each once."""
+        ranked = sorted(self.found.values(), key=lambda f: (-f[0], f[1]))
+        words: list[str] = []
+        for weight, _, word in ranked:
+            if weight > 0 and word not in words:
+                words.append(word)
+        return tuple(words)
+
+
+class _Index:
+    """Terms arranged for one left-to-right reading of a text."""
+
+    def __init__(self, terms: Iterable[_Term]) -> None:
+        self.thai: dict[str, list[_Term]] = {}
+        self.words: dict[str, list[_Term]] = {}
+        self.stems: dict[str, list[_Term]] = {}
+        self.patterns: list[_Term] = []
+        for term in terms:
+            if term.thai:
+                # by the first two letters: each position of the text is
+                # looked up once instead of searching for every phrase
+                self.thai.setdefault(term.thai[:2], []).append(term)
+            elif term.pattern is not None:
+                self.patterns.append(term)
+            elif term.words[0].endswith("*"):
+                self.stems.setdefault(term.words[0][:-1], []).append(term)
+            else:
+                self.words.setdefault(term.words[0], []).append(term)
+        self.stem_lengths = sorted({len(stem) for stem in self.stems})
+
+    def find(self, text: _Text) -> Iterator[_Match]:
+        """Every occurrence of every term in ``text``."""
+        compact, offsets = text.compact, text.offsets
+        for i in range(len(compact) - 1):
+            for term in self.thai.get(compact[i : i + 2], ()):
+                if not compact.startswith(term.thai, i):
+                    continue
+                start = offsets[i]
+                if term.at_word_start and start not in text.word_starts:
+                    continue
+                yield _Match(term, start, offsets[i + len(term.thai) - 1] + 1)
+        words = text.words
+        for i, (word, start, _) in enumerate(words):
+            candidates = list(self.words.get(word, ()))
+            for length in self.stem_lengths:
+                if length > len(word):
+                    break
+                candidates.extend(self.stems.get(word[:length], ()))
+            for term in candidates:
+                end = _words_end(term.words, words, i)
+                if end is not None:
+                    yield _Match(term, start, end)
+        for term in self.patterns:
+            assert term.pattern is not None
+            for found in term.pattern.finditer(text.normal):
+                if found.end() > found.start():
+                    yield _Match(term, found.start(), found.end())
+
+
+class _Text:
+    """A description, normalised, in the forms the matching needs."""
+
+    def __init__(self, description: str, dictionary: Trie) -> None:
+        self.normal = normalise(description)
+        # offset in ``normal`` of each character of the text without spaces
+        self.offsets = [i for i, ch in enumerate(self.normal) if ch != " "]
+        self.compact = "".join(self.normal[i] for i in self.offsets)
+        self.words = [
+            (m.group(), m.start(), m.end()) for m in _WORD.finditer(self.normal)
+        ]
+        self._dictionary = dictionary
+
+    @functools.cached_property
+    def token_starts(self) -> list[int]:
+        """Where each PyThaiNLP token (not a space) starts in ``normal``.
+
+        Tokenising is half the cost of a screening, so it happens only when
+        a word-start term or a negation needs it.
+        """
+        starts: list[int] = []
+        position = 0
+        tokens = word_tokenize(
+            self.normal, custom_dict=self._dictionary, engine="newmm"
+        )
+        for token in tokens:
+            if not token.isspace():
+                starts.append(position)
+            position += len(token)
+        return starts
+
+    @functools.cached_property
+    def word_starts(self) -> frozenset[int]:
+        """``token_starts`` as a set."""
+        return frozenset(self.token_starts)
+
+    def tokens_between(self, end: int, start: int) -> int:
+        """How many tokens start in ``[end, start)``."""
+        starts = self.token_starts
+        return bisect.bisect_left(starts, start) - bisect.bisect_left(starts, end)
+
+
 def normalise(text: str) -> str:
-    """Return ``text`` as the lexicon sees it (see the module's docstring)."""
+    """Return ``text`` as the lexicon reads it (see the module's docstring)."""
     text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
     text = text.lower().translate(_THAI_DIGITS).translate(_QUOTES)
     if _THAI.search(text):
@@ -170,58 +268,18 @@ def normalise(text: str) -> str:
 
 
 class Classifier:
-    """Screens case descriptions with a lexicon loaded from a data file."""
+    """Screens case descriptions with a lexicon read from a data file."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        entries: Iterable[_Entry],
-        negators: Iterable[str],
-    ) -> None:
-        """Build the matching indexes; use :meth:`load` to read a file."""
+    def __init__(self, settings: Settings, terms: Iterable[_Term]) -> None:
+        """Arrange the parsed terms for matching; use :meth:`load` instead."""
         self.settings = settings
-        self._thai: dict[str, list[_ThaiEntry]] = {}
-        self._words: dict[str, list[_WordsEntry]] = {}
-        self._stems: dict[str, list[_WordsEntry]] = {}
-        self._patterns: list[_PatternEntry] = []
-        for entry in entries:
-            if isinstance(entry, _ThaiEntry):
-                # indexed by the first two letters: a text is read once, left
-                # to right, instead of searching for every phrase
-                self._thai.setdefault(entry.phrase[:2], []).append(entry)
-            elif isinstance(entry, _WordsEntry):
-                first = entry.words[0]
-                if first.endswith("*"):
-                    self._stems.setdefault(first[:-1], []).append(entry)
-                else:
-                    self._words.setdefault(first, []).append(entry)
-            elif isinstance(entry, _PatternEntry):
-                self._patterns.append(entry)
-        self._stem_lengths = sorted({len(stem) for stem in self._stems})
-        negation = [_parse_term("~negation", 0.0, text) for text in negators]
-        self._negators = Classifier._negation_index(negation)
-
-    @staticmethod
-    def _negation_index(entries: list[_Entry]) -> Classifier._Index:
-        index = Classifier._Index()
-        for entry in entries:
-            index.add(entry)
-        return index
-
-    class _Index:
-        """A small index for the negations (Thai phrases and English words)."""
-
-        def __init__(self) -> None:
-            self.thai: dict[str, list[_ThaiEntry]] = {}
-            self.words: dict[str, list[_WordsEntry]] = {}
-
-        def add(self, entry: _Entry) -> None:
-            if isinstance(entry, _ThaiEntry):
-                self.thai.setdefault(entry.phrase[:2], []).append(entry)
-            elif isinstance(entry, _WordsEntry):
-                self.words.setdefault(entry.words[0], []).append(entry)
-            else:
-                raise LexiconError("negations are Thai phrases or English words")
+        terms = list(terms)
+        self._terms = _Index(t for t in terms if t.category != _NEGATION)
+        self._negations = _Index(t for t in terms if t.category == _NEGATION)
+        # the tokenizer learns the phrases that must start a word, so that it
+        # does not cut across them ("แล้ว|หางาน", not "แล้|วหา|งาน")
+        extra = {t.thai for t in terms if t.at_word_start or t.category == _NEGATION}
+        self._dictionary = _dictionary(frozenset(w for w in extra if w))
 
     @classmethod
     def load(cls, lexicon_path: Path | None = None) -> Classifier:
@@ -231,31 +289,25 @@ class Classifier:
         """
         if lexicon_path is None:
             return _default_classifier()
-        return cls.from_text(Path(lexicon_path).read_text(encoding="utf-8"))
+        return cls.from_yaml(Path(lexicon_path).read_text(encoding="utf-8"))
 
     @classmethod
-    def from_text(cls, text: str) -> Classifier:
-        """Build a classifier from a lexicon's YAML text."""
+    def from_yaml(cls, text: str) -> Classifier:
+        """Build a classifier from the YAML text of a lexicon."""
         try:
             document = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise LexiconError(f"lexicon is not valid YAML: {exc}") from exc
         if not isinstance(document, Mapping):
-            raise LexiconError("lexicon must be a mapping")
+            raise LexiconError("a lexicon is a mapping with settings and categories")
         settings = _parse_settings(document.get("settings"))
-        entries = list(_parse_categories(document.get("categories")))
-        ignored = document.get("ignore") or []
-        if not isinstance(ignored, list) or not all(
-            isinstance(i, str) and i.strip() for i in ignored
-        ):
-            raise LexiconError("ignore must be a list of words and phrases")
-        entries.extend(_parse_term(_IGNORED, 0.0, term) for term in ignored)
-        negators = document.get("negations") or []
-        if not isinstance(negators, list) or not all(
-            isinstance(n, str) and n.strip() for n in negators
-        ):
-            raise LexiconError("negations must be a list of words and phrases")
-        return cls(settings, entries, negators)
+        terms = list(_parse_categories(document.get("categories")))
+        for section, category in (("negations", _NEGATION), ("ignore", _IGNORED)):
+            listed = document.get(section) or []
+            if not isinstance(listed, list):
+                raise LexiconError(f"{section} must be a list of words and phrases")
+            terms.extend(_parse_term(category, 0.0, str(item)) for item in listed)
+        return cls(settings, terms)
 
     def screen(self, description: str, category: str | None = None) -> Screening:
         """Screen one case: the problems its description holds, best first.
@@ -268,143 +320,88 @@ class Classifier:
             if category not in CATEGORIES:
                 raise ValueError(f"unknown category {category!r}")
             return Screening((Label(category, 1.0, ()),), False, METHOD_GIVEN)
-        points, evidence, first_seen = self._weigh(normalise(description))
+        text = _Text(description, self._dictionary)
+        tallies = self._tally(text)
         settings = self.settings
         scores = {
-            cat: round(1.0 - math.exp(-max(p, 0.0) / settings.scale), 3)
-            for cat, p in points.items()
+            category: round(1.0 - math.exp(-max(t.points, 0.0) / settings.scale), 3)
+            for category, t in tallies.items()
         }
+        length = max(len(text.normal), 1)
+
+        def rank(category: str) -> float:
+            stated_first = 1.0 - tallies[category].first / length
+            return scores[category] + settings.first_mention_bonus * stated_first
+
         candidates = [c for c, s in scores.items() if s >= settings.min_score]
-        # best first; a tie goes to the problem mentioned first
-        candidates.sort(key=lambda c: (-scores[c], first_seen[c]))
-        if candidates and candidates[0] == settings.fallback:
-            # the description is itself a general enquiry ("office hours?"):
-            # the provincial office takes it, nothing else is referred
-            candidates = candidates[:1]
-        else:
-            candidates = [c for c in candidates if c != settings.fallback]
         if candidates:
-            floor = settings.relative * scores[candidates[0]]
-            chosen = [c for c in candidates if scores[c] >= floor]
+            best = max(scores[c] for c in candidates)
+            candidates = [
+                c for c in candidates if scores[c] >= settings.relative * best
+            ]
+            candidates.sort(key=lambda c: (-rank(c), c))
+        fallback = settings.fallback
+        if fallback in candidates:
+            # the catch-all stands alone when the description is itself a
+            # general enquiry ("office hours?") and gives way to any problem
+            if candidates[0] == fallback:
+                candidates = [fallback]
+            else:
+                candidates = [c for c in candidates if c != fallback]
+        if candidates:
             labels = tuple(
-                Label(c, scores[c], evidence[c])
-                for c in chosen[: settings.max_labels]
+                Label(c, scores[c], tallies[c].evidence())
+                for c in candidates[: settings.max_labels]
             )
             return Screening(labels, False, METHOD_LEXICON)
-        fallback = settings.fallback
-        label = Label(fallback, scores.get(fallback, 0.0), evidence.get(fallback, ()))
+        own = tallies.get(fallback, _Tally())
+        label = Label(fallback, scores.get(fallback, 0.0), own.evidence())
         return Screening((label,), True, METHOD_LEXICON)
 
-    def _weigh(
-        self, text: str
-    ) -> tuple[dict[str, float], dict[str, tuple[str, ...]], dict[str, int]]:
-        """Points, evidence and first position of each category in ``text``."""
-        compact, offsets = _compact(text)
-        token_starts = _token_starts(text)
-        matches = self._find(text, compact, offsets, token_starts)
-        negations = _find_in(self._negators, text, compact, offsets, token_starts)
-        kept = _outermost(matches)
-        window = self.settings.negation_window
-        points: dict[str, float] = {}
-        found: dict[str, dict[str, tuple[float, int, str]]] = {}
-        for match in kept:
-            entry = match.entry
-            if entry.category == _IGNORED:
-                continue
-            if entry.negatable and _negated(match, negations, token_starts, window):
-                continue
-            seen = found.setdefault(entry.category, {})
-            if entry.key in seen:  # a word said twice counts once
-                continue
-            seen[entry.key] = (entry.weight, match.start, text[match.start : match.end])
-            points[entry.category] = points.get(entry.category, 0.0) + entry.weight
-        evidence: dict[str, tuple[str, ...]] = {}
-        first_seen: dict[str, int] = {}
-        for category, seen in found.items():
-            ranked = sorted(seen.values(), key=lambda f: (-f[0], f[1]))
-            words: list[str] = []
-            for weight, _, word in ranked:
-                if weight > 0 and word not in words:
-                    words.append(word)
-            evidence[category] = tuple(words)
-            first_seen[category] = min(f[1] for f in seen.values() if f[0] > 0) if (
-                words
-            ) else len(text)
-        return points, evidence, first_seen
+    def warm_up(self) -> None:
+        """Run the normaliser and tokenizer once, so the first case is fast."""
+        # a word-start term and a negated term: both need the tokens
+        self.screen("ไม่ได้ถูกเลิกจ้าง แล้วหางาน")
 
-    def _find(
-        self,
-        text: str,
-        compact: str,
-        offsets: list[int],
-        token_starts: list[int],
-    ) -> list[_Match]:
-        matches: list[_Match] = []
-        matches.extend(_find_thai(self._thai, compact, offsets, token_starts))
-        words = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
-        for i, (word, _, _) in enumerate(words):
-            candidates = list(self._words.get(word, ()))
-            for length in self._stem_lengths:
-                if length > len(word):
-                    break
-                candidates.extend(self._stems.get(word[:length], ()))
-            for entry in candidates:
-                end = _words_end(entry.words, words, i)
-                if end is not None:
-                    matches.append(_Match(entry, words[i][1], end))
-        for pattern_entry in self._patterns:
-            for found in pattern_entry.pattern.finditer(text):
-                if found.end() > found.start():
-                    matches.append(_Match(pattern_entry, found.start(), found.end()))
-        return matches
+    def _tally(self, text: _Text) -> dict[str, _Tally]:
+        """Each category's points, evidence and first mention in ``text``."""
+        negations = list(self._negations.find(text))
+        window = self.settings.negation_window
+        tallies: dict[str, _Tally] = {}
+        for match in _outermost(list(self._terms.find(text))):
+            term = match.term
+            if term.category == _IGNORED:
+                continue
+            if term.negatable and any(
+                n.end <= match.start
+                and text.tokens_between(n.end, match.start) <= window
+                for n in negations
+            ):
+                continue
+            tally = tallies.setdefault(term.category, _Tally(first=len(text.normal)))
+            if term.key in tally.found:  # a term said twice counts once
+                continue
+            word = text.normal[match.start : match.end]
+            tally.found[term.key] = (term.weight, match.start, word)
+            tally.points += term.weight
+            if term.weight > 0:
+                tally.first = min(tally.first, match.start)
+        return tallies
 
 
 @functools.cache
 def _default_classifier() -> Classifier:
-    text = (
-        resources.files("labornet_routing")
-        .joinpath("data/lexicon.yml")
-        .read_text(encoding="utf-8")
-    )
-    classifier = Classifier.from_text(text)
-    # PyThaiNLP reads its dictionary on first use (~0.4 s): pay that here,
-    # once, not on the first case
-    classifier.screen("ค่าจ้าง")
+    data = resources.files("labornet_routing").joinpath("data/lexicon.yml")
+    classifier = Classifier.from_yaml(data.read_text(encoding="utf-8"))
+    # PyThaiNLP builds its tokenizer on first use: pay that once here, not
+    # on the first case
+    classifier.warm_up()
     return classifier
 
 
-def _compact(text: str) -> tuple[str, list[int]]:
-    """``text`` without spaces, and each kept character's offset in ``text``."""
-    offsets = [i for i, ch in enumerate(text) if ch != " "]
-    return "".join(text[i] for i in offsets), offsets
-
-
-def _token_starts(text: str) -> list[int]:
-    """Offsets in ``text`` where a PyThaiNLP token (not a space) starts."""
-    starts: list[int] = []
-    position = 0
-    for token in word_tokenize(text, engine="newmm", keep_whitespace=True):
-        if not token.isspace():
-            starts.append(position)
-        position += len(token)
-    return starts
-
-
-def _find_thai(
-    index: Mapping[str, list[_ThaiEntry]],
-    compact: str,
-    offsets: list[int],
-    token_starts: list[int],
-) -> Iterable[_Match]:
-    starts = set(token_starts)
-    for i in range(len(compact) - 1):
-        for entry in index.get(compact[i : i + 2], ()):
-            if not compact.startswith(entry.phrase, i):
-                continue
-            start = offsets[i]
-            if entry.at_word_start and start not in starts:
-                continue
-            yield _Match(entry, start, offsets[i + len(entry.phrase) - 1] + 1)
+@functools.cache
+def _dictionary(extra: frozenset[str]) -> Trie:
+    return Trie(set(thai_words()) | extra)
 
 
 def _words_end(
@@ -422,119 +419,87 @@ def _words_end(
     return words[i + len(pattern) - 1][2]
 
 
-def _find_in(
-    index: Classifier._Index,
-    text: str,
-    compact: str,
-    offsets: list[int],
-    token_starts: list[int],
-) -> list[_Match]:
-    matches = list(_find_thai(index.thai, compact, offsets, token_starts))
-    words = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
-    for i, (word, start, _) in enumerate(words):
-        for entry in index.words.get(word, ()):
-            end = _words_end(entry.words, words, i)
-            if end is not None:
-                matches.append(_Match(entry, start, end))
-    return matches
-
-
 def _outermost(matches: list[_Match]) -> list[_Match]:
-    """Drop every match that lies inside a longer one: the longer phrase decides."""
+    """Drop each match inside a longer one: the longer phrase decides."""
     kept: list[_Match] = []
     for match in sorted(matches, key=lambda m: (m.start - m.end, m.start)):
-        inside = any(
+        if not any(
             k.start <= match.start
             and match.end <= k.end
             and (k.start, k.end) != (match.start, match.end)
             for k in kept
-        )
-        if not inside:
+        ):
             kept.append(match)
-    kept.sort(key=lambda m: (m.start, m.end))
-    return kept
-
-
-def _negated(
-    match: _Match, negations: list[_Match], token_starts: list[int], window: int
-) -> bool:
-    """True when a negation ends at most ``window`` tokens before ``match``."""
-    at = bisect.bisect_left(token_starts, match.start)
-    for negation in negations:
-        if negation.end > match.start:
-            continue
-        if at - bisect.bisect_left(token_starts, negation.end) <= window:
-            return True
-    return False
+    return sorted(kept, key=lambda m: (m.start, m.end))
 
 
 def _parse_settings(raw: Any) -> Settings:
     if not isinstance(raw, Mapping):
-        raise LexiconError("lexicon needs a 'settings' mapping")
+        raise LexiconError("a lexicon needs a 'settings' mapping")
     try:
         settings = Settings(
             scale=float(raw["scale"]),
             min_score=float(raw["min_score"]),
             relative=float(raw["relative"]),
+            first_mention_bonus=float(raw.get("first_mention_bonus", 0.0)),
             max_labels=int(raw["max_labels"]),
             negation_window=int(raw["negation_window"]),
             fallback=str(raw["fallback"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise LexiconError(f"lexicon settings: missing or bad value {exc}") from exc
+        raise LexiconError(f"settings: missing or bad value {exc}") from exc
     if settings.scale <= 0 or settings.max_labels < 1:
-        raise LexiconError("lexicon settings: scale > 0 and max_labels >= 1")
+        raise LexiconError("settings: scale must be > 0 and max_labels >= 1")
     if not 0 < settings.min_score < 1 or not 0 <= settings.relative <= 1:
-        raise LexiconError("lexicon settings: min_score in (0, 1), relative in [0, 1]")
+        raise LexiconError("settings: min_score in (0, 1), relative in [0, 1]")
     if settings.fallback not in CATEGORIES:
-        raise LexiconError(f"lexicon settings: unknown fallback {settings.fallback!r}")
+        raise LexiconError(f"settings: unknown fallback {settings.fallback!r}")
     return settings
 
 
-def _parse_categories(raw: Any) -> Iterable[_Entry]:
+def _parse_categories(raw: Any) -> Iterator[_Term]:
     if not isinstance(raw, Mapping):
-        raise LexiconError("lexicon needs a 'categories' mapping")
+        raise LexiconError("a lexicon needs a 'categories' mapping")
     for category, groups in raw.items():
         if category not in CATEGORIES:
-            raise LexiconError(f"unknown category {category!r} in lexicon")
+            raise LexiconError(f"unknown category {category!r}")
         if not isinstance(groups, Mapping):
-            raise LexiconError(f"{category}: weights must map to lists of terms")
+            raise LexiconError(f"{category}: map weights to lists of terms")
         keys: set[str] = set()
         for weight, terms in groups.items():
-            if not _WEIGHT_KEY.match(str(weight)) or not isinstance(terms, list):
-                raise LexiconError(f"{category}: {weight!r} must be a weight: [terms]")
-            for term in terms:
-                if not isinstance(term, str) or not term.strip():
-                    raise LexiconError(f"{category}: empty or non-text term {term!r}")
-                entry = _parse_term(category, float(weight), term)
-                if entry.key in keys:
-                    raise LexiconError(f"{category}: {term!r} is listed twice")
-                keys.add(entry.key)
-                yield entry
+            if not _WEIGHT.fullmatch(str(weight)) or not isinstance(terms, list):
+                raise LexiconError(f"{category}: {weight!r} must be 'weight: [terms]'")
+            for item in terms:
+                term = _parse_term(category, float(weight), str(item))
+                if term.key in keys:
+                    raise LexiconError(f"{category}: {item!r} is listed twice")
+                keys.add(term.key)
+                yield term
 
 
-def _parse_term(category: str, weight: float, term: str) -> _Entry:
-    """Read one lexicon term: ``~`` negatable, ``=`` at a word start, ``re:``."""
-    key = term.strip()
-    body = key
-    negatable = body.startswith("~")
-    body = body.removeprefix("~")
+def _parse_term(category: str, weight: float, written: str) -> _Term:
+    """Parse one term: ``~`` negatable, ``=`` at a word start, ``re:``."""
+    key = written.strip()
+    body = key.removeprefix("~")
+    negatable = body != key
+    if not body:
+        raise LexiconError(f"{category}: empty term")
     if body.startswith("re:"):
         try:
             pattern = re.compile(body[3:])
         except re.error as exc:
-            raise LexiconError(f"{category}: bad pattern {term!r}: {exc}") from exc
-        return _PatternEntry(category, weight, key, negatable, pattern)
+            raise LexiconError(f"{category}: bad pattern {written!r}: {exc}") from exc
+        return _Term(category, weight, key, negatable, pattern=pattern)
     at_word_start = body.startswith("=")
     body = normalise(body.removeprefix("="))
     if _THAI.search(body):
-        phrase = body.replace(" ", "")
-        if len(phrase) < 2:
-            raise LexiconError(f"{category}: {term!r} is too short to match")
-        return _ThaiEntry(category, weight, key, negatable, phrase, at_word_start)
+        thai = body.replace(" ", "")
+        if len(thai) < 2:
+            raise LexiconError(f"{category}: {written!r} is too short to match")
+        return _Term(category, weight, key, negatable, thai, at_word_start)
     words = tuple(body.split(" "))
-    if not all(re.fullmatch(r"[a-z0-9']+\*?", w) for w in words):
-        raise LexiconError(f"{category}: {term!r} must be words, a stem* or re:")
+    if not all(_ENGLISH_TERM.fullmatch(w) for w in words):
+        raise LexiconError(f"{category}: {written!r} must be words, a stem* or re:")
     if words[0].endswith("*") and len(words[0]) < 4:
-        raise LexiconError(f"{category}: stem {term!r} needs three letters or more")
-    return _WordsEntry(category, weight, key, negatable, tuple(words))
+        raise LexiconError(f"{category}: stem {written!r} needs three letters")
+    return _Term(category, weight, key, negatable, words=words)
