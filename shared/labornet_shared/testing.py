@@ -112,26 +112,45 @@ def _schema_url(base: str, schema: str) -> str:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a PostgreSQL schema."""
+def fresh_database(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """Make fresh, empty databases by name: SQLite files, or PostgreSQL
+    schemas (dropped at the end), so several services of one test each own
+    their database, as they do in production."""
     base = os.environ.get(TEST_DB_ENV)
-    if not base:
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        return
-    from sqlalchemy import create_engine, text
+    schemas: list[str] = []
 
-    from labornet_shared.db import normalise_url
+    def make(name: str) -> str:
+        if not base:
+            return f"sqlite:///{tmp_path / f'{name}.db'}"
+        from sqlalchemy import create_engine, text
 
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(base))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield _schema_url(base, schema)
-    finally:
+        from labornet_shared.db import normalise_url
+
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(normalise_url(base))
         with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         admin.dispose()
+        schemas.append(schema)
+        return _schema_url(base, schema)
+
+    yield make
+    if schemas:
+        from sqlalchemy import create_engine, text
+
+        from labornet_shared.db import normalise_url
+
+        admin = create_engine(normalise_url(str(base)))
+        with admin.begin() as conn:
+            for schema in schemas:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def db_url(fresh_database: Callable[[str], str]) -> str:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema."""
+    return fresh_database("test")
 
 
 def migrate(service: str, url: str) -> None:

@@ -14,10 +14,11 @@ from labornet_shared.testing import Api, free_port, migrate, service_config
 
 
 @pytest.fixture
-def registry_db(db_url: str) -> str:
-    """A migrated registry database."""
-    migrate("registry", db_url)
-    return db_url
+def registry_db(fresh_database: Callable[[str], str]) -> str:
+    """A migrated registry database of its own."""
+    url = fresh_database("registry")
+    migrate("registry", url)
+    return url
 
 
 @pytest.fixture

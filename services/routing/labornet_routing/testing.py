@@ -14,10 +14,11 @@ from labornet_shared.testing import Api, free_port, migrate, service_config
 
 
 @pytest.fixture
-def routing_db(db_url: str) -> str:
-    """A migrated routing database."""
-    migrate("routing", db_url)
-    return db_url
+def routing_db(fresh_database: Callable[[str], str]) -> str:
+    """A migrated routing database of its own."""
+    url = fresh_database("routing")
+    migrate("routing", url)
+    return url
 
 
 @pytest.fixture
