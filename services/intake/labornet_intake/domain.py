@@ -2,12 +2,16 @@
 
 Plain Python over a SQLAlchemy session; no nameko, no HTTP. Every state
 change that others must hear about writes its event to the outbox in the same
-transaction (:func:`labornet_shared.outbox.add_event`).
+transaction (:func:`labornet_shared.outbox.add_event`). routing's events
+(:func:`apply_routing_event`) keep the case's timeline, status and intake's
+copy of its referrals, which decides who may call the citizen
+(:func:`contact_for`).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from marshmallow import Schema
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -24,12 +29,15 @@ from sqlalchemy.orm import Session, selectinload
 from labornet_intake.models import (
     AuditLogEntry,
     Case,
+    CaseReferral,
     CitizenContact,
     IdempotencyKey,
     TimelineEntry,
     outbox_messages,
 )
-from labornet_shared.events import make_event
+from labornet_shared.categories import AGENCIES
+from labornet_shared.consumer import apply_once
+from labornet_shared.events import EVENT_TYPES, RESOLUTION_OUTCOMES, Event, make_event
 from labornet_shared.outbox import add_event
 from labornet_shared.problems import FieldError
 from labornet_shared.reference import LocationError, buddhist_year, resolve_location
@@ -266,6 +274,7 @@ def submit_case(
         contact_channel=citizen.get("contact_channel") or "none",
         consent_purpose=consent.get("purpose"),
         consent_given_at=as_utc(consent.get("given_at")),
+        agencies_may_contact=bool(consent.get("agencies_may_contact")),
     )
     # The hot path of the service: plain INSERTs with constant statements
     # (the ORM's unit of work, or even building a statement per request,
@@ -385,15 +394,24 @@ def take_case_in(
 # --- reading -------------------------------------------------------------------
 
 
-def _load_case(session: Session, reference: str) -> Case | None:
+def _load_case(session: Session, reference: str, lock: bool = False) -> Case | None:
+    """The case with its timeline, contact and referrals; ``lock`` holds its
+    row until commit (PostgreSQL), so changes to one case never interleave."""
     parsed = parse_case_reference(reference)
     if parsed is None:
         return None
-    return session.scalars(
+    query = (
         select(Case)
         .where(Case.id == parsed[1], Case.be_year == parsed[0])
-        .options(selectinload(Case.timeline), selectinload(Case.contact))
-    ).first()
+        .options(
+            selectinload(Case.timeline),
+            selectinload(Case.contact),
+            selectinload(Case.referrals),
+        )
+    )
+    if lock:
+        query = query.with_for_update(of=Case)
+    return session.scalars(query).first()
 
 
 def case_for_citizen(
@@ -425,13 +443,14 @@ def audit(
     reference: str,
     purpose: str | None = None,
     clock: Clock = utc_now,
+    actor: str | None = None,
 ) -> None:
     """Write who touched a case's personal data (never the data itself)."""
     session.add(
         AuditLogEntry(
             occurred_at=_now(clock),
             actor_scope=principal.scope,
-            actor=principal.agent_id or principal.subject,
+            actor=actor or principal.agent_id or principal.subject,
             action=action,
             case_reference=reference,
             purpose=purpose,
@@ -501,7 +520,8 @@ def withdraw_case(
     clock: Clock = utc_now,
 ) -> Case:
     """Withdraw an open case (citizen by code, agent by token, operator)."""
-    case = _load_case(session, reference)
+    # locked: a case_closed being applied meanwhile is not overwritten
+    case = _load_case(session, reference, lock=True)
     if case is None:
         raise CaseNotFound()
     if may_see_case(principal, case):
@@ -549,11 +569,14 @@ def erase_personal_data(
             setattr(contact, name, None)
         contact.contact_channel = "none"
     # free text may name the citizen or their house: it goes too, including
-    # the notes of the timeline (a withdrawal reason is the citizen's words)
+    # the notes of the timeline and of the referrals (a withdrawal reason is
+    # the citizen's words; an office's note may quote them)
     case.address = None
     case.description = ERASED
     for entry in case.timeline:
         entry.note = None
+    for referral in case.referrals:
+        referral.last_note = None
     # published copies of its events (kept a while for operators) carry the
     # description; events not yet published must still reach their consumers
     session.execute(
@@ -565,4 +588,332 @@ def erase_personal_data(
     case.personal_data_erased_at = now
     case.updated_at = now
     audit(session, principal, "erase_personal_data", reference, clock=clock)
+    return case
+
+
+# --- routing's events: timeline, status, referrals ---------------------------------
+
+#: the agencies' Thai names (English: labornet_shared.categories.AGENCIES)
+AGENCY_NAMES_TH: dict[str, str] = {
+    "ops": "สำนักงานปลัดกระทรวงแรงงาน",
+    "doe": "กรมการจัดหางาน",
+    "dsd": "กรมพัฒนาฝีมือแรงงาน",
+    "dlpw": "กรมสวัสดิการและคุ้มครองแรงงาน",
+    "sso": "สำนักงานประกันสังคม",
+    "tosh": "สถาบันส่งเสริมความปลอดภัย อาชีวอนามัย และสภาพแวดล้อมในการทำงาน",
+}
+
+#: a referral's statuses in which its office works on the case
+OPEN_REFERRAL_STATUSES = ("pending", "accepted", "in_progress")
+
+# A referral only moves forward: pending → accepted → in_progress → an end.
+# Ranks break ties between changes routing stamped with the same time.
+_REFERRAL_RANK = {
+    "pending": 0,
+    "accepted": 1,
+    "in_progress": 2,
+    "resolved": 3,
+    "rejected": 3,
+    "withdrawn": 3,
+}
+
+# received → routed → closed, never back ("in_progress" is a routed case)
+_CASE_RANK = {"received": 0, "routed": 1, "in_progress": 1, "closed": 2}
+
+_OUTCOMES = frozenset(RESOLUTION_OUTCOMES)
+
+
+class UnknownCase(Exception):
+    """A routing event names a case intake never took in.
+
+    intake created every case routing knows, so this is a bug or an event of
+    another environment: the handler fails, is retried, and is parked in
+    ``intake.dlq`` for an operator, never silently dropped.
+    """
+
+
+def agency_name(agency: str) -> dict[str, str]:
+    """The agency's name in Thai and English, for the citizen."""
+    return {
+        "th": AGENCY_NAMES_TH.get(agency, agency),
+        "en": AGENCIES.get(agency, agency),
+    }
+
+
+@functools.cache
+def _payload_schema(event_type: str, version: int) -> Schema:
+    return EVENT_TYPES[(event_type, version)][1]()
+
+
+def _payload(event: Event) -> dict[str, Any]:
+    """The event's payload with its dates as datetimes (already validated)."""
+    schema = _payload_schema(event.event_type, event.schema_version)
+    return dict(schema.load(event.payload))
+
+
+def _case_of(session: Session, reference: str) -> Case:
+    case = _load_case(session, reference, lock=True)
+    if case is None:
+        raise UnknownCase(f"no case {reference}")
+    return case
+
+
+def _track(
+    case: Case,
+    ref: dict[str, Any],
+    at: datetime,
+    said: tuple[str | None, str | None] | None = None,
+) -> CaseReferral:
+    """Bring intake's copy of a referral up to ``ref``, routing's view of it
+    at ``at``; ``said`` is the office's (note, outcome) with this change.
+
+    Events arrive in any order: a change older than the one the copy holds
+    never takes its status back; it only fills a note the copy lacks.
+    """
+    at = _utc(at)
+    status = ref["status"]
+    referral = next(
+        (r for r in case.referrals if r.referral_id == ref["referral_id"]), None
+    )
+    if referral is None:
+        referral = CaseReferral(
+            referral_id=ref["referral_id"], status=status, since=at, updated_at=at
+        )
+        case.referrals.append(referral)
+    note, outcome = said if said is not None else (None, None)
+    if case.personal_data_erased_at is not None:
+        # an office's note may quote the citizen, who asked to be forgotten
+        note = None
+    current = (_utc(referral.updated_at), _REFERRAL_RANK[referral.status])
+    if (at, _REFERRAL_RANK[status]) < current:
+        if said is not None and status == referral.status:
+            referral.last_note = referral.last_note or note
+            referral.outcome = referral.outcome or outcome
+        return referral
+    if status != referral.status:
+        # what was said belonged to the previous status
+        referral.since = at
+        referral.last_note = None
+        referral.outcome = None
+    referral.status = status
+    referral.agency = ref["agency"]
+    referral.province_code = ref["province_code"]
+    referral.office = ref["office"]
+    referral.categories = list(ref["categories"])
+    referral.due_resolve_at = _utc(ref["due_resolve_at"])
+    referral.updated_at = at
+    if note is not None:
+        referral.last_note = note
+    if outcome is not None:
+        referral.outcome = outcome
+    return referral
+
+
+def _utc(moment: datetime) -> datetime:
+    """Aware UTC (a naive time from SQLite was stored as UTC)."""
+    aware_moment = aware(moment)
+    assert aware_moment is not None
+    return aware_moment.astimezone(UTC)
+
+
+def _step(
+    case: Case,
+    event: Event,
+    status: str,
+    at: datetime,
+    *,
+    ref: dict[str, Any] | None = None,
+    note: str | None = None,
+    outcome: str | None = None,
+    escalated_to: str | None = None,
+) -> None:
+    """Add a timeline entry for one of routing's events."""
+    case.timeline.append(
+        TimelineEntry(
+            status=status,
+            note=None if case.personal_data_erased_at is not None else note,
+            agency=ref["agency"] if ref else None,
+            office=ref["office"] if ref else None,
+            outcome=outcome,
+            escalated_to=escalated_to,
+            occurred_at=_utc(at),
+            event_id=event.event_id,
+        )
+    )
+
+
+def _advance_case(case: Case, status: str, clock: Clock) -> None:
+    """Move the case forward to ``status``, never back; a withdrawn case stays
+    withdrawn (its timeline still grows)."""
+    if case.status in _CASE_RANK and _CASE_RANK[case.status] < _CASE_RANK[status]:
+        case.status = status
+    case.updated_at = _now(clock)
+
+
+def apply_case_routed(session: Session, event: Event, clock: Clock = utc_now) -> Case:
+    """``case_routed``: the case is referred; one ``routed`` step per office."""
+    payload = _payload(event)
+    case = _case_of(session, payload["reference"])
+    for ref in payload["referrals"]:
+        _track(case, ref, payload["routed_at"])
+        _step(case, event, "routed", payload["routed_at"], ref=ref)
+    _advance_case(case, "routed", clock)
+    return case
+
+
+def apply_referral_status_changed(
+    session: Session, event: Event, clock: Clock = utc_now
+) -> Case:
+    """``referral_status_changed``: an office accepted, rejected, reported
+    progress, resolved, or the referral was withdrawn; with what it said."""
+    payload = _payload(event)
+    case = _case_of(session, payload["reference"])
+    ref = payload["referral"]
+    said = (payload["note"], payload["outcome"])
+    _track(case, ref, payload["changed_at"], said=said)
+    _step(
+        case,
+        event,
+        ref["status"],
+        payload["changed_at"],
+        ref=ref,
+        note=payload["note"],
+        outcome=payload["outcome"],
+    )
+    # a change of a referral means the case was routed, whatever came first
+    _advance_case(case, "routed", clock)
+    return case
+
+
+def apply_referral_overdue(
+    session: Session, event: Event, clock: Clock = utc_now
+) -> Case:
+    """``referral_overdue``: an office missed its deadline; the case is
+    escalated to the province's ``ops`` office, which now holds a referral."""
+    payload = _payload(event)
+    case = _case_of(session, payload["reference"])
+    ref, escalation = payload["referral"], payload["escalated_to"]
+    _track(case, ref, payload["detected_at"])
+    if escalation["referral_id"] != ref["referral_id"]:
+        _track(case, escalation, payload["detected_at"])
+    _step(
+        case,
+        event,
+        "overdue",
+        payload["detected_at"],
+        ref=ref,
+        escalated_to=escalation["office"],
+    )
+    _advance_case(case, "routed", clock)
+    return case
+
+
+def apply_case_closed(session: Session, event: Event, clock: Clock = utc_now) -> Case:
+    """``case_closed``: every referral is resolved or withdrawn."""
+    payload = _payload(event)
+    case = _case_of(session, payload["reference"])
+    for ref in payload["referrals"]:
+        referral = _track(case, ref, payload["closed_at"])
+        outcome = payload["outcomes"].get(ref["referral_id"])
+        if referral.outcome is None and outcome in _OUTCOMES:
+            referral.outcome = outcome
+    _step(case, event, "closed", payload["closed_at"])
+    _advance_case(case, "closed", clock)
+    return case
+
+
+_APPLY: dict[str, Callable[[Session, Event, Clock], Case]] = {
+    "case_routed": apply_case_routed,
+    "referral_status_changed": apply_referral_status_changed,
+    "referral_overdue": apply_referral_overdue,
+    "case_closed": apply_case_closed,
+}
+
+#: routing's events intake applies, each in its own handler
+ROUTING_EVENTS = tuple(_APPLY)
+
+
+def apply_routing_event(
+    session: Session, consumer: str, event: Event, clock: Clock = utc_now
+) -> bool:
+    """Apply one of routing's events once for ``consumer``, in the caller's
+    transaction; False (and nothing changed) for an event applied before.
+    Raises :class:`UnknownCase` for a case intake does not have."""
+    if not apply_once(session, consumer, event):
+        return False
+    _APPLY[event.event_type](session, event, clock)
+    return True
+
+
+# --- the citizen's contact, for the agencies handling the case ------------------
+
+
+def _referral_open_to(case: Case, principal: Principal) -> CaseReferral | None:
+    """The open referral that lets this agency token call the citizen."""
+    if principal.scope != "agency" or not principal.agency:
+        return None
+    contact = case.contact
+    if contact is None or not contact.agencies_may_contact:
+        return None
+    if case.status not in OPEN_STATUSES:
+        # a withdrawn case is not followed up, even before routing withdraws
+        # its referrals
+        return None
+    for referral in case.referrals:
+        if (
+            referral.agency == principal.agency
+            and referral.status in OPEN_REFERRAL_STATUSES
+            and principal.province in (None, referral.province_code)
+        ):
+            return referral
+    return None
+
+
+def _agency_actor(principal: Principal) -> str:
+    """``sso.TH-52`` (and the token's name when it has its own)."""
+    actor = str(principal.agency)
+    if principal.province:
+        actor += f".{principal.province}"
+    if principal.subject not in (principal.agency, actor):
+        actor += f" ({principal.subject})"
+    return actor
+
+
+def contact_for(
+    session: Session,
+    reference: str,
+    principal: Principal | None,
+    clock: Clock = utc_now,
+) -> Case:
+    """The case whose citizen ``principal`` may call now; the read is audited.
+
+    An agency may while one of its offices (in its province, if the token
+    names one) holds an open referral of the case and the citizen's consent
+    covers contact by the agencies; an operator may always; nobody once the
+    personal data is erased. Else :class:`CaseNotFound`, whichever rule said
+    no.
+    """
+    case = _load_case(session, reference)
+    if (
+        case is None
+        or principal is None
+        or case.contact is None
+        or case.personal_data_erased_at is not None
+    ):
+        raise CaseNotFound()
+    if principal.is_operator:
+        audit(session, principal, "read_contact", reference, clock=clock)
+        return case
+    referral = _referral_open_to(case, principal)
+    if referral is None:
+        raise CaseNotFound()
+    audit(
+        session,
+        principal,
+        "read_contact",
+        reference,
+        purpose=f"referral {referral.referral_id}",
+        clock=clock,
+        actor=_agency_actor(principal),
+    )
     return case

@@ -1,6 +1,6 @@
 """intake's tables: cases, the citizen's contact and consent, the timeline,
-the audit log of personal-data reads, idempotency keys, outbox and applied
-events.
+intake's copy of each case's referrals (from routing's events), the audit log
+of personal-data reads, idempotency keys, outbox and applied events.
 
 The citizen's personal data lives only in ``citizen_contacts`` (one row per
 case), so PDPA erasure wipes one row and leaves the case and its statistics.
@@ -11,7 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -22,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -88,9 +91,15 @@ class Case(Base):
     contact: Mapped[CitizenContact | None] = relationship(
         back_populates="case", uselist=False, cascade="all, delete-orphan"
     )
+    # by when each step happened: routing's events may arrive out of order
     timeline: Mapped[list[TimelineEntry]] = relationship(
         back_populates="case",
-        order_by="TimelineEntry.id",
+        order_by=lambda: [TimelineEntry.occurred_at, TimelineEntry.id],
+        cascade="all, delete-orphan",
+    )
+    referrals: Mapped[list[CaseReferral]] = relationship(
+        back_populates="case",
+        order_by="CaseReferral.id",
         cascade="all, delete-orphan",
     )
 
@@ -116,6 +125,10 @@ class CitizenContact(Base):
     contact_channel: Mapped[str] = mapped_column(String(10), default="none")
     consent_purpose: Mapped[str | None] = mapped_column(Text)
     consent_given_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the consent covers contact by the agencies handling the case
+    agencies_may_contact: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     case: Mapped[Case] = relationship(back_populates="contact")
 
@@ -130,12 +143,46 @@ class TimelineEntry(Base):
         BigId, ForeignKey("cases.id", ondelete="CASCADE"), index=True
     )
     status: Mapped[str] = mapped_column(String(20))
+    # what the office said (a reason, a progress note, the outcome's note)
     note: Mapped[str | None] = mapped_column(Text)
     agency: Mapped[str | None] = mapped_column(String(10))
+    office: Mapped[str | None] = mapped_column(String(60))
+    outcome: Mapped[str | None] = mapped_column(String(30))
+    # an overdue referral: the office it was escalated to
+    escalated_to: Mapped[str | None] = mapped_column(String(60))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     event_id: Mapped[str | None] = mapped_column(String(36))
 
     case: Mapped[Case] = relationship(back_populates="timeline")
+
+
+class CaseReferral(Base):
+    """intake's copy of one referral of a case, kept from routing's events:
+    which office has the case, in which status since when, what it said, and
+    when it is expected to resolve it. Decides who may read the contact."""
+
+    __tablename__ = "case_referrals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    referral_id: Mapped[str] = mapped_column(String(64), unique=True)
+    case_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("cases.id", ondelete="CASCADE"), index=True
+    )
+    agency: Mapped[str] = mapped_column(String(10))
+    province_code: Mapped[str] = mapped_column(String(5))
+    office: Mapped[str] = mapped_column(String(60))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20))
+    # when the referral entered its status
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_resolve_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_note: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(30))
+    # routing's time of the newest change applied: an older event never
+    # overwrites a newer one
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    case: Mapped[Case] = relationship(back_populates="referrals")
 
 
 class AuditLogEntry(Base):

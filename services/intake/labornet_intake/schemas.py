@@ -122,6 +122,8 @@ class ConsentSchema(Schema):
 
     purpose = Text(required=True, validate=validate.Length(1, 500))
     given_at = fields.AwareDateTime(required=True, validate=in_utc_range)
+    # the agencies handling the case may call the citizen (GET .../contact)
+    agencies_may_contact = fields.Boolean(load_default=False)
 
 
 PERSONAL_FIELDS = ("name", "phone", "email", "national_id", "line_user_id")
@@ -209,12 +211,42 @@ class CaseListQuerySchema(Schema):
 
 
 class TimelineEntrySchema(Schema):
-    """One step of the case, as the citizen sees it."""
+    """One step of the case, as the citizen sees it: ``received``, ``routed``
+    (one per office), a referral's status (``pending`` … ``resolved``,
+    ``rejected``, ``withdrawn``), ``overdue``, ``closed`` or the case's own
+    ``withdrawn``; the agency and office it concerns and what the office
+    said."""
 
     status = fields.String()
     note = fields.String(allow_none=True)
     agency = fields.String(allow_none=True)
+    office = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    escalated_to = fields.String(
+        allow_none=True, metadata={"description": "An overdue referral's new office."}
+    )
     occurred_at = fields.DateTime()
+
+
+class AgencyNameSchema(Schema):
+    """An agency's name in Thai and English."""
+
+    th = fields.String()
+    en = fields.String()
+
+
+class ReferralOutSchema(Schema):
+    """Which office has the case, in which status since when, what it said,
+    and when it is expected to resolve it."""
+
+    agency = fields.String()
+    agency_name = fields.Nested(AgencyNameSchema)
+    office = fields.String()
+    status = fields.String()
+    since = fields.DateTime()
+    note = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    expected_by = fields.DateTime(metadata={"description": "The resolve deadline."})
 
 
 class CaseLocationOutSchema(Schema):
@@ -239,6 +271,7 @@ class CaseStatusSchema(Schema):
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     timeline = fields.List(fields.Nested(TimelineEntrySchema))
+    referrals = fields.List(fields.Nested(ReferralOutSchema))
 
 
 class CitizenOutSchema(Schema):
@@ -252,6 +285,19 @@ class CitizenOutSchema(Schema):
     contact_channel = fields.String()
     consent_purpose = fields.String(allow_none=True)
     consent_given_at = fields.DateTime(allow_none=True)
+    agencies_may_contact = fields.Boolean()
+
+
+class CitizenContactOutSchema(Schema):
+    """``GET /v1/cases/{reference}/contact``: how the office handling the case
+    reaches the citizen (no national ID)."""
+
+    name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    line_user_id = fields.String(allow_none=True)
+    language = fields.String()
+    contact_channel = fields.String()
 
 
 class CaseSchema(CaseStatusSchema):

@@ -17,8 +17,11 @@ from labornet_intake.schemas import (
     CaseSchema,
     CaseStatusSchema,
     CaseSummarySchema,
+    CitizenContactOutSchema,
     WithdrawSchema,
 )
+from labornet_shared.consumer import event_handler
+from labornet_shared.events import Event
 from labornet_shared.health import Readiness
 from labornet_shared.http import api, json_response, load, metrics_response, read_json
 from labornet_shared.logs import correlation_id_var
@@ -38,6 +41,7 @@ CASE_CREATED = CaseCreatedSchema()
 CASE_CREATE = CaseCreateSchema()
 CASE_LIST_QUERY = CaseListQuerySchema()
 CASE_SUMMARY = CaseSummarySchema()
+CITIZEN_CONTACT = CitizenContactOutSchema()
 WITHDRAW = WithdrawSchema()
 
 log = logging.getLogger("labornet.intake")
@@ -69,9 +73,25 @@ def _case_view(case: Any, whole: bool) -> dict[str, Any]:
                 "status": entry.status,
                 "note": entry.note,
                 "agency": entry.agency,
+                "office": entry.office,
+                "outcome": entry.outcome,
+                "escalated_to": entry.escalated_to,
                 "occurred_at": domain.aware(entry.occurred_at),
             }
             for entry in case.timeline
+        ],
+        "referrals": [
+            {
+                "agency": referral.agency,
+                "agency_name": domain.agency_name(referral.agency),
+                "office": referral.office,
+                "status": referral.status,
+                "since": domain.aware(referral.since),
+                "note": referral.last_note,
+                "outcome": referral.outcome,
+                "expected_by": domain.aware(referral.due_resolve_at),
+            }
+            for referral in case.referrals
         ],
     }
     if not whole:
@@ -100,9 +120,26 @@ def _case_view(case: Any, whole: bool) -> dict[str, Any]:
             "contact_channel": contact.contact_channel,
             "consent_purpose": contact.consent_purpose,
             "consent_given_at": domain.aware(contact.consent_given_at),
+            "agencies_may_contact": contact.agencies_may_contact,
         },
     )
     return dict(CASE.dump(data))
+
+
+def _contact_view(case: Any) -> dict[str, Any]:
+    contact = case.contact
+    return dict(
+        CITIZEN_CONTACT.dump(
+            {
+                "name": contact.name,
+                "phone": contact.phone,
+                "email": contact.email,
+                "line_user_id": contact.line_user_id,
+                "language": case.language,
+                "contact_channel": contact.contact_channel,
+            }
+        )
+    )
 
 
 def _created(reference: str, code: str) -> dict[str, Any]:
@@ -158,6 +195,18 @@ OPERATIONS = [
     ),
     Operation(
         "GET",
+        "/v1/cases/{reference}/contact",
+        "How to reach the citizen: for an agency while one of its offices holds "
+        "an open referral of the case and the citizen consented to contact by "
+        "the agencies, and for operators; never after erasure. Every read is "
+        "audited; any other token gets 404",
+        response=CitizenContactOutSchema,
+        errors=(401, 404, 429),
+        path_schemas={"reference": REFERENCE},
+        security=("bearer",),
+    ),
+    Operation(
+        "GET",
         "/v1/cases",
         "List cases (operator, agent)",
         response=CaseListSchema,
@@ -188,13 +237,24 @@ OPERATIONS = [
         security=("bearer",),
     ),
     Operation("GET", "/healthz", "Alive", errors=()),
-    Operation("GET", "/readyz", "Database and broker reachable", errors=(503,)),
+    Operation(
+        "GET",
+        "/readyz",
+        "Database and broker reachable, outbox relay and event consumers working",
+        errors=(503,),
+    ),
     Operation("GET", "/metrics", "Prometheus metrics", errors=()),
 ]
 
 
+def _consumer(method: str) -> str:
+    """The name a handler's applied events are recorded under."""
+    return f"{IntakeService.name}.{method}"
+
+
 class IntakeService:
-    """Cases in: store, announce (outbox), let the citizen follow them."""
+    """Cases in: store, announce (outbox), let the citizen follow them as
+    routing's events say where they are."""
 
     name = "intake"
 
@@ -329,6 +389,16 @@ class IntakeService:
             raise Problem(409, "case_not_open") from exc
         return 200, _case_view(case, whole=False)
 
+    @api("GET", "/v1/cases/<reference>/contact")
+    def get_contact(self, request: Request, reference: str) -> Any:
+        """The citizen's contact for the agency handling the case; audited."""
+        principal = _require(request, "agency", "operator")
+        try:
+            case = domain.contact_for(self.db.session, reference, principal)
+        except domain.CaseNotFound as exc:
+            raise Problem(404, "not_found") from exc
+        return 200, _contact_view(case)
+
     @api("DELETE", "/v1/cases/<reference>/personal-data")
     def erase_personal_data(self, request: Request, reference: str) -> Any:
         """PDPA erasure by an operator; audited."""
@@ -339,6 +409,36 @@ class IntakeService:
             raise Problem(404, "not_found") from exc
         return 204, ""
 
+    # routing's events keep the timeline; one queue and handler per type
+
+    @event_handler("routing", "case_routed", accept_versions={1})
+    def on_case_routed(self, event: Event) -> None:
+        """The case was screened and referred to one or more offices."""
+        self._apply("on_case_routed", event)
+
+    @event_handler("routing", "referral_status_changed", accept_versions={1})
+    def on_referral_status_changed(self, event: Event) -> None:
+        """An office accepted, rejected, progressed or resolved a referral."""
+        self._apply("on_referral_status_changed", event)
+
+    @event_handler("routing", "referral_overdue", accept_versions={1})
+    def on_referral_overdue(self, event: Event) -> None:
+        """A referral ran out of time and was escalated."""
+        self._apply("on_referral_overdue", event)
+
+    @event_handler("routing", "case_closed", accept_versions={1})
+    def on_case_closed(self, event: Event) -> None:
+        """Every referral of the case is resolved or withdrawn."""
+        self._apply("on_case_closed", event)
+
+    def _apply(self, method: str, event: Event) -> None:
+        applied = domain.apply_routing_event(self.db.session, _consumer(method), event)
+        if applied:
+            reference, event_type = event.correlation_id, event.event_type
+            self.db.after_commit(
+                lambda: log.info("case %s: %s applied", reference, event_type)
+            )
+
     @api("GET", "/healthz", authenticate=False, rate_limited=False)
     def healthz(self, request: Request) -> Any:
         """The process is alive."""
@@ -346,8 +446,8 @@ class IntakeService:
 
     @api("GET", "/readyz", authenticate=False, rate_limited=False)
     def readyz(self, request: Request) -> Any:
-        """Ready when the database, the broker and the relay all work (and,
-        once intake handles events, its consumers consume)."""
+        """Ready when the database, the broker and the relay all work and the
+        handlers of routing's events consume."""
         state = self.readiness()
         return (200 if state["ready"] else 503), state
 

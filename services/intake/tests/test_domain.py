@@ -518,7 +518,8 @@ def withdrawn_events(session: Session) -> list[dict[str, Any]]:
 
 
 def test_citizen_withdraws_with_the_tracking_code(session):
-    submitted = submit(session)
+    # the timeline is in the order things happened
+    submitted = submit(session, when=datetime(2026, 3, 30, 2, 0, tzinfo=UTC))
     reference = submitted.case.reference
     when = datetime(2026, 4, 1, 1, 0, tzinfo=UTC)
     case = domain.withdraw_case(

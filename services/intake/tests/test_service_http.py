@@ -94,6 +94,7 @@ def test_health_and_readiness(intake_api):
         "database": True,
         "broker": True,
         "outbox_relay": True,
+        "consumers": True,  # the handlers of routing's events
     }
 
 
