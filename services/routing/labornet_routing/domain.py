@@ -377,23 +377,32 @@ def receive_case(
         for plan in plans
     ]
     session.flush()
+    _announce_routed(session, case, referrals, now)
+    for referral in referrals:
+        _issue(session, case, referral, agent, now)
+    return case
+
+
+def _announce_routed(
+    session: Session, case: RoutedCase, referrals: Sequence[Referral], now: datetime
+) -> None:
+    """``case_routed`` naming the new referrals: the first ones, or those made
+    when an office rejected or a clock ran out (intake adds them to the
+    citizen's timeline and lets those offices ask for the contact)."""
     add_event(
         session,
         SERVICE,
         make_event(
             "case_routed",
             {
-                "reference": reference,
+                "reference": case.reference,
                 "screening": case.screening,
                 "referrals": [referral_ref(r) for r in referrals],
                 "routed_at": now.isoformat(),
             },
-            reference,
+            case.reference,
         ),
     )
-    for referral in referrals:
-        _issue(session, case, referral, agent, now)
-    return case
 
 
 def withdraw_case(session: Session, event: Event, clock: Clock = utc_now) -> int:
@@ -588,6 +597,7 @@ def _refer_onwards(
         )
         created.append(referral)
     session.flush()
+    _announce_routed(session, case, created, now)
     for referral in created:
         _issue(session, case, referral, agent, now)
     return created
@@ -701,6 +711,7 @@ def _escalate(
             escalated_from=referral.id,
         )
         session.flush()
+        _announce_routed(session, case, [target], now)
         _issue(session, case, target, None, now)
     due = referral.due_accept_at if clock_name == "accept" else referral.due_resolve_at
     add_event(

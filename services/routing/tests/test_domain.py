@@ -186,6 +186,14 @@ def test_a_rejected_referral_goes_onwards_and_never_back(session) -> None:
         if e.event_type == "referral_status_changed"
     ]
     assert changes.count("rejected") == 4  # each on routing.events and to the office
+    # intake hears of each onward referral, to show it and to let that office
+    # ask for the contact
+    routed = [
+        [r["office"] for r in e.payload["referrals"]]
+        for _x, _k, e in outbox(session)
+        if e.event_type == "case_routed"
+    ]
+    assert routed == [["dsd.TH-52"], ["doe.TH-52"], ["ops.TH-52"]]
 
 
 def test_the_last_resolution_closes_the_case(session) -> None:
