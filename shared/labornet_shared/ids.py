@@ -19,3 +19,15 @@ def new_time_ordered_id(now_ns: int | None = None) -> str:
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
     return str(uuid.UUID(int=value))
+
+
+def is_canonical_uuid(value: object) -> bool:
+    """Whether ``value`` is a UUID in canonical form (as our ids are).
+
+    Cursors carry ids back from clients: anything else in one (a lone
+    surrogate, a NUL) would fail in the database driver, not as a 400.
+    """
+    try:
+        return isinstance(value, str) and str(uuid.UUID(value)) == value
+    except ValueError:
+        return False

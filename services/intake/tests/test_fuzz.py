@@ -1,36 +1,25 @@
 """Bad input never gets a 500: property-based tests from intake's own OpenAPI.
 
-schemathesis reads the running service's ``/openapi.json`` and generates
-requests for each case operation: its coverage cases (boundary values,
-missing and wrongly typed values, unexpected methods) and Hypothesis-driven
-random ones, schema-conforming and mutated. Every answer must be below 500
-and pass schemathesis' checks (documented status codes, media types, headers
-and response schemas), and every 4xx must be a problem+json with a ``code``
-(a 400 with ``errors`` naming a ``field``). Part of the requests carry an
-operator token, part name a case that exists (some with its tracking code)
-and part of the new cases have a real place, so the protected and the
-successful paths are exercised as well as the refusals.
-
-Deterministic: a fixed seed, derandomized Hypothesis, no example database.
-schemathesis' pytest loader (``from_fixture``) fails under pytest 9.2 (it
-sets ``Function._nodeid``, which pytest no longer has), so the test drives
-the operations itself, through ``iter_coverage_cases``, ``as_strategy`` and
-``validate_response``.
+The harness (:mod:`labornet_shared.fuzzing`) sends, for each case operation,
+schemathesis' coverage cases and Hypothesis-driven random requests,
+schema-conforming and mutated: every answer must be below 500 and as
+documented, and every 4xx a problem+json with a ``code`` (a 400 naming its
+fields). Here intake adds what the generators cannot know: cases that exist
+(some requests name them, some with their tracking code), places the
+gazetteer knows (so part of the new cases are taken in), and the requests that
+once got a 500.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-from collections import Counter
 from random import Random
 from typing import Any
 
-import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from schemathesis import GenerationMode
 
+from labornet_shared.fuzzing import MODES, fuzz_operations
 from labornet_shared.testing import anonymous_case_payload, case_payload
 from labornet_shared.tokens import issue_token
 
@@ -41,8 +30,6 @@ OPERATIONS = [
     ("POST", "/v1/cases/{reference}/withdraw"),
     ("DELETE", "/v1/cases/{reference}/personal-data"),
 ]
-MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
-SEED = 20251126
 
 # A case is checked against the gazetteer, the national ID's check digit and
 # the consent rules, and a cursor is opaque: schema-valid input may be a 400
@@ -58,28 +45,6 @@ OPERATION_CONFIG = [
     {"include-path": "/v1/cases", "include-method": "POST", **SEMANTIC_400},
     {"include-path": "/v1/cases", "include-method": "GET", **SEMANTIC_400},
 ]
-# Strings are drawn from all of Unicode (Thai text included); header values
-# then stay ASCII. With the latin-1 codec header values take any byte a
-# client may send, as WSGI reads them, and body strings stay latin-1.
-CODECS = ("utf-8", "latin-1")
-
-
-def config(codec: str) -> Any:
-    return schemathesis.Config.from_dict(
-        {"seed": SEED, "generation": {"codec": codec}, "operations": OPERATION_CONFIG}
-    )
-
-
-FUZZ = settings(
-    max_examples=200,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    # no shrinking: the first failing request is reported as it was
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-    print_blob=False,
-)
 
 # places the gazetteer knows, for generated cases that should be taken in
 PLACES = [
@@ -88,25 +53,6 @@ PLACES = [
     {"province_code": "TH-50", "lat": 18.79, "long": 98.98},
     {"province_code": "TH-90"},
 ]
-
-
-def check(case: Any, token: str | None, seen: Counter[tuple[str, int]]) -> None:
-    """Send ``case`` and hold the answer to the HTTP conventions."""
-    headers = {"Authorization": f"Bearer {token}"} if token else None
-    response = case.call(headers=headers)
-    seen[(case.method.upper(), response.status_code)] += 1
-    assert response.status_code < 500, case.as_curl_command(headers)[:1000]
-    if 400 <= response.status_code < 500:
-        media_type = response.headers.get("content-type")
-        assert media_type == ["application/problem+json"], media_type
-        problem = response.json()
-        assert problem["code"], problem
-        assert problem["status"] == response.status_code, problem
-        if response.status_code == 400:
-            assert problem["errors"], problem
-            assert all(error.get("field") for error in problem["errors"]), problem
-    # documented status, media type, headers and schema; negative data refused
-    case.validate_response(response, headers=headers)
 
 
 @st.composite
@@ -119,23 +65,28 @@ def in_a_known_place(draw: Any, cases: Any) -> Any:
     return case
 
 
-def strategies_for(operation: Any, path: str, known: list[dict[str, Any]]) -> list[Any]:
-    """Random requests, and ones that name cases that exist."""
-    strategies = [operation.as_strategy(mode) for mode in MODES]
-    if path == "/v1/cases" and operation.method.upper() == "POST":
-        strategies.append(in_a_known_place(operation.as_strategy()))
-    if "{reference}" in path:
-        for created in known:
-            reference = {"reference": created["reference"]}
-            code = {"X-Tracking-Code": created["tracking_code"]}
-            for mode in MODES:
+def naming_known_cases(known: list[dict[str, Any]]) -> Any:
+    """Strategies for an operation: new cases in a known place, and requests
+    that name cases that exist (with and without their tracking code)."""
+
+    def strategies_for(operation: Any) -> list[Any]:
+        strategies = []
+        if operation.path == "/v1/cases" and operation.method.upper() == "POST":
+            strategies.append(in_a_known_place(operation.as_strategy()))
+        if "{reference}" in operation.path:
+            for created in known:
+                reference = {"reference": created["reference"]}
+                code = {"X-Tracking-Code": created["tracking_code"]}
+                for mode in MODES:
+                    strategies.append(
+                        operation.as_strategy(mode, path_parameters=reference)
+                    )
                 strategies.append(
-                    operation.as_strategy(mode, path_parameters=reference)
+                    operation.as_strategy(path_parameters=reference, headers=code)
                 )
-            strategies.append(
-                operation.as_strategy(path_parameters=reference, headers=code)
-            )
-    return strategies
+        return strategies
+
+    return strategies_for
 
 
 def regressions(operation: Any) -> list[Any]:
@@ -155,12 +106,6 @@ def regressions(operation: Any) -> list[Any]:
 def test_bad_input_never_gets_a_500(start_intake, intake_config, subtests):
     api = start_intake(RATE_LIMIT_ANONYMOUS="1000000/minute")
     token = issue_token(intake_config["TOKEN_SECRET"], "operator")
-    schemas = [
-        schemathesis.openapi.from_url(
-            f"{api.base_url}/openapi.json", config=config(codec)
-        )
-        for codec in CODECS
-    ]
     # cases that exist, so generated requests also reach the 2xx paths
     known = []
     bodies = [
@@ -173,34 +118,12 @@ def test_bad_input_never_gets_a_500(start_intake, intake_config, subtests):
         assert created.status_code == 201, created.text
         known.append(created.json())
 
-    for method, path in OPERATIONS:
-        operations = [schema[path][method] for schema in schemas]
-        seen: Counter[tuple[str, int]] = Counter()
-        with subtests.test(f"{method} {path}"):
-            schema, operation = schemas[0], operations[0]
-            generation = schema.config.generation_for(
-                operation=operation, phase="coverage"
-            )
-            coverage = schema.iter_coverage_cases(
-                operation, generation_modes=MODES, generation_config=generation
-            )
-            for number, case in enumerate(coverage):
-                check(case, token if number % 2 else None, seen)
-            for case in regressions(operation):
-                check(case, token, seen)
-
-            strategies = [
-                strategy
-                for each in operations
-                for strategy in strategies_for(each, path, known)
-            ]
-
-            @FUZZ
-            @given(case=st.one_of(strategies), with_token=st.booleans())
-            def fuzz(case: Any, with_token: bool) -> None:
-                check(case, token if with_token else None, seen)
-
-            fuzz()
-            print(method, path, sorted(seen.items()))
-            # the generated requests got past the refusals too
-            assert any(200 <= status < 300 for (_, status) in seen), seen
+    fuzz_operations(
+        api.base_url,
+        OPERATIONS,
+        token,
+        subtests,
+        strategies_for=naming_known_cases(known),
+        regressions=regressions,
+        operation_config=OPERATION_CONFIG,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import uuid
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -35,6 +36,7 @@ from labornet_shared.http import (
     read_body,
     read_json,
 )
+from labornet_shared.ids import is_canonical_uuid
 from labornet_shared.openapi import Operation, build_spec
 from labornet_shared.pagination import InvalidCursor, decode_cursor, encode_cursor
 from labornet_shared.problems import FieldError, Problem
@@ -99,7 +101,9 @@ def _query(request: Request, schema: Any) -> dict[str, Any]:
     repeated = [name for name, values in request.args.lists() if len(values) > 1]
     if repeated:
         raise Problem(
-            400, "validation_failed", [FieldError(n, "repeated") for n in repeated]
+            400,
+            "validation_failed",
+            [FieldError(n or "query", "repeated") for n in repeated],
         )
     return dict(load(schema, request.args.to_dict()))
 
@@ -281,7 +285,7 @@ class RegistryService:
                 400, "validation_failed", [FieldError("cursor", "invalid")]
             ) from exc
         after = position.get("id") if position else None
-        if position is not None and not isinstance(after, str):
+        if position is not None and not is_canonical_uuid(after):
             raise Problem(400, "validation_failed", [FieldError("cursor", "invalid")])
         limit = filters.pop("limit")
         agents, next_id = domain.search_agents(
@@ -400,38 +404,41 @@ class RegistryService:
             },
         )
 
-    @api("GET", "/v1/agents/<agent_id>")
-    def get_agent(self, request: Request, agent_id: str) -> Any:
+    @api("GET", "/v1/agents/<uuid:agent_id>")
+    def get_agent(self, request: Request, agent_id: uuid.UUID) -> Any:
         """One agent, whole: an operator, or the agent themself."""
+        principal = _require(request, "operator", "agent")
         try:
             agent = domain.agent_for_principal(
-                self.db.session, agent_id, _principal(request)
+                self.db.session, str(agent_id), principal
             )
         except domain.AgentNotFound as exc:
             raise Problem(404, "not_found") from exc
         return 200, _whole(agent)
 
-    @api("PATCH", "/v1/agents/<agent_id>")
-    def update_agent(self, request: Request, agent_id: str) -> Any:
+    @api("PATCH", "/v1/agents/<uuid:agent_id>")
+    def update_agent(self, request: Request, agent_id: uuid.UUID) -> Any:
         """Change an agent; an agent token only its own contact and languages."""
         principal = _require(request, "operator", "agent")
         changes = load(AGENT_PATCH, read_json(request))
         try:
-            agent = domain.update_agent(self.db.session, agent_id, changes, principal)
+            agent = domain.update_agent(
+                self.db.session, str(agent_id), changes, principal
+            )
         except domain.AgentNotFound as exc:
             raise Problem(404, "not_found") from exc
         except domain.AgentInvalid as exc:
             raise _invalid(exc) from exc
         return 200, _whole(agent)
 
-    @api("POST", "/v1/agents/<agent_id>/deactivate")
-    def deactivate_agent(self, request: Request, agent_id: str) -> Any:
+    @api("POST", "/v1/agents/<uuid:agent_id>/deactivate")
+    def deactivate_agent(self, request: Request, agent_id: uuid.UUID) -> Any:
         """The agent takes no more cases (operator)."""
         _require(request, "operator")
         data = load(DEACTIVATE, read_json(request)) if request.content_length else {}
         try:
             agent = domain.deactivate_agent(
-                self.db.session, agent_id, data.get("reason")
+                self.db.session, str(agent_id), data.get("reason")
             )
         except domain.AgentNotFound as exc:
             raise Problem(404, "not_found") from exc

@@ -142,9 +142,9 @@ def test_the_whole_agent_is_for_operators_and_the_agent_themself(
     for stranger in (
         bearer("agent", agent_id="another-agent"),
         bearer("agency", agency="sso"),
-        {},
     ):
         assert_problem(registry_api.get(path, headers=stranger), 404, "not_found")
+    assert_problem(registry_api.get(path), 401, "unauthorized")
     # every read of personal data is in the audit log, the data is not
     audit = sql("SELECT actor, action, agent_id FROM audit_log ORDER BY id")
     assert [tuple(row) for row in audit] == [

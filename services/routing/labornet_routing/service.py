@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from labornet_shared.consumer import apply_once, event_handler
 from labornet_shared.events import Event
 from labornet_shared.health import Readiness
 from labornet_shared.http import api, json_response, load, metrics_response, read_json
+from labornet_shared.ids import is_canonical_uuid
 from labornet_shared.logs import correlation_id_var
 from labornet_shared.openapi import Operation, build_spec
 from labornet_shared.pagination import InvalidCursor, decode_cursor, encode_cursor
@@ -74,7 +76,9 @@ def _query(request: Request, schema: Any) -> dict[str, Any]:
     repeated = [name for name, values in request.args.lists() if len(values) > 1]
     if repeated:
         raise Problem(
-            400, "validation_failed", [FieldError(n, "repeated") for n in repeated]
+            400,
+            "validation_failed",
+            [FieldError(n or "query", "repeated") for n in repeated],
         )
     return dict(load(schema, request.args.to_dict()))
 
@@ -310,7 +314,7 @@ class RoutingService:
                 400, "validation_failed", [FieldError("cursor", "invalid")]
             ) from exc
         after = position.get("id") if position else None
-        if position is not None and not isinstance(after, str):
+        if position is not None and not is_canonical_uuid(after):
             raise Problem(400, "validation_failed", [FieldError("cursor", "invalid")])
         limit = filters.pop("limit")
         referrals, next_id = domain.list_referrals(
@@ -321,19 +325,18 @@ class RoutingService:
             "next_cursor": encode_cursor({"id": next_id}) if next_id else None,
         }
 
-    @api("GET", "/v1/referrals/<referral_id>")
-    def get_referral(self, request: Request, referral_id: str) -> Any:
+    @api("GET", "/v1/referrals/<uuid:referral_id>")
+    def get_referral(self, request: Request, referral_id: uuid.UUID) -> Any:
         """One referral of the token's agency."""
+        principal = _require(request, "agency", "operator")
         try:
-            referral = domain.referral_for(
-                self.db.session, referral_id, _principal(request)
-            )
+            referral = domain.referral_for(self.db.session, str(referral_id), principal)
         except domain.ReferralNotFound as exc:
             raise Problem(404, "not_found") from exc
         return 200, _referral_view(referral)
 
-    @api("POST", "/v1/referrals/<referral_id>/<action>")
-    def act(self, request: Request, referral_id: str, action: str) -> Any:
+    @api("POST", "/v1/referrals/<uuid:referral_id>/<action>")
+    def act(self, request: Request, referral_id: uuid.UUID, action: str) -> Any:
         """accept | reject | progress | resolve."""
         schema = ACTIONS.get(action)
         if schema is None:
@@ -346,7 +349,7 @@ class RoutingService:
         try:
             referral = domain.act_on_referral(
                 self.db.session,
-                referral_id,
+                str(referral_id),
                 principal,
                 action,
                 note=data.get("note") or data.get("reason"),
