@@ -32,13 +32,13 @@ test: $(STAMP)
 	$(BIN)/nameko test $(TEST_DIRS) -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services tests
-	$(BIN)/ruff format --check shared services tests
-	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/ruff check shared services tests examples
+	$(BIN)/ruff format --check shared services tests examples
+	$(BIN)/mypy $(PACKAGES) examples
 
 format: $(STAMP)
-	$(BIN)/ruff format shared services tests
-	$(BIN)/ruff check --fix shared services tests
+	$(BIN)/ruff format shared services tests examples
+	$(BIN)/ruff check --fix shared services tests examples
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_intake.py $(BENCH_ARGS)

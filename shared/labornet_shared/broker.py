@@ -11,12 +11,19 @@ setup-broker`` therefore declares, before any service runs:
 * each consuming service's dead-letter queue ``<service>.dlq``;
 * a policy per consuming service on its quorum handler queues: a
   ``delivery-limit`` after which RabbitMQ itself dead-letters a message that
-  keeps crashing the process.
+  keeps crashing the process;
+* ``labornet.referrals``, the topic exchange agencies bind their queues to
+  (routing key ``<agency>.<province_code>.<category>``), declared exactly as
+  routing's outbox relay declares it, and its own alternate exchange
+  ``labornet.referrals.unrouted`` (again by policy) whose queue keeps every
+  referral no agency queue took yet, until ``labornet referrals unrouted
+  replay`` sends it again.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlparse
 
@@ -26,12 +33,17 @@ from kombu import Exchange, Queue
 
 from labornet_shared import SERVICES
 from labornet_shared.consumer import dead_letter_queue
+from labornet_shared.events import REFERRALS_EXCHANGE
 
 log = logging.getLogger(__name__)
 
 UNROUTED_EXCHANGE = "labornet.unrouted"
 UNROUTED_QUEUE = "labornet.unrouted"
 DELIVERY_LIMIT = 20
+# referrals no agency queue binds wait here, apart from unrouted events, so
+# operators replay them on their own once an agency binds
+REFERRALS_UNROUTED_EXCHANGE = f"{REFERRALS_EXCHANGE}.unrouted"
+REFERRALS_UNROUTED_QUEUE = f"{REFERRALS_EXCHANGE}.unrouted"
 
 
 class BrokerUnavailable(RuntimeError):
@@ -93,6 +105,80 @@ class Management:
             json={"definition": definition, **spec},
         )
 
+    def _path(self, *parts: str) -> str:
+        return "/".join(quote(part, safe="") for part in parts)
+
+    def user(self, name: str) -> dict[str, object] | None:
+        """A broker user (name, tags), or None if there is none."""
+        try:
+            return dict(self.request("GET", f"users/{self._path(name)}").json())
+        except requests.HTTPError as exc:
+            if exc.response is not None and exc.response.status_code == 404:
+                return None
+            raise
+
+    def put_user(self, name: str, password: str, tags: str = "") -> None:
+        """Create a user, or replace its password and tags.
+
+        Users are broker-wide; what they may do is set per vhost.
+        """
+        self.request(
+            "PUT",
+            f"users/{self._path(name)}",
+            json={"password": password, "tags": tags},
+        )
+
+    def delete_user(self, name: str) -> bool:
+        """Delete a user; False if there was none."""
+        try:
+            self.request("DELETE", f"users/{self._path(name)}")
+        except requests.HTTPError as exc:
+            if exc.response is not None and exc.response.status_code == 404:
+                return False
+            raise
+        return True
+
+    def set_permissions(
+        self, user: str, *, configure: str, write: str, read: str
+    ) -> None:
+        """A user's configure/write/read regexes on this vhost's exchanges
+        and queues (they also grant access to the vhost)."""
+        self.request(
+            "PUT",
+            f"permissions/{self._path(self.vhost, user)}",
+            json={"configure": configure, "write": write, "read": read},
+        )
+
+    def set_topic_permissions(
+        self, user: str, exchange: str, *, write: str, read: str
+    ) -> None:
+        """A user's routing-key regexes on one topic exchange of this vhost:
+        ``write`` for what it publishes, ``read`` for what it binds."""
+        self.request(
+            "PUT",
+            f"topic-permissions/{self._path(self.vhost, user)}",
+            json={"exchange": exchange, "write": write, "read": read},
+        )
+
+    def topic_permissions(self, user: str) -> list[dict[str, object]]:
+        """A user's topic permissions on this vhost."""
+        try:
+            answer = self.request(
+                "GET", f"topic-permissions/{self._path(self.vhost, user)}"
+            ).json()
+        except requests.HTTPError as exc:
+            if exc.response is not None and exc.response.status_code == 404:
+                return []
+            raise
+        return [dict(entry) for entry in answer]
+
+    def queue_bindings(self, queue: str) -> list[dict[str, object]]:
+        """The bindings of a queue on this vhost (read at once, no stats lag)."""
+        answer = self.request(
+            "GET", f"queues/{self._path(self.vhost, queue)}/bindings"
+        ).json()
+        return [dict(entry) for entry in answer]
+
     def queue(self, name: str) -> dict[str, object]:
         """A queue's state (messages, consumers, effective policy)."""
         return dict(
@@ -136,6 +222,20 @@ def declare_topology(
             queue_arguments={"x-queue-type": "quorum"},
         )(channel).declare()
         declared += [f"exchange {UNROUTED_EXCHANGE}", f"queue {UNROUTED_QUEUE}"]
+        referrals_unrouted = Exchange(
+            REFERRALS_UNROUTED_EXCHANGE, type="fanout", durable=True
+        )
+        referrals_unrouted(channel).declare()
+        Queue(
+            REFERRALS_UNROUTED_QUEUE,
+            exchange=referrals_unrouted,
+            durable=True,
+            queue_arguments={"x-queue-type": "quorum"},
+        )(channel).declare()
+        declared += [
+            f"exchange {REFERRALS_UNROUTED_EXCHANGE}",
+            f"queue {REFERRALS_UNROUTED_QUEUE}",
+        ]
         for service in services:
             # exactly nameko's declaration of the events exchange
             Exchange(
@@ -169,4 +269,26 @@ def declare_topology(
             **{"apply-to": "queues", "priority": 0},
         )
         declared.append(f"policy labornet-{service}-handlers")
+    management.set_policy(
+        "labornet-referrals-unrouted",
+        {"alternate-exchange": REFERRALS_UNROUTED_EXCHANGE},
+        pattern=rf"^{re.escape(REFERRALS_EXCHANGE)}$",
+        **{"apply-to": "exchanges", "priority": 0},
+    )
+    declared.append("policy labornet-referrals-unrouted")
+    # only once its policy is in place: routing's relay cannot publish a
+    # referral before the exchange exists (NOT_FOUND; it keeps it and
+    # retries), so no referral ever meets it without its alternate exchange
+    connection = kombu.Connection(amqp_uri, connect_timeout=5)
+    try:
+        # exactly as routing's outbox relay would declare it (no arguments):
+        # the alternate exchange comes from the policy, so they never disagree
+        Exchange(REFERRALS_EXCHANGE, type="topic", durable=True, auto_delete=False)(
+            connection.channel()
+        ).declare()
+    except Exception as exc:
+        raise BrokerUnavailable(f"cannot declare topology: {exc}") from exc
+    finally:
+        connection.release()
+    declared.append(f"exchange {REFERRALS_EXCHANGE}")
     return declared

@@ -1,7 +1,8 @@
 """``labornet``: the one operator command.
 
-token create · setup-broker · migrate · relay · dlq list|replay|purge · run,
-and each installed service's own commands (``labornet registry import``).
+token create · setup-broker · migrate · relay · dlq list|replay|purge ·
+referrals unrouted list|replay · agency create|delete · run, and each
+installed service's own commands (``labornet registry import``).
 """
 
 from __future__ import annotations
@@ -29,8 +30,18 @@ from labornet_shared.config import (
 app = typer.Typer(help="labornet operator commands", no_args_is_help=True)
 token_app = typer.Typer(help="bearer tokens", no_args_is_help=True)
 dlq_app = typer.Typer(help="dead-letter queues", no_args_is_help=True)
+referrals_app = typer.Typer(
+    help="referrals on labornet.referrals", no_args_is_help=True
+)
+unrouted_app = typer.Typer(
+    help="referrals no agency queue took yet", no_args_is_help=True
+)
+agency_app = typer.Typer(help="agencies' RabbitMQ users", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(referrals_app, name="referrals")
+referrals_app.add_typer(unrouted_app, name="unrouted")
+app.add_typer(agency_app, name="agency")
 
 
 def _err(message: str) -> None:
@@ -243,6 +254,147 @@ def dlq_purge(
     with _on_broker(f"{service}.dlq"):
         count = purge_dead_letters(_amqp_uri(), service)
     typer.echo(f"purged {count} message(s) from {service}.dlq")
+
+
+@unrouted_app.command("list")
+def unrouted_list(
+    limit: int = typer.Option(100, help="at most this many, oldest first"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show the referrals waiting in labornet.referrals.unrouted."""
+    from labornet_shared.agencies import list_unrouted
+    from labornet_shared.broker import REFERRALS_UNROUTED_QUEUE
+
+    with _on_broker(REFERRALS_UNROUTED_QUEUE):
+        waiting = list_unrouted(_amqp_uri(), limit)
+    if as_json:
+        typer.echo(json.dumps([referral.as_dict() for referral in waiting], indent=2))
+        return
+    if not waiting:
+        typer.echo(f"{REFERRALS_UNROUTED_QUEUE} is empty")
+    for referral in waiting:
+        typer.echo(
+            f"{referral.position:>4}  {referral.routing_key:<44} "
+            f"{referral.event_type or '?':<24} {referral.reference or '-'}"
+            f"  referral={referral.referral_id or '?'}"
+            f"  at={referral.occurred_at or '?'}"
+        )
+
+
+@unrouted_app.command("replay")
+def unrouted_replay(
+    referral_id: str | None = typer.Option(
+        None, "--referral-id", help="only this referral's messages"
+    ),
+) -> None:
+    """Publish the waiting referrals again, once an agency has bound its queue.
+
+    Those that still no queue binds come back to the unrouted queue.
+    """
+    from labornet_shared.agencies import replay_unrouted
+    from labornet_shared.broker import REFERRALS_UNROUTED_QUEUE
+    from labornet_shared.events import REFERRALS_EXCHANGE
+
+    with _on_broker(REFERRALS_UNROUTED_QUEUE):
+        result = replay_unrouted(_amqp_uri(), referral_id)
+    if not result.republished:
+        typer.echo(f"nothing to replay in {REFERRALS_UNROUTED_QUEUE}")
+        return
+    typer.echo(
+        f"re-published {result.republished} message(s) to {REFERRALS_EXCHANGE}: "
+        f"{result.delivered} delivered, {result.came_back} came back to "
+        f"{REFERRALS_UNROUTED_QUEUE}"
+        + (" (no queue binds their key yet)" if result.came_back else "")
+    )
+
+
+@contextmanager
+def _on_management(what: str) -> Iterator[None]:
+    """Management API errors as one line on stderr and exit status 1."""
+    import requests
+
+    from labornet_shared.broker import BrokerUnavailable
+
+    try:
+        yield
+    except BrokerUnavailable as exc:
+        _err(f"error: {exc}; start it or set LABORNET_RABBIT_MANAGEMENT_URL")
+        raise typer.Exit(1) from exc
+    except requests.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "?"
+        _err(f"error: RabbitMQ's management API refused to {what} (HTTP {status})")
+        raise typer.Exit(1) from exc
+
+
+@agency_app.command("create")
+def agency_create(
+    code: str = typer.Argument(..., help="ops doe dsd dlpw sso tosh"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="read the password from stdin"
+    ),
+) -> None:
+    """Create (or reset) an agency's RabbitMQ user; prints only a new password.
+
+    The user may declare and read only queues agency.CODE.*, and bind them to
+    labornet.referrals only with keys CODE.*; RabbitMQ refuses anything else.
+    """
+    import secrets
+
+    from labornet_shared.agencies import UnknownAgency, check_agency
+    from labornet_shared.broker import Management
+
+    try:
+        check_agency(code)
+    except UnknownAgency as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    if password_stdin:
+        password = sys.stdin.read().rstrip("\r\n")
+        if len(password) < 16:
+            _err("error: the password on stdin must have at least 16 characters")
+            raise typer.Exit(2)
+    else:
+        password = secrets.token_urlsafe(24)
+    from labornet_shared.agencies import create_agency_user
+
+    management = Management.from_urls(_management_url(), _amqp_uri())
+    with _on_management(f"create agency {code}'s user"):
+        user = create_agency_user(management, code, password)
+    _err(
+        f"{'reset' if user.replaced else 'created'} RabbitMQ user {user.username} "
+        f"on vhost {user.vhost}: queues agency.{code}.* only, bound to "
+        f"labornet.referrals with keys {code}.* only"
+    )
+    _err(f"connect with: {user.amqp_uri(_amqp_uri())}")
+    if not password_stdin:
+        typer.echo(password)
+
+
+@agency_app.command("delete")
+def agency_delete(
+    code: str = typer.Argument(..., help="ops doe dsd dlpw sso tosh"),
+) -> None:
+    """Delete the agency's RabbitMQ user (its queues and their referrals stay)."""
+    from labornet_shared.agencies import (
+        UnknownAgency,
+        agency_username,
+        delete_agency_user,
+    )
+    from labornet_shared.broker import Management
+
+    management = Management.from_urls(_management_url(), _amqp_uri())
+    try:
+        username = agency_username(code, management.vhost)
+    except UnknownAgency as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    with _on_management(f"delete agency {code}'s user"):
+        deleted = delete_agency_user(management, code)
+    typer.echo(
+        f"deleted RabbitMQ user {username}"
+        if deleted
+        else f"RabbitMQ user {username} did not exist"
+    )
 
 
 @app.command("run")
