@@ -6,4 +6,5 @@ pytest_plugins = [
     "labornet_intake.testing",
     "labornet_registry.testing",
     "labornet_routing.testing",
+    "labornet_notify.testing",
 ]

@@ -83,7 +83,13 @@ def run_platform(services: list[str]) -> int:
             ],
             cwd=repo_root(),
             # eventlet's and pkg_resources' start-up warnings are not JSON
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            env={
+                # the development settings: an agency's webhook endpoint may
+                # be a local system on http://127.0.0.1 (never in production)
+                "LABORNET_NOTIFY_WEBHOOK_ALLOW_LOCAL": "true",
+                **os.environ,
+                "PYTHONWARNINGS": "ignore",
+            },
         )
         address = str(load_service_config(service)["WEB_SERVER_ADDRESS"])
         port = address.rsplit(":", 1)[-1]

@@ -1,0 +1,1 @@
+"""labornet notify: deliveries to citizens, field agents and agencies."""

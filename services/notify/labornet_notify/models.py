@@ -1,0 +1,145 @@
+"""notify's tables: every delivery (written before it is attempted), the
+field agents' contacts projected from registry, agencies' webhook
+subscriptions, the outbox and the events already applied.
+
+No citizen contact is kept: a delivery to a citizen holds only the masked
+address it was sent to; the contact is asked from intake at send time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from labornet_shared.consumer import processed_events_table
+from labornet_shared.outbox import outbox_table
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """notify's declarative base; its metadata is notify's whole schema."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+outbox_messages = outbox_table(Base.metadata)
+processed_events = processed_events_table(Base.metadata)
+
+
+class Delivery(Base):
+    """One message to one recipient on one channel, because of one event.
+
+    ``status``: ``pending`` (to be sent at ``next_attempt_at``), ``sending``
+    (claimed by a sender until ``lease_until``), ``sent``, ``failed``
+    (finally, with ``last_error``), ``skipped`` (nothing to send: no
+    consent, no contact, data erased).
+    """
+
+    __tablename__ = "deliveries"
+
+    # time-ordered UUID (v7); also the idempotency key given to providers
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    event_type: Mapped[str] = mapped_column(String(40))
+    case_reference: Mapped[str | None] = mapped_column(String(20), index=True)
+    recipient_kind: Mapped[str] = mapped_column(String(20))
+    # the agent id, the webhook subscription id, or the case reference for
+    # its citizen: who, never their address
+    recipient_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(String(40))
+    language: Mapped[str] = mapped_column(String(5))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # what the message needs from the event (no personal data in events)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    give_up_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    address_masked: Mapped[str | None] = mapped_column(String(100))
+    provider_response: Mapped[str | None] = mapped_column(String(500))
+    provider_message_id: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    # the delivery on another channel this one fell back to, if any
+    fallback_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        # at most one delivery per (event, recipient, channel), however
+        # often the event arrives
+        UniqueConstraint(
+            "event_id",
+            "recipient_kind",
+            "recipient_id",
+            "channel",
+            name="uq_deliveries_event_recipient_channel",
+        ),
+        Index("ix_deliveries_status_next_attempt", "status", "next_attempt_at"),
+    )
+
+
+class AgentContact(Base):
+    """A field agent's work contacts and languages, from registry's events."""
+
+    __tablename__ = "agent_contacts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(10))
+    name_th: Mapped[str] = mapped_column(String(200))
+    languages: Mapped[list[str]] = mapped_column(JSON)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(254))
+    line_user_id: Mapped[str | None] = mapped_column(String(100))
+    # [[province, district, subdistrict], ...] as registry sends them
+    areas: Mapped[list[list[str | None]]] = mapped_column(JSON)
+    abroad_country: Mapped[str | None] = mapped_column(String(2))
+
+
+class WebhookSubscription(Base):
+    """An agency system that wants referrals and changes as webhooks."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    agency: Mapped[str] = mapped_column(String(10), index=True)
+    # empty: every province / every event type
+    provinces: Mapped[list[str]] = mapped_column(JSON)
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(100))
+    # during a rotation the old secret signs too, until it expires
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True)
+    )
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_reason: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

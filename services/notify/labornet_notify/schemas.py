@@ -1,0 +1,85 @@
+"""notify's request and response schemas (marshmallow), also its OpenAPI."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from labornet_shared.categories import AGENCIES
+from labornet_shared.events import EVENT_TYPES
+from labornet_shared.fields import Text
+
+_PROVINCE = validate.Regexp(r"^TH-[0-9]{2}\Z", error="province_format")
+# what an agency may subscribe to: routing's referral messages and events
+WEBHOOK_EVENT_TYPES = tuple(
+    sorted({t for (t, _v), (source, _s) in EVENT_TYPES.items() if source == "routing"})
+)
+
+
+class SubscriptionCreateSchema(Schema):
+    """``POST /v1/subscriptions``: an agency system's webhook endpoint."""
+
+    class Meta:
+        unknown = RAISE
+
+    url = Text(required=True, validate=validate.Length(8, 2000))
+    agency = Text(required=True, validate=validate.OneOf(tuple(AGENCIES)))
+    provinces = fields.List(
+        Text(validate=_PROVINCE), load_default=list, validate=validate.Length(max=77)
+    )
+    event_types = fields.List(
+        Text(validate=validate.OneOf(WEBHOOK_EVENT_TYPES)),
+        load_default=list,
+        validate=validate.Length(max=len(WEBHOOK_EVENT_TYPES)),
+    )
+
+
+class SubscriptionSchema(Schema):
+    """A webhook subscription (its secret is shown only when made)."""
+
+    id = fields.String()
+    url = fields.String()
+    agency = fields.String()
+    provinces = fields.List(fields.String())
+    event_types = fields.List(fields.String())
+    status = fields.String()
+    paused_reason = fields.String(allow_none=True)
+    failing_since = fields.AwareDateTime(allow_none=True)
+    rotating_until = fields.AwareDateTime(allow_none=True)
+    created_by = fields.String()
+    created_at = fields.AwareDateTime()
+
+
+class SubscriptionCreatedSchema(SubscriptionSchema):
+    """The new subscription, with its ``whsec_`` secret: keep it now."""
+
+    secret = fields.String()
+
+
+class SubscriptionListSchema(Schema):
+    """Webhook subscriptions."""
+
+    subscriptions = fields.List(fields.Nested(SubscriptionSchema))
+
+
+class SecretSchema(Schema):
+    """A rotated secret; the previous one signs too until ``rotating_until``."""
+
+    secret = fields.String()
+    rotating_until = fields.AwareDateTime()
+
+
+class PauseSchema(Schema):
+    """``POST /v1/subscriptions/{id}/pause``."""
+
+    class Meta:
+        unknown = RAISE
+
+    reason = Text(load_default=None, allow_none=True, validate=validate.Length(1, 200))
+
+
+class PingResultSchema(Schema):
+    """What the agency's endpoint answered to a signed test message."""
+
+    delivered = fields.Boolean()
+    response = fields.String()
+    error = fields.String(allow_none=True)
