@@ -7,7 +7,7 @@ SERVICES := $(notdir $(wildcard services/*))
 PACKAGES := shared/labornet_shared $(foreach s,$(SERVICES),services/$(s)/labornet_$(s))
 TEST_DIRS := shared/tests $(foreach s,$(SERVICES),services/$(s)/tests) tests
 
-.PHONY: run test lint format bench venv migrate setup-broker clean eval-routing
+.PHONY: run test lint format bench bench-intake bench-registry venv migrate setup-broker clean eval-routing
 
 venv: $(STAMP)
 
@@ -40,8 +40,19 @@ format: $(STAMP)
 	$(BIN)/ruff format shared services tests examples
 	$(BIN)/ruff check --fix shared services tests examples
 
+# bench-intake: issue 3's outbox figures; bench-registry: issue 4's import
+# and search figures (tests/bench/README.md). `bench` runs them one after the
+# other, never in parallel (-j), so that neither measures the other's load;
+# BENCH_ARGS go to each (options both know: --db, --clients, --enforce).
 bench: $(STAMP)
+	@$(MAKE) --no-print-directory bench-intake
+	@$(MAKE) --no-print-directory bench-registry
+
+bench-intake: $(STAMP)
 	$(BIN)/python tests/bench/bench_intake.py $(BENCH_ARGS)
+
+bench-registry: $(STAMP)
+	$(BIN)/python tests/bench/bench_registry.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var .mypy_cache .ruff_cache

@@ -8,6 +8,7 @@ installed service's own commands (``labornet registry import``).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -419,6 +420,9 @@ def _add_service_commands() -> None:
 
 def main() -> None:
     """Entry point of the ``labornet`` script."""
+    # the command is no green service: eventlet's DNS replacement, loaded
+    # when a command imports nameko, would only add dnspython's start-up
+    os.environ.setdefault("EVENTLET_NO_GREENDNS", "yes")
     # what nameko's imports say about eventlet and pkg_resources is for
     # developers, not for an operator reading this command's few lines
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")

@@ -679,6 +679,21 @@ class Target:
         return "\n".join(out)
 
 
+def migrate(service: str, url: str) -> None:
+    """Upgrade ``url`` to ``service``'s newest migration (this checkout's)."""
+    from labornet_shared.cli import migrate_service
+
+    env_root = os.environ.get("LABORNET_ROOT")
+    os.environ["LABORNET_ROOT"] = str(REPO)
+    try:
+        migrate_service(service, url)
+    finally:
+        if env_root is None:
+            os.environ.pop("LABORNET_ROOT", None)
+        else:
+            os.environ["LABORNET_ROOT"] = env_root
+
+
 def make_intake(
     databases: Databases,
     broker: Broker,
@@ -686,18 +701,8 @@ def make_intake(
     extra_env: dict[str, str],
     service_module: str = "labornet_intake.service",
 ) -> Target:
-    from labornet_shared.cli import migrate_service
-
     url = databases.fresh("intake")
-    env_root = os.environ.get("LABORNET_ROOT")
-    os.environ["LABORNET_ROOT"] = str(REPO)
-    try:
-        migrate_service("intake", url)
-    finally:
-        if env_root is None:
-            os.environ.pop("LABORNET_ROOT", None)
-        else:
-            os.environ["LABORNET_ROOT"] = env_root
+    migrate("intake", url)
     port = free_port()
     env = {
         **os.environ,
@@ -1133,12 +1138,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 @contextlib.contextmanager
-def workspace() -> Iterator[Path]:
+def workspace(keep: bool = False) -> Iterator[Path]:
+    """A temp dir for the run, removed at the end unless ``keep``."""
     tmp = Path(tempfile.mkdtemp(prefix="labornet-bench-"))
     try:
         yield tmp
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def machine_busy_now(seconds: float = 1.0) -> float:
@@ -1148,14 +1155,15 @@ def machine_busy_now(seconds: float = 1.0) -> float:
     return (machine_busy_seconds() - busy0) / (time.perf_counter() - wall0)
 
 
-def _interrupt(signum: int, frame: Any) -> None:
+def interrupt(signum: int, frame: Any) -> None:
+    """A signal handler: SIGTERM cleans up as Ctrl-C does."""
     raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # `timeout`/kill: clean up (processes, vhost, databases) as for Ctrl-C
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     # eventlet's and pkg_resources' import-time notices (nameko imports both)
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")

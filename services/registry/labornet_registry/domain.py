@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import geothai
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from labornet_registry.models import (
@@ -223,9 +223,13 @@ def fingerprint(agent: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def agent_view(agent: Agent) -> dict[str, Any]:
-    """An agent row as an agent-input dict (plus its own columns)."""
-    return {
+def agent_view(agent: Agent, with_training: bool = True) -> dict[str, Any]:
+    """An agent row as an agent-input dict (plus its own columns).
+
+    Without training records when the caller does not need them: they are
+    loaded one agent at a time, which thousands of agents would feel.
+    """
+    view = {
         "id": agent.id,
         "kind": agent.kind,
         "status": agent.status,
@@ -250,14 +254,6 @@ def agent_view(agent: Agent) -> dict[str, Any]:
         "abroad_city": agent.abroad_city,
         "start_date": agent.start_date,
         "term_end": agent.term_end,
-        "training": [
-            {
-                "course": row.course,
-                "completed_on": row.completed_on,
-                "certificate": row.certificate,
-            }
-            for row in agent.training
-        ],
         "office": agent.office,
         "region": agent.region,
         "province_code": agent.province_code,
@@ -265,6 +261,41 @@ def agent_view(agent: Agent) -> dict[str, Any]:
         "deactivation_reason": agent.deactivation_reason,
         "created_at": aware(agent.created_at),
         "updated_at": aware(agent.updated_at),
+    }
+    if with_training:
+        view["training"] = [
+            {
+                "course": row.course,
+                "completed_on": row.completed_on,
+                "certificate": row.certificate,
+            }
+            for row in agent.training
+        ]
+    return view
+
+
+def summary_view(agent: Agent) -> dict[str, Any]:
+    """An agent as lists and coverage show it: no national ID, no training
+    (which a page of summaries would otherwise load for nothing)."""
+    return {
+        "id": agent.id,
+        "kind": agent.kind,
+        "status": agent.status,
+        "name_th": f"{agent.first_name_th} {agent.last_name_th}",
+        "name_en": _full_name(agent.first_name_en, agent.last_name_en),
+        "phone": agent.phone,
+        "languages": [row.language for row in agent.languages],
+        "areas": [
+            {
+                "province_code": row.province_code,
+                "district_code": row.district_code,
+                "subdistrict_code": row.subdistrict_code,
+            }
+            for row in agent.areas
+        ],
+        "abroad_country": agent.abroad_country,
+        "abroad_city": agent.abroad_city,
+        "office": agent.office,
     }
 
 
@@ -602,13 +633,24 @@ def agent_for_principal(
     return agent
 
 
+def _covering(*conditions: Any) -> Any:
+    """Agents with an area meeting ``conditions``.
+
+    ``IN (SELECT agent_id ...)``, not a correlated EXISTS: SQLite would walk
+    every agent and probe the areas for each (hundreds of ms for the
+    national network); this way it reads the few matching areas by index.
+    """
+    return Agent.id.in_(select(AgentArea.agent_id).where(*conditions))
+
+
 def _area_filter(**codes: str | None) -> Any:
-    conditions = [
-        getattr(AgentArea, f"{level}_code") == code
-        for level, code in codes.items()
-        if code is not None
-    ]
-    return exists().where(AgentArea.agent_id == Agent.id, *conditions)
+    return _covering(
+        *(
+            getattr(AgentArea, f"{level}_code") == code
+            for level, code in codes.items()
+            if code is not None
+        )
+    )
 
 
 def search_agents(
@@ -643,18 +685,20 @@ def search_agents(
         query = query.where(_area_filter(**places))
     if filters.get("language") is not None:
         query = query.where(
-            exists().where(
-                AgentLanguage.agent_id == Agent.id,
-                AgentLanguage.language == filters["language"],
+            Agent.id.in_(
+                select(AgentLanguage.agent_id).where(
+                    AgentLanguage.language == filters["language"]
+                )
             )
         )
     for term in search_terms(filters.get("q") or ""):
         # a prefix is the range [term, term + the highest code point)
         query = query.where(
-            exists().where(
-                AgentNameKey.agent_id == Agent.id,
-                AgentNameKey.key >= term,
-                AgentNameKey.key < term + "\U0010ffff",
+            Agent.id.in_(
+                select(AgentNameKey.agent_id).where(
+                    AgentNameKey.key >= term,
+                    AgentNameKey.key < term + "\U0010ffff",
+                )
             )
         )
     if after_id is not None:
@@ -736,8 +780,7 @@ def coverage(
             levels.append(
                 (
                     "district",
-                    exists().where(
-                        AgentArea.agent_id == Agent.id,
+                    _covering(
                         AgentArea.district_code == place["district_code"],
                         AgentArea.subdistrict_code.is_(None),
                     ),
@@ -746,8 +789,7 @@ def coverage(
         levels.append(
             (
                 "province",
-                exists().where(
-                    AgentArea.agent_id == Agent.id,
+                _covering(
                     AgentArea.province_code == place["province_code"],
                     AgentArea.district_code.is_(None),
                 ),
@@ -872,7 +914,7 @@ def export_agents(
         if not agents:
             return
         for agent in agents:
-            yield agent_view(agent)
+            yield agent_view(agent, with_training=False)
         after = agents[-1].id
         session.expunge_all()
 
@@ -902,7 +944,7 @@ def _stored_fingerprints(
             select(Agent).where(Agent.national_id.in_(chunk))
         ).scalars()
         for agent in rows:
-            view = agent_view(agent)
+            view = agent_view(agent, with_training=False)
             found[agent.national_id] = (
                 agent.id,
                 agent.revision,
@@ -986,7 +1028,28 @@ def import_agents(
             )
         if progress is not None:
             progress(min(start + chunk, len(agents)))
+    if not dry_run and outcome.registered + outcome.updated >= ANALYZE_AFTER_ROWS:
+        refresh_statistics(session)
     return outcome
+
+
+# a bulk change this large makes the planner's statistics stale
+ANALYZE_AFTER_ROWS = 500
+
+
+def refresh_statistics(session: Session) -> None:
+    """Let the query planner see the network as it now is.
+
+    Right after a national roster is loaded PostgreSQL believes the tables
+    are nearly empty (autovacuum has not analysed them yet) and SQLite has no
+    statistics at all; searches then pick slow plans.
+    """
+    tables = ("agents", "agent_areas", "agent_languages", "agent_name_keys")
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"ANALYZE {', '.join(tables)}"))
+    else:
+        for table in tables:
+            session.execute(text(f"ANALYZE {table}"))
 
 
 def _write_import_chunk(

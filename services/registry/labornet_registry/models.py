@@ -95,8 +95,9 @@ class Agent(Base):
         cascade="all, delete-orphan",
         lazy="selectin",
     )
+    # loaded when read (one agent's page), not with every page of summaries
     training: Mapped[list[TrainingRecord]] = relationship(
-        order_by="TrainingRecord.id", cascade="all, delete-orphan", lazy="selectin"
+        order_by="TrainingRecord.id", cascade="all, delete-orphan", lazy="select"
     )
 
     __table_args__ = (

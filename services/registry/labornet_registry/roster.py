@@ -30,10 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import geothai
-import openpyxl
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
-from openpyxl.utils.datetime import from_excel
 
 from labornet_shared.categories import AGENT_LANGUAGES
 from labornet_shared.reference.calendar import parse_thai_date, to_gregorian_year
@@ -397,6 +393,8 @@ def _cell_text(value: object, column: str) -> str:
         if column in _DATE_COLUMNS and 20000 <= value <= 80000:
             # A date cell Excel lost the format of: the serial day number
             # (20000 is 1954, 80000 is 2119).
+            from openpyxl.utils.datetime import from_excel
+
             return from_excel(value).date().isoformat()
         if isinstance(value, float) and value.is_integer():
             # IDs, codes and phones typed as numbers come back as floats.
@@ -406,6 +404,9 @@ def _cell_text(value: object, column: str) -> str:
 
 
 def _read_xlsx(data: bytes) -> list[list[object]]:
+    # openpyxl only for spreadsheets: importing it costs a CSV import 0.1 s
+    import openpyxl
+
     try:
         workbook = openpyxl.load_workbook(
             io.BytesIO(data), read_only=True, data_only=True
@@ -1462,6 +1463,10 @@ def write_template(path: Path) -> None:
         return
     if suffix != ".xlsx":
         raise ValueError(f"a template is .xlsx or .csv, not {suffix or 'no extension'}")
+
+    import openpyxl
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     workbook = openpyxl.Workbook()
     sheet = workbook.active

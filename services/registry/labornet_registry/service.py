@@ -77,19 +77,7 @@ def _invalid(exc: domain.AgentInvalid) -> Problem:
 
 
 def _summary(agent: Agent) -> dict[str, Any]:
-    view = domain.agent_view(agent)
-    return dict(
-        AGENT_SUMMARY.dump(
-            {
-                **view,
-                "name_th": f"{agent.first_name_th} {agent.last_name_th}",
-                "name_en": " ".join(
-                    n for n in (agent.first_name_en, agent.last_name_en) if n
-                )
-                or None,
-            }
-        )
-    )
+    return dict(AGENT_SUMMARY.dump(domain.summary_view(agent)))
 
 
 def _whole(agent: Agent) -> dict[str, Any]:
