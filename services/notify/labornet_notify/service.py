@@ -25,11 +25,11 @@ from labornet_notify.schemas import (
     SubscriptionListSchema,
     SubscriptionSchema,
 )
-from labornet_shared.health import Readiness
-from labornet_shared.http import api, json_response, load, metrics_response, read_json
-from labornet_shared.openapi import Operation, build_spec
+from labornet_shared.http import api, load, read_json
+from labornet_shared.openapi import Operation
 from labornet_shared.problems import Problem
 from labornet_shared.tokens import Principal
+from labornet_shared.web import Probes, require_scope
 
 SUBSCRIPTION = SubscriptionSchema()
 SUBSCRIPTION_CREATED = SubscriptionCreatedSchema()
@@ -42,13 +42,7 @@ SUBSCRIPTION_ID = {"type": "string", "format": "uuid"}
 
 
 def _require_operator(request: Request) -> Principal:
-    principal: Principal | None = getattr(request, "principal", None)
-    if principal is None:
-        raise Problem(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
-    if not principal.is_operator:
-        # outside its scope a token learns nothing: 404, not 403
-        raise Problem(404, "not_found")
-    return principal
+    return require_scope(request, "operator")
 
 
 def _subscription_operation(action: str, summary: str, **extra: Any) -> Operation:
@@ -100,21 +94,19 @@ OPERATIONS = [
     _subscription_operation(
         "resume", "Send to this endpoint again", response=SubscriptionSchema
     ),
-    Operation("GET", "/healthz", "Alive", errors=()),
-    Operation("GET", "/readyz", "Database, broker and relay", errors=(503,)),
-    Operation("GET", "/metrics", "Prometheus metrics", errors=()),
 ]
 
 
-class NotifyService:
+class NotifyService(Probes):
     """Tells citizens, field agents and agencies what they need to know."""
 
     name = "notify"
+    openapi_title = "labornet notify"
+    operations = OPERATIONS
 
     db = notify_database()
     relay = notify_relay()
     webhooks = Webhooks()
-    readiness = Readiness()
 
     @api("POST", "/v1/subscriptions")
     def create_subscription(self, request: Request) -> Any:
@@ -220,24 +212,3 @@ class NotifyService:
         except domain.SubscriptionNotFound as exc:
             raise Problem(404, "not_found") from exc
         return 200, SUBSCRIPTION.dump(domain.subscription_view(found))
-
-    @api("GET", "/healthz", authenticate=False, rate_limited=False)
-    def healthz(self, request: Request) -> Any:
-        """The process is alive."""
-        return 200, {"status": "ok"}
-
-    @api("GET", "/readyz", authenticate=False, rate_limited=False)
-    def readyz(self, request: Request) -> Any:
-        """Ready when the database, the broker and the relay all work."""
-        state = self.readiness()
-        return (200 if state["ready"] else 503), state
-
-    @api("GET", "/metrics", authenticate=False, rate_limited=False)
-    def metrics(self, request: Request) -> Any:
-        """Prometheus metrics of this process."""
-        return metrics_response()
-
-    @api("GET", "/openapi.json", authenticate=False)
-    def openapi(self, request: Request) -> Any:
-        """The OpenAPI 3.1 description of this API."""
-        return json_response(200, build_spec("labornet notify", "1.0.0", OPERATIONS))

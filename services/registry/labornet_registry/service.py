@@ -27,20 +27,22 @@ from labornet_registry.schemas import (
     ImportReportSchema,
     StatsSchema,
 )
-from labornet_shared.health import Readiness
 from labornet_shared.http import (
     api,
-    json_response,
     load,
-    metrics_response,
     read_body,
     read_json,
 )
 from labornet_shared.ids import is_canonical_uuid
-from labornet_shared.openapi import Operation, build_spec
-from labornet_shared.pagination import InvalidCursor, decode_cursor, encode_cursor
+from labornet_shared.openapi import Operation
+from labornet_shared.pagination import encode_cursor
 from labornet_shared.problems import FieldError, Problem
-from labornet_shared.tokens import Principal
+from labornet_shared.web import (
+    Probes,
+    cursor_position,
+    query_args,
+    require_scope,
+)
 
 # One instance of each schema: building one deep-copies its fields.
 AGENT = AgentSchema()
@@ -58,20 +60,6 @@ log = logging.getLogger("labornet.registry")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _principal(request: Request) -> Principal | None:
-    return getattr(request, "principal", None)
-
-
-def _require(request: Request, *scopes: str) -> Principal:
-    principal = _principal(request)
-    if principal is None:
-        raise Problem(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
-    if principal.scope not in scopes:
-        # outside its scope a token learns nothing: 404, not 403
-        raise Problem(404, "not_found")
-    return principal
-
-
 def _invalid(exc: domain.AgentInvalid) -> Problem:
     return Problem(400, "validation_failed", exc.errors)
 
@@ -82,18 +70,6 @@ def _summary(agent: Agent) -> dict[str, Any]:
 
 def _whole(agent: Agent) -> dict[str, Any]:
     return dict(AGENT.dump(domain.agent_view(agent)))
-
-
-def _query(request: Request, schema: Any) -> dict[str, Any]:
-    # a repeated parameter is ambiguous: the last one would silently win
-    repeated = [name for name, values in request.args.lists() if len(values) > 1]
-    if repeated:
-        raise Problem(
-            400,
-            "validation_failed",
-            [FieldError(n or "query", "repeated") for n in repeated],
-        )
-    return dict(load(schema, request.args.to_dict()))
 
 
 def _upload(request: Request, filename: str) -> tuple[bytes, str]:
@@ -227,25 +203,23 @@ OPERATIONS = [
         errors=(401, 404, 429),
         security=("bearer",),
     ),
-    Operation("GET", "/healthz", "Alive", errors=()),
-    Operation("GET", "/readyz", "Database and broker reachable", errors=(503,)),
-    Operation("GET", "/metrics", "Prometheus metrics", errors=()),
 ]
 
 
-class RegistryService:
+class RegistryService(Probes):
     """The field-agent network: who, where, which languages, since when."""
 
     name = "registry"
+    openapi_title = "labornet registry"
+    operations = OPERATIONS
 
     db = registry_database()
     relay = registry_relay()
-    readiness = Readiness()
 
     @api("POST", "/v1/agents")
     def register_agent(self, request: Request) -> Any:
         """Register one agent; the national ID must be new."""
-        _require(request, "operator")
+        require_scope(request, "operator")
         data = load(AGENT_CREATE, read_json(request))
         try:
             agent_id = domain.register_agent(self.db.session, data)
@@ -264,17 +238,9 @@ class RegistryService:
     def list_agents(self, request: Request) -> Any:
         """Search agents: by kind, place, region, country, language, status,
         or a name prefix."""
-        principal = _require(request, "operator")
-        filters = _query(request, LIST_QUERY)
-        try:
-            position = decode_cursor(filters.pop("cursor", None))
-        except InvalidCursor as exc:
-            raise Problem(
-                400, "validation_failed", [FieldError("cursor", "invalid")]
-            ) from exc
-        after = position.get("id") if position else None
-        if position is not None and not is_canonical_uuid(after):
-            raise Problem(400, "validation_failed", [FieldError("cursor", "invalid")])
+        principal = require_scope(request, "operator")
+        filters = query_args(request, LIST_QUERY)
+        after = cursor_position(filters.pop("cursor", None), is_canonical_uuid)
         limit = filters.pop("limit")
         agents, next_id = domain.search_agents(
             self.db.session, filters, principal, limit, after
@@ -287,7 +253,7 @@ class RegistryService:
     @api("GET", "/v1/agents/export.csv")
     def export_agents(self, request: Request) -> Any:
         """Every agent as a roster the importer reads back (operator)."""
-        principal = _require(request, "operator")
+        principal = require_scope(request, "operator")
         out = io.StringIO()
         columns = ["agent_id", "status", *(c.name for c in roster.COLUMNS)]
         writer = csv.DictWriter(out, fieldnames=columns)
@@ -312,8 +278,8 @@ class RegistryService:
     @api("POST", "/v1/agents/import", max_body_setting="MAX_IMPORT_BYTES")
     def import_roster(self, request: Request) -> Any:
         """Validate a roster and import its good rows (or none, or only check)."""
-        principal = _require(request, "operator")
-        options = _query(request, IMPORT_QUERY)
+        principal = require_scope(request, "operator")
+        options = query_args(request, IMPORT_QUERY)
         data, filename = _upload(request, options["filename"])
         try:
             sheet = roster.read_roster(data, filename)
@@ -377,7 +343,7 @@ class RegistryService:
     @api("GET", "/v1/agents/imports/<int:import_id>/rejected.csv")
     def rejected_rows(self, request: Request, import_id: int) -> Any:
         """The rows an import rejected, with their errors, as CSV."""
-        _require(request, "operator")
+        require_scope(request, "operator")
         report = domain.roster_import(self.db.session, import_id)
         if report is None or report.rejected_csv is None:
             raise Problem(404, "not_found")
@@ -395,7 +361,7 @@ class RegistryService:
     @api("GET", "/v1/agents/<uuid:agent_id>")
     def get_agent(self, request: Request, agent_id: uuid.UUID) -> Any:
         """One agent, whole: an operator, or the agent themself."""
-        principal = _require(request, "operator", "agent")
+        principal = require_scope(request, "operator", "agent")
         try:
             agent = domain.agent_for_principal(
                 self.db.session, str(agent_id), principal
@@ -407,7 +373,7 @@ class RegistryService:
     @api("PATCH", "/v1/agents/<uuid:agent_id>")
     def update_agent(self, request: Request, agent_id: uuid.UUID) -> Any:
         """Change an agent; an agent token only its own contact and languages."""
-        principal = _require(request, "operator", "agent")
+        principal = require_scope(request, "operator", "agent")
         changes = load(AGENT_PATCH, read_json(request))
         try:
             agent = domain.update_agent(
@@ -422,7 +388,7 @@ class RegistryService:
     @api("POST", "/v1/agents/<uuid:agent_id>/deactivate")
     def deactivate_agent(self, request: Request, agent_id: uuid.UUID) -> Any:
         """The agent takes no more cases (operator)."""
-        _require(request, "operator")
+        require_scope(request, "operator")
         data = load(DEACTIVATE, read_json(request)) if request.content_length else {}
         try:
             agent = domain.deactivate_agent(
@@ -437,8 +403,8 @@ class RegistryService:
     @api("GET", "/v1/coverage")
     def coverage(self, request: Request) -> Any:
         """The active agents responsible for a place, most specific first."""
-        principal = _require(request, "operator")
-        place = _query(request, COVERAGE_QUERY)
+        principal = require_scope(request, "operator")
+        place = query_args(request, COVERAGE_QUERY)
         try:
             entries = domain.coverage(self.db.session, principal, **place)
         except domain.AgentInvalid as exc:
@@ -453,26 +419,5 @@ class RegistryService:
     @api("GET", "/v1/stats")
     def stats(self, request: Request) -> Any:
         """Counts by kind × region × province × status, and coverage gaps."""
-        _require(request, "operator")
+        require_scope(request, "operator")
         return 200, domain.network_stats(self.db.session)
-
-    @api("GET", "/healthz", authenticate=False, rate_limited=False)
-    def healthz(self, request: Request) -> Any:
-        """The process is alive."""
-        return 200, {"status": "ok"}
-
-    @api("GET", "/readyz", authenticate=False, rate_limited=False)
-    def readyz(self, request: Request) -> Any:
-        """Ready when the database, the broker and the relay all work."""
-        state = self.readiness()
-        return (200 if state["ready"] else 503), state
-
-    @api("GET", "/metrics", authenticate=False, rate_limited=False)
-    def metrics(self, request: Request) -> Any:
-        """Prometheus metrics of this process."""
-        return metrics_response()
-
-    @api("GET", "/openapi.json", authenticate=False)
-    def openapi(self, request: Request) -> Any:
-        """The OpenAPI 3.1 description of this API."""
-        return json_response(200, build_spec("labornet registry", "1.0.0", OPERATIONS))

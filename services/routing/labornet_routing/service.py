@@ -31,15 +31,19 @@ from labornet_routing.schemas import (
 )
 from labornet_shared.consumer import apply_once, event_handler
 from labornet_shared.events import Event
-from labornet_shared.health import Readiness
-from labornet_shared.http import api, json_response, load, metrics_response, read_json
+from labornet_shared.http import api, load, read_json
 from labornet_shared.ids import is_canonical_uuid
 from labornet_shared.logs import correlation_id_var
-from labornet_shared.openapi import Operation, build_spec
-from labornet_shared.pagination import InvalidCursor, decode_cursor, encode_cursor
-from labornet_shared.problems import FieldError, Problem
+from labornet_shared.openapi import Operation
+from labornet_shared.pagination import encode_cursor
+from labornet_shared.problems import Problem
 from labornet_shared.timers import every
-from labornet_shared.tokens import Principal
+from labornet_shared.web import (
+    Probes,
+    cursor_position,
+    query_args,
+    require_scope,
+)
 
 # One instance of each schema: building one deep-copies its fields.
 REFERRAL = ReferralSchema()
@@ -56,31 +60,6 @@ SLA = SlaSchema()
 HOLIDAY = HolidaySchema()
 
 log = logging.getLogger("labornet.routing")
-
-
-def _principal(request: Request) -> Principal | None:
-    return getattr(request, "principal", None)
-
-
-def _require(request: Request, *scopes: str) -> Principal:
-    principal = _principal(request)
-    if principal is None:
-        raise Problem(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
-    if principal.scope not in scopes:
-        # outside its scope a token learns nothing: 404, not 403
-        raise Problem(404, "not_found")
-    return principal
-
-
-def _query(request: Request, schema: Any) -> dict[str, Any]:
-    repeated = [name for name, values in request.args.lists() if len(values) > 1]
-    if repeated:
-        raise Problem(
-            400,
-            "validation_failed",
-            [FieldError(n or "query", "repeated") for n in repeated],
-        )
-    return dict(load(schema, request.args.to_dict()))
 
 
 def _referral_view(referral: Referral) -> dict[str, Any]:
@@ -235,21 +214,19 @@ OPERATIONS = [
         errors=(400, 401, 404, 413, 415, 429),
         security=("bearer",),
     ),
-    Operation("GET", "/healthz", "Alive", errors=()),
-    Operation("GET", "/readyz", "Database, broker, relay and consumers", errors=(503,)),
-    Operation("GET", "/metrics", "Prometheus metrics", errors=()),
 ]
 
 
-class RoutingService:
+class RoutingService(Probes):
     """Screens cases, refers them to offices, follows every referral."""
 
     name = "routing"
+    openapi_title = "labornet routing"
+    operations = OPERATIONS
 
     db = routing_database()
     relay = routing_relay()
     classifier = Screener()
-    readiness = Readiness()
 
     # --- events ------------------------------------------------------------
 
@@ -305,17 +282,9 @@ class RoutingService:
     @api("GET", "/v1/referrals")
     def list_referrals(self, request: Request) -> Any:
         """The referrals the token may see; filters and cursor pages."""
-        principal = _require(request, "agency", "operator")
-        filters = _query(request, LIST_QUERY)
-        try:
-            position = decode_cursor(filters.pop("cursor", None))
-        except InvalidCursor as exc:
-            raise Problem(
-                400, "validation_failed", [FieldError("cursor", "invalid")]
-            ) from exc
-        after = position.get("id") if position else None
-        if position is not None and not is_canonical_uuid(after):
-            raise Problem(400, "validation_failed", [FieldError("cursor", "invalid")])
+        principal = require_scope(request, "agency", "operator")
+        filters = query_args(request, LIST_QUERY)
+        after = cursor_position(filters.pop("cursor", None), is_canonical_uuid)
         limit = filters.pop("limit")
         referrals, next_id = domain.list_referrals(
             self.db.session, principal, filters, limit, after
@@ -328,7 +297,7 @@ class RoutingService:
     @api("GET", "/v1/referrals/<uuid:referral_id>")
     def get_referral(self, request: Request, referral_id: uuid.UUID) -> Any:
         """One referral of the token's agency."""
-        principal = _require(request, "agency", "operator")
+        principal = require_scope(request, "agency", "operator")
         try:
             referral = domain.referral_for(self.db.session, str(referral_id), principal)
         except domain.ReferralNotFound as exc:
@@ -341,7 +310,7 @@ class RoutingService:
         schema = ACTIONS.get(action)
         if schema is None:
             raise Problem(404, "not_found")
-        principal = _require(request, "agency", "operator")
+        principal = require_scope(request, "agency", "operator")
         body = (
             read_json(request) if request.content_length or action != "accept" else {}
         )
@@ -372,14 +341,14 @@ class RoutingService:
     @api("GET", "/v1/rules")
     def list_rules(self, request: Request) -> Any:
         """Every routing rule."""
-        _require(request, "operator")
+        require_scope(request, "operator")
         rules = self.db.session.scalars(select(RoutingRule).order_by(RoutingRule.id))
         return 200, {"rules": [RULE.dump(_rule(rule)) for rule in rules]}
 
     @api("POST", "/v1/rules")
     def add_rule(self, request: Request) -> Any:
         """A new rule, in force for the next case."""
-        principal = _require(request, "operator")
+        principal = require_scope(request, "operator")
         data = load(RULE_CREATE, read_json(request))
         rule = domain.add_rule(self.db.session, principal, **data)
         return 201, {"Location": f"/v1/rules/{rule.id}"}, RULE.dump(_rule(rule))
@@ -387,7 +356,7 @@ class RoutingService:
     @api("DELETE", "/v1/rules/<int:rule_id>")
     def remove_rule(self, request: Request, rule_id: int) -> Any:
         """Remove a rule."""
-        _require(request, "operator")
+        require_scope(request, "operator")
         if not domain.remove_rule(self.db.session, rule_id):
             raise Problem(404, "not_found")
         return 204, ""
@@ -395,7 +364,7 @@ class RoutingService:
     @api("GET", "/v1/sla")
     def list_sla(self, request: Request) -> Any:
         """Every SLA setting."""
-        _require(request, "operator")
+        require_scope(request, "operator")
         rows = self.db.session.scalars(
             select(SlaSetting).order_by(SlaSetting.agency, SlaSetting.category)
         )
@@ -404,7 +373,7 @@ class RoutingService:
     @api("PUT", "/v1/sla")
     def set_sla(self, request: Request) -> Any:
         """Set an agency's (× category's) clocks; new referrals use them."""
-        _require(request, "operator")
+        require_scope(request, "operator")
         data = load(SLA, read_json(request))
         row = domain.set_sla(self.db.session, **data)
         return 200, SLA.dump(_sla(row))
@@ -412,7 +381,7 @@ class RoutingService:
     @api("GET", "/v1/holidays")
     def list_holidays(self, request: Request) -> Any:
         """The public holidays the clocks skip."""
-        _require(request, "operator", "agency")
+        require_scope(request, "operator", "agency")
         rows = self.db.session.scalars(select(Holiday).order_by(Holiday.day))
         return 200, {
             "holidays": [HOLIDAY.dump({"day": r.day, "name": r.name}) for r in rows]
@@ -421,33 +390,10 @@ class RoutingService:
     @api("POST", "/v1/holidays")
     def add_holiday(self, request: Request) -> Any:
         """Add (or rename) a public holiday."""
-        _require(request, "operator")
+        require_scope(request, "operator")
         data = load(HOLIDAY, read_json(request))
         domain.add_holidays(self.db.session, [(data["day"], data["name"])])
         return 201, HOLIDAY.dump(data)
-
-    # --- probes --------------------------------------------------------------
-
-    @api("GET", "/healthz", authenticate=False, rate_limited=False)
-    def healthz(self, request: Request) -> Any:
-        """The process is alive."""
-        return 200, {"status": "ok"}
-
-    @api("GET", "/readyz", authenticate=False, rate_limited=False)
-    def readyz(self, request: Request) -> Any:
-        """Ready when the database, broker, relay and consumers all work."""
-        state = self.readiness()
-        return (200 if state["ready"] else 503), state
-
-    @api("GET", "/metrics", authenticate=False, rate_limited=False)
-    def metrics(self, request: Request) -> Any:
-        """Prometheus metrics of this process."""
-        return metrics_response()
-
-    @api("GET", "/openapi.json", authenticate=False)
-    def openapi(self, request: Request) -> Any:
-        """The OpenAPI 3.1 description of this API."""
-        return json_response(200, build_spec("labornet routing", "1.0.0", OPERATIONS))
 
 
 def _rule(rule: RoutingRule) -> dict[str, Any]:

@@ -1,0 +1,50 @@
+"""What every service's ``alembic/env.py`` does, written once.
+
+A service's env.py names its models' metadata and calls
+:func:`run_migrations`; the rest — offline SQL, a connection handed in by a
+caller (tests), SQLite's batch mode — is the same for all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import MetaData
+
+from labornet_shared.db import make_engine, normalise_url
+
+
+def run_migrations(context: Any, metadata: MetaData) -> None:
+    """Run the migrations alembic asked for, against ``metadata``."""
+    config = context.config
+    url = config.get_main_option("sqlalchemy.url") or ""
+    if context.is_offline_mode():
+        # emit SQL without a connection (``alembic upgrade --sql``)
+        context.configure(
+            url=normalise_url(url),
+            target_metadata=metadata,
+            literal_binds=True,
+            render_as_batch=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(context, connection, metadata)
+        return
+    engine = make_engine(url, pool_size=1)
+    with engine.connect() as connection:
+        _run(context, connection, metadata)
+    engine.dispose()
+
+
+def _run(context: Any, connection: Any, metadata: MetaData) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=True,  # SQLite alters tables by copying them
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,121 @@
+"""What every service's HTTP entrypoints share, written once: who is calling
+and whether their scope may, query strings, cursors, and the probes every
+service serves (``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from marshmallow import Schema
+from werkzeug.wrappers import Request
+
+from labornet_shared.health import Readiness
+from labornet_shared.http import api, json_response, load, metrics_response
+from labornet_shared.openapi import Operation, build_spec
+from labornet_shared.pagination import InvalidCursor, decode_cursor
+from labornet_shared.problems import FieldError, Problem
+from labornet_shared.tokens import Principal
+
+
+def principal_of(request: Request) -> Principal | None:
+    """The caller as its bearer token says (None: no token)."""
+    return getattr(request, "principal", None)
+
+
+def require_scope(request: Request, *scopes: str) -> Principal:
+    """The caller, if its token has one of ``scopes``.
+
+    No token: 401. Another scope: 404, not 403 — outside its scope a token
+    learns nothing, not even that the resource exists.
+    """
+    principal = principal_of(request)
+    if principal is None:
+        raise Problem(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
+    if principal.scope not in scopes:
+        raise Problem(404, "not_found")
+    return principal
+
+
+def query_args(request: Request, schema: Schema) -> dict[str, Any]:
+    """The query string loaded with ``schema``; a repeated parameter is a
+    400 (which one would count is ambiguous), as is anything invalid."""
+    repeated = [name for name, values in request.args.lists() if len(values) > 1]
+    if repeated:
+        raise Problem(
+            400,
+            "validation_failed",
+            [FieldError(name or "query", "repeated") for name in repeated],
+        )
+    return dict(load(schema, request.args.to_dict()))
+
+
+def cursor_position(cursor: str | None, valid: Callable[[Any], bool]) -> Any:
+    """The row id a cursor names (None: the first page).
+
+    ``valid`` checks the id is one of ours: a forged cursor is a 400, never
+    a value that reaches the database.
+    """
+    try:
+        position = decode_cursor(cursor)
+    except InvalidCursor as exc:
+        raise Problem(
+            400, "validation_failed", [FieldError("cursor", "invalid")]
+        ) from exc
+    if position is None:
+        return None
+    after = position.get("id")
+    if not valid(after):
+        raise Problem(400, "validation_failed", [FieldError("cursor", "invalid")])
+    return after
+
+
+PROBE_OPERATIONS = [
+    Operation("GET", "/healthz", "Alive", errors=()),
+    Operation(
+        "GET",
+        "/readyz",
+        "Database, broker, outbox relay and event consumers",
+        errors=(503,),
+    ),
+    Operation("GET", "/metrics", "Prometheus metrics", errors=()),
+]
+
+
+class Probes:
+    """The probes and the API description every labornet service serves.
+
+    A service class inherits them and names its ``openapi_title`` and its
+    ``operations`` (the probes are added to the description here).
+    """
+
+    openapi_title: ClassVar[str]
+    operations: ClassVar[list[Operation]]
+
+    readiness = Readiness()
+
+    @api("GET", "/healthz", authenticate=False, rate_limited=False)
+    def healthz(self, request: Request) -> Any:
+        """The process is alive."""
+        return 200, {"status": "ok"}
+
+    @api("GET", "/readyz", authenticate=False, rate_limited=False)
+    def readyz(self, request: Request) -> Any:
+        """Ready when the database, the broker, the relay and every event
+        handler's consumer work."""
+        state = self.readiness()
+        return (200 if state["ready"] else 503), state
+
+    @api("GET", "/metrics", authenticate=False, rate_limited=False)
+    def metrics(self, request: Request) -> Any:
+        """Prometheus metrics of this process."""
+        return metrics_response()
+
+    @api("GET", "/openapi.json", authenticate=False)
+    def openapi(self, request: Request) -> Any:
+        """The OpenAPI 3.1 description of this API."""
+        spec = build_spec(
+            self.openapi_title, "1.0.0", [*self.operations, *PROBE_OPERATIONS]
+        )
+        return json_response(200, spec)
