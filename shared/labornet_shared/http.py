@@ -6,8 +6,10 @@ refuses bodies over ``MAX_BODY_BYTES`` (413), verifies the bearer token
 (429 with ``Retry-After``). The worker's unit of work is committed before the
 answer is sent. Every error, including unknown routes and unexpected
 exceptions, is answered as problem+json in the caller's language; never a
-stack trace. eventlet's access log (client IPs, query strings) is off: a JSON
-line with method, route, status and duration replaces it.
+stack trace. An API with an error format of its own (Open311) subclasses the
+entrypoint and claims its paths with ``error_prefix``. eventlet's access log
+(client IPs, query strings) is off: a JSON line with method, route, status and
+duration replaces it.
 """
 
 from __future__ import annotations
@@ -164,9 +166,22 @@ class ApiWsgiApp:
             request.path_values = values  # type: ignore[attr-defined]
             response = provider.handle_request(request)
         except HTTPException as exc:
-            response = problem_response(http_exception_problem(exc), request)
+            owner = self._owner_of(request.path)
+            if owner is not None:
+                response = owner.response_from_exception(exc, request)
+            else:
+                response = problem_response(http_exception_problem(exc), request)
             _observe(self.server, request, "unmatched", response.status_code, 0.0)
         return response(environ, start_response)
+
+    def _owner_of(self, path: str) -> HttpEntrypoint | None:
+        """The entrypoint that answers unmatched requests under ``path``
+        (its ``error_prefix``), if one claims it."""
+        for provider in self.server._providers:
+            prefix = getattr(provider, "error_prefix", None)
+            if prefix and path.startswith(prefix):
+                return provider  # type: ignore[no-any-return]
+        return None
 
 
 class ApiServer(WebServer):
@@ -242,6 +257,12 @@ class HttpEntrypoint(HttpRequestHandler):
     """A labornet HTTP endpoint (see module docstring)."""
 
     server = ApiServer()
+
+    #: Requests under this path that match no route (an unknown resource, a
+    #: wrong method) are answered by this entrypoint's
+    #: ``response_from_exception``: an API with an error format of its own
+    #: (Open311) keeps it on every path. None: problem+json.
+    error_prefix: str | None = None
 
     def __init__(
         self,

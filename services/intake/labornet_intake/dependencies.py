@@ -25,9 +25,18 @@ class Settings(DependencyProvider):
     """The few config values intake's entrypoints need, read once."""
 
     def setup(self) -> None:
-        """Read the secrets from config."""
+        """Read the secrets and Open311's settings from config."""
         config = self.container.config
         self.pepper = str(config["TRACKING_CODE_PEPPER"])
+        # the one jurisdiction Open311 serves, the public URL of its endpoint
+        # (empty: the URL the request came to) and whether it is live
+        self.open311_jurisdiction = str(
+            config.get("OPEN311_JURISDICTION") or "mol.go.th"
+        )
+        self.open311_base_url = str(config.get("OPEN311_BASE_URL") or "").rstrip("/")
+        self.open311_endpoint_type = str(
+            config.get("OPEN311_ENDPOINT_TYPE") or "production"
+        )
 
     def get_dependency(self, worker_ctx: Any) -> Settings:
         """This provider itself (read-only values)."""

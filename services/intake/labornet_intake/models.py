@@ -1,6 +1,7 @@
 """intake's tables: cases, the citizen's contact and consent, the timeline,
-intake's copy of each case's referrals (from routing's events), the audit log
-of personal-data reads, idempotency keys, outbox and applied events.
+intake's copy of each case's referrals (from routing's events), the cases
+filed through Open311, the audit log of personal-data reads, idempotency keys,
+outbox and applied events.
 
 The citizen's personal data lives only in ``citizen_contacts`` (one row per
 case), so PDPA erasure wipes one row and leaves the case and its statistics.
@@ -102,6 +103,10 @@ class Case(Base):
         order_by="CaseReferral.id",
         cascade="all, delete-orphan",
     )
+    # set when the case was filed through Open311
+    open311: Mapped[Open311Request | None] = relationship(
+        back_populates="case", uselist=False, cascade="all, delete-orphan"
+    )
 
     __table_args__ = (
         Index("ix_cases_created_at_id", "created_at", "id"),
@@ -183,6 +188,24 @@ class CaseReferral(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     case: Mapped[Case] = relationship(back_populates="referrals")
+
+
+class Open311Request(Base):
+    """A case filed through Open311 GeoReport v2: which api_key filed it (only
+    that client sees what the citizen wrote and where exactly) and the
+    ``media_url`` it gave. Open311 lists only these cases."""
+
+    __tablename__ = "open311_requests"
+
+    case_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    # "<key name>#<digest of the key>": one client's key, never the key itself
+    filed_by: Mapped[str] = mapped_column(String(200))
+    # a photo may show the citizen: erased with their personal data
+    media_url: Mapped[str | None] = mapped_column(Text)
+
+    case: Mapped[Case] = relationship(back_populates="open311")
 
 
 class AuditLogEntry(Base):
