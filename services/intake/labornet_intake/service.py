@@ -23,13 +23,12 @@ from labornet_intake.schemas import (
 )
 from labornet_shared.consumer import event_handler
 from labornet_shared.events import Event
-from labornet_shared.health import Readiness
-from labornet_shared.http import api, json_response, load, metrics_response, read_json
+from labornet_shared.http import api, load, read_json
 from labornet_shared.logs import correlation_id_var
-from labornet_shared.openapi import Operation, build_spec
-from labornet_shared.pagination import InvalidCursor, decode_cursor, encode_cursor
+from labornet_shared.openapi import Operation
+from labornet_shared.pagination import encode_cursor
 from labornet_shared.problems import FieldError, Problem
-from labornet_shared.tokens import Principal
+from labornet_shared.web import Probes, cursor_position, principal_of, require_scope
 
 TRACKING_HEADER = "X-Tracking-Code"
 
@@ -46,20 +45,6 @@ CITIZEN_CONTACT = CitizenContactOutSchema()
 WITHDRAW = WithdrawSchema()
 
 log = logging.getLogger("labornet.intake")
-
-
-def _principal(request: Request) -> Principal | None:
-    return getattr(request, "principal", None)
-
-
-def _require(request: Request, *scopes: str) -> Principal:
-    principal = _principal(request)
-    if principal is None:
-        raise Problem(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
-    if principal.scope not in scopes:
-        # outside its scope a token learns nothing: 404, not 403
-        raise Problem(404, "not_found")
-    return principal
 
 
 def _case_view(case: Any, whole: bool) -> dict[str, Any]:
@@ -237,15 +222,12 @@ OPERATIONS = [
         path_schemas={"reference": REFERENCE},
         security=("bearer",),
     ),
-    Operation("GET", "/healthz", "Alive", errors=()),
-    Operation(
-        "GET",
-        "/readyz",
-        "Database and broker reachable, outbox relay and event consumers working",
-        errors=(503,),
-    ),
-    Operation("GET", "/metrics", "Prometheus metrics", errors=()),
 ]
+
+
+def _is_case_id(value: Any) -> bool:
+    """Our cursors name a case's row id: a positive 64-bit integer."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
 def _consumer(method: str) -> str:
@@ -253,16 +235,17 @@ def _consumer(method: str) -> str:
     return f"{IntakeService.name}.{method}"
 
 
-class IntakeService:
+class IntakeService(Probes):
     """Cases in: store, announce (outbox), let the citizen follow them as
     routing's events say where they are."""
 
     name = "intake"
+    openapi_title = "labornet intake"
+    operations = OPERATIONS
 
     db = intake_database()
     relay = intake_relay()
     settings = Settings()
-    readiness = Readiness()
 
     @api("POST", "/v1/cases")
     def submit_case(self, request: Request) -> Any:
@@ -283,7 +266,7 @@ class IntakeService:
             accepted = domain.take_case_in(
                 self.db.session,
                 data,
-                principal=_principal(request),
+                principal=principal_of(request),
                 pepper=self.settings.pepper,
                 idempotency_key=key,
                 fingerprint=domain.request_fingerprint(body),
@@ -311,7 +294,7 @@ class IntakeService:
     @api("GET", "/v1/cases/<reference>")
     def get_case(self, request: Request, reference: str) -> Any:
         """Status and timeline by tracking code; the whole case by token."""
-        principal = _principal(request)
+        principal = principal_of(request)
         session = self.db.session
         try:
             if principal is not None:
@@ -330,26 +313,11 @@ class IntakeService:
     @api("GET", "/v1/cases")
     def list_cases(self, request: Request) -> Any:
         """A page of cases (operator: all; agent: their own)."""
-        principal = _require(request, "operator", "agent")
+        principal = require_scope(request, "operator", "agent")
         filters = load(CASE_LIST_QUERY, request.args.to_dict())
-        try:
-            position = decode_cursor(filters.pop("cursor", None))
-        except InvalidCursor as exc:
-            raise Problem(
-                400, "validation_failed", [FieldError("cursor", "invalid")]
-            ) from exc
-        if position is not None:
-            after = position.get("id")
-            # our cursors name a row id: a positive 64-bit integer, not a bool
-            if (
-                not isinstance(after, int)
-                or isinstance(after, bool)
-                or not 0 < after < 2**63
-            ):
-                raise Problem(
-                    400, "validation_failed", [FieldError("cursor", "invalid")]
-                )
-            filters["after_id"] = position["id"]
+        after = cursor_position(filters.pop("cursor", None), _is_case_id)
+        if after is not None:
+            filters["after_id"] = after
         cases, next_id = domain.list_cases(self.db.session, filters, principal)
         summaries = [
             CASE_SUMMARY.dump(
@@ -379,7 +347,7 @@ class IntakeService:
             case = domain.withdraw_case(
                 self.db.session,
                 reference,
-                principal=_principal(request),
+                principal=principal_of(request),
                 code=request.headers.get(TRACKING_HEADER),
                 pepper=self.settings.pepper,
                 reason=data.get("reason"),
@@ -393,7 +361,7 @@ class IntakeService:
     @api("GET", "/v1/cases/<reference>/contact")
     def get_contact(self, request: Request, reference: str) -> Any:
         """The citizen's contact for the agency handling the case; audited."""
-        principal = _require(request, "agency", "operator")
+        principal = require_scope(request, "agency", "operator")
         try:
             case = domain.contact_for(self.db.session, reference, principal)
         except domain.CaseNotFound as exc:
@@ -403,7 +371,7 @@ class IntakeService:
     @api("DELETE", "/v1/cases/<reference>/personal-data")
     def erase_personal_data(self, request: Request, reference: str) -> Any:
         """PDPA erasure by an operator; audited."""
-        principal = _require(request, "operator")
+        principal = require_scope(request, "operator")
         try:
             domain.erase_personal_data(self.db.session, reference, principal)
         except domain.CaseNotFound as exc:
@@ -452,7 +420,7 @@ class IntakeService:
         """File a case (api_key required); the answer names it at once."""
         open311.check_format(fmt)
         params = open311.form_of(request)
-        principal = _principal(request)
+        principal = principal_of(request)
         if principal is None:
             raise Open311Error(403, ("api_key_missing", "api_key"))
         open311.check_jurisdiction(params, self.settings.open311_jurisdiction)
@@ -532,7 +500,7 @@ class IntakeService:
             raise Open311Error(
                 404, ("request_not_found", "service_request_id")
             ) from exc
-        viewer = _principal(request)
+        viewer = principal_of(request)
         if viewer is not None and open311.is_filer(case, viewer):
             domain.audit(
                 self.db.session, viewer, "read_open311_request", case.reference
@@ -582,25 +550,3 @@ class IntakeService:
             self.db.after_commit(
                 lambda: log.info("case %s: %s applied", reference, event_type)
             )
-
-    @api("GET", "/healthz", authenticate=False, rate_limited=False)
-    def healthz(self, request: Request) -> Any:
-        """The process is alive."""
-        return 200, {"status": "ok"}
-
-    @api("GET", "/readyz", authenticate=False, rate_limited=False)
-    def readyz(self, request: Request) -> Any:
-        """Ready when the database, the broker and the relay all work and the
-        handlers of routing's events consume."""
-        state = self.readiness()
-        return (200 if state["ready"] else 503), state
-
-    @api("GET", "/metrics", authenticate=False, rate_limited=False)
-    def metrics(self, request: Request) -> Any:
-        """Prometheus metrics of this process."""
-        return metrics_response()
-
-    @api("GET", "/openapi.json", authenticate=False)
-    def openapi(self, request: Request) -> Any:
-        """The OpenAPI 3.1 description of this API."""
-        return json_response(200, build_spec("labornet intake", "1.0.0", OPERATIONS))
