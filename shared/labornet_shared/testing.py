@@ -314,6 +314,72 @@ def service_config(service: str, **overrides: Any) -> dict[str, Any]:
     return config
 
 
+def service_fixtures(
+    service: str, service_class: str, *, own_database: bool = True, **settings: Any
+) -> tuple[Any, Any, Any, Any]:
+    """The fixtures a service's tests use, made the same way for every service:
+    ``<service>_db`` (migrated; its own database, or the test's ``db_url``),
+    ``<service>_config`` (that database, the test's vhost, a free port and
+    quick test ``settings``), ``start_<service>`` (start a container with
+    overrides; an API client back) and ``<service>_api`` (one running).
+
+    A service's ``testing`` module assigns them to module names, which is
+    how pytest finds them::
+
+        registry_db, registry_config, start_registry, registry_api = (
+            service_fixtures("registry", "labornet_registry.service:RegistryService")
+        )
+    """
+
+    @pytest.fixture(name=f"{service}_db")
+    def database(request: Any) -> str:
+        if own_database:
+            url = str(request.getfixturevalue("fresh_database")(service))
+        else:
+            url = str(request.getfixturevalue("db_url"))
+        migrate(service, url)
+        return url
+
+    @pytest.fixture(name=f"{service}_config")
+    def config(request: Any, broker: dict[str, Any]) -> dict[str, Any]:
+        return service_config(
+            service,
+            AMQP_URI=broker["AMQP_URI"],
+            DATABASE_URL=request.getfixturevalue(f"{service}_db"),
+            WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
+            OUTBOX_POLL_SECONDS=0.2,
+            RATE_LIMIT_ANONYMOUS="10000/minute",
+            EVENT_BACKOFF_MS=50,
+            **settings,
+        )
+
+    @pytest.fixture(name=f"start_{service}")
+    def start(
+        request: Any, container_factory: Callable[..., Any]
+    ) -> Callable[..., Api]:
+        base = request.getfixturevalue(f"{service}_config")
+
+        def run(**overrides: Any) -> Api:
+            import importlib
+
+            module, name = service_class.split(":")
+            cls = getattr(importlib.import_module(module), name)
+            config = {**base, **overrides}
+            container = container_factory(cls, config)
+            container.start()
+            return Api(f"http://{config['WEB_SERVER_ADDRESS']}")
+
+        return run
+
+    @pytest.fixture(name=f"{service}_api")
+    def running(request: Any) -> Iterator[Api]:
+        api = request.getfixturevalue(f"start_{service}")()
+        with api:
+            yield api
+
+    return database, config, start, running
+
+
 class Api(requests.Session):
     """requests against one service's base URL."""
 

@@ -3,60 +3,15 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
-import pytest
-
 from labornet_shared.reference import generate_national_id
-from labornet_shared.testing import Api, free_port, migrate, service_config
+from labornet_shared.testing import service_fixtures
 
-
-@pytest.fixture
-def registry_db(fresh_database: Callable[[str], str]) -> str:
-    """A migrated registry database of its own."""
-    url = fresh_database("registry")
-    migrate("registry", url)
-    return url
-
-
-@pytest.fixture
-def registry_config(registry_db: str, broker: dict[str, Any]) -> dict[str, Any]:
-    """registry's config on this test's database, vhost and a free port."""
-    return service_config(
-        "registry",
-        AMQP_URI=broker["AMQP_URI"],
-        DATABASE_URL=registry_db,
-        WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
-        OUTBOX_POLL_SECONDS=0.2,
-        RATE_LIMIT_ANONYMOUS="10000/minute",
-    )
-
-
-@pytest.fixture
-def start_registry(
-    container_factory: Callable[..., Any], registry_config: dict[str, Any]
-) -> Callable[..., Api]:
-    """Start registry (with overrides); returns an API client for it."""
-
-    def start(**overrides: Any) -> Api:
-        from labornet_registry.service import RegistryService
-
-        config = {**registry_config, **overrides}
-        container = container_factory(RegistryService, config)
-        container.start()
-        return Api(f"http://{config['WEB_SERVER_ADDRESS']}")
-
-    return start
-
-
-@pytest.fixture
-def registry_api(start_registry: Callable[..., Api]) -> Iterator[Api]:
-    """A running registry and a client for it."""
-    api = start_registry()
-    with api:
-        yield api
+registry_db, registry_config, start_registry, registry_api = service_fixtures(
+    "registry", "labornet_registry.service:RegistryService"
+)
 
 
 # --- factories -----------------------------------------------------------------

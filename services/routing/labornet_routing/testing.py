@@ -3,62 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from labornet_shared.events import Event, make_event
-from labornet_shared.testing import Api, free_port, migrate, service_config
+from labornet_shared.testing import service_fixtures
 
-
-@pytest.fixture
-def routing_db(fresh_database: Callable[[str], str]) -> str:
-    """A migrated routing database of its own."""
-    url = fresh_database("routing")
-    migrate("routing", url)
-    return url
-
-
-@pytest.fixture
-def routing_config(routing_db: str, broker: dict[str, Any]) -> dict[str, Any]:
-    """routing's config on this test's database, vhost and a free port."""
-    return service_config(
-        "routing",
-        AMQP_URI=broker["AMQP_URI"],
-        DATABASE_URL=routing_db,
-        WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
-        OUTBOX_POLL_SECONDS=0.2,
-        RATE_LIMIT_ANONYMOUS="10000/minute",
-        EVENT_BACKOFF_MS=50,
-        SLA_CHECK_SECONDS=3600,
-    )
-
-
-@pytest.fixture
-def start_routing(
-    container_factory: Callable[..., Any], routing_config: dict[str, Any]
-) -> Callable[..., Api]:
-    """Start routing (with overrides); returns an API client for it."""
-
-    def start(**overrides: Any) -> Api:
-        from labornet_routing.service import RoutingService
-
-        config = {**routing_config, **overrides}
-        container = container_factory(RoutingService, config)
-        container.start()
-        return Api(f"http://{config['WEB_SERVER_ADDRESS']}")
-
-    return start
-
-
-@pytest.fixture
-def routing_api(start_routing: Callable[..., Api]) -> Iterator[Api]:
-    """A running routing and a client for it."""
-    api = start_routing()
-    with api:
-        yield api
+routing_db, routing_config, start_routing, routing_api = service_fixtures(
+    "routing", "labornet_routing.service:RoutingService", SLA_CHECK_SECONDS=3600
+)
 
 
 # --- factories -----------------------------------------------------------------
