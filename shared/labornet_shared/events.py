@@ -331,6 +331,26 @@ class ReferralIssuedV1(Schema):
     issued_at = fields.AwareDateTime(required=True)
 
 
+class NotificationFailedV1(Schema):
+    """``notification_failed`` v1: a message could not be delivered on a
+    channel after its retries (no address, only who and what)."""
+
+    class Meta:
+        unknown = RAISE
+
+    delivery_id = fields.String(required=True)
+    event_id = fields.String(required=True)
+    reference = fields.String(required=True, allow_none=True)
+    recipient_kind = fields.String(required=True)
+    recipient_id = fields.String(required=True)
+    channel = fields.String(required=True)
+    message = fields.String(required=True)
+    error = fields.String(required=True)
+    attempts = fields.Integer(required=True, strict=True)
+    fallback_channel = fields.String(required=True, allow_none=True)
+    failed_at = fields.AwareDateTime(required=True)
+
+
 # (event_type, schema_version) -> (source service, payload schema)
 EVENT_TYPES: dict[tuple[str, int], tuple[str, type[Schema]]] = {
     ("case_received", 1): ("intake", CaseReceivedV1),
@@ -343,6 +363,7 @@ EVENT_TYPES: dict[tuple[str, int], tuple[str, type[Schema]]] = {
     ("referral_overdue", 1): ("routing", ReferralOverdueV1),
     ("case_closed", 1): ("routing", CaseClosedV1),
     ("referral_issued", 1): ("routing", ReferralIssuedV1),
+    ("notification_failed", 1): ("notify", NotificationFailedV1),
 }
 
 #: the topic exchange agencies bind to: ``<agency>.<province_code>.<category>``

@@ -283,6 +283,19 @@ SAMPLE_PAYLOADS = {
         "escalated_from": None,
         "issued_at": "2026-11-26T04:00:00+00:00",
     },
+    "notification_failed": lambda: {
+        "delivery_id": str(uuid.uuid4()),
+        "event_id": str(uuid.uuid4()),
+        "reference": "LN-2569-00000001",
+        "recipient_kind": "citizen",
+        "recipient_id": "LN-2569-00000001",
+        "channel": "sms",
+        "message": "case_received",
+        "error": "bad_phone_number",
+        "attempts": 1,
+        "fallback_channel": "email",
+        "failed_at": "2026-11-26T04:00:00+00:00",
+    },
 }
 
 

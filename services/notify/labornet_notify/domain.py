@@ -8,6 +8,7 @@ can switch without losing a message.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +27,8 @@ from labornet_shared.problems import FieldError
 from labornet_shared.tokens import Principal
 
 Clock = Callable[[], datetime]
+
+log = logging.getLogger("labornet.notify")
 
 
 def utc_now() -> datetime:
@@ -171,3 +174,44 @@ def ping_body(found: WebhookSubscription, now: datetime) -> dict[str, Any]:
         "timestamp": now.isoformat(),
         "data": {"subscription_id": found.id, "agency": found.agency},
     }
+
+
+#: an endpoint failing this long is paused (and the operator told)
+PAUSE_AFTER = timedelta(days=1)
+
+
+def webhook_succeeded(session: Session, subscription_id: str) -> None:
+    """The endpoint answered: it is not failing any more."""
+    found = session.get(WebhookSubscription, subscription_id)
+    if found is not None:
+        found.failing_since = None
+
+
+def webhook_failed(
+    session: Session, subscription_id: str, clock: Clock = utc_now
+) -> bool:
+    """The endpoint failed an attempt; after a day of failing it is paused.
+
+    Returns True when this failure paused it. The pause shows in the
+    subscription (``paused_reason``) and in a warning for the operator; its
+    messages wait (``POST .../resume`` sends them).
+    """
+    found = session.get(WebhookSubscription, subscription_id)
+    if found is None or found.status != "active":
+        return False
+    now = clock()
+    since = aware(found.failing_since)
+    if since is None:
+        found.failing_since = now
+        return False
+    if now - since < PAUSE_AFTER:
+        return False
+    found.status = "paused"
+    found.paused_reason = "failing for a day"
+    log.warning(
+        "webhook subscription %s of %s paused: failing since %s",
+        found.id,
+        found.agency,
+        since.isoformat(),
+    )
+    return True

@@ -72,13 +72,16 @@ class Delivery(Base):
     message: Mapped[str] = mapped_column(String(40))
     language: Mapped[str] = mapped_column(String(5))
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
-    # what the message needs from the event (no personal data in events)
-    context: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # the event's envelope: what the message says (events carry no
+    # personal data); the address is looked up when it is sent
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     give_up_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the channel used: a citizen's is their choice, known at send time
+    sent_channel: Mapped[str | None] = mapped_column(String(10))
     address_masked: Mapped[str | None] = mapped_column(String(100))
     provider_response: Mapped[str | None] = mapped_column(String(500))
     provider_message_id: Mapped[str | None] = mapped_column(String(100))
@@ -101,6 +104,23 @@ class Delivery(Base):
         ),
         Index("ix_deliveries_status_next_attempt", "status", "next_attempt_at"),
     )
+
+
+class NotifyCase(Base):
+    """What notify remembers of a case from ``case_received``: whose it is
+    and where, never the citizen's contact (intake gives it at send time)."""
+
+    __tablename__ = "cases"
+
+    reference: Mapped[str] = mapped_column(String(20), primary_key=True)
+    language: Mapped[str] = mapped_column(String(5))
+    submitted_by_agent_id: Mapped[str | None] = mapped_column(String(64))
+    province_code: Mapped[str] = mapped_column(String(5))
+    district_code: Mapped[str | None] = mapped_column(String(4))
+    subdistrict_code: Mapped[str | None] = mapped_column(String(6))
+    abroad_country: Mapped[str | None] = mapped_column(String(2))
+    # open, withdrawn or closed: a withdrawn case's citizen hears no more
+    status: Mapped[str] = mapped_column(String(10), default="open")
 
 
 class AgentContact(Base):

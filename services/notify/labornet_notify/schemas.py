@@ -7,6 +7,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from labornet_shared.categories import AGENCIES
 from labornet_shared.events import EVENT_TYPES
 from labornet_shared.fields import Text
+from labornet_shared.pagination import MAX_LIMIT
 
 _PROVINCE = validate.Regexp(r"^TH-[0-9]{2}\Z", error="province_format")
 # what an agency may subscribe to: routing's referral messages and events
@@ -83,3 +84,51 @@ class PingResultSchema(Schema):
     delivered = fields.Boolean()
     response = fields.String()
     error = fields.String(allow_none=True)
+
+
+class DeliveryQuerySchema(Schema):
+    """``GET /v1/deliveries`` filters."""
+
+    class Meta:
+        unknown = RAISE
+
+    reference = Text(validate=validate.Regexp(r"^LN-[0-9]{4}-[0-9]{8}\Z"))
+    recipient = Text(validate=validate.Length(1, 64))
+    channel = Text(validate=validate.OneOf(("auto", "sms", "line", "email", "webhook")))
+    status = Text(
+        validate=validate.OneOf(("pending", "sending", "sent", "failed", "skipped"))
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIMIT))
+    cursor = Text(load_default=None)
+
+
+class DeliverySchema(Schema):
+    """One delivery: who, what, on which channel, how it went (the address
+    masked)."""
+
+    id = fields.String()
+    event_id = fields.String()
+    event_type = fields.String()
+    reference = fields.String(allow_none=True)
+    recipient_kind = fields.String()
+    recipient_id = fields.String()
+    channel = fields.String()
+    sent_channel = fields.String(allow_none=True)
+    message = fields.String()
+    language = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    address = fields.String(allow_none=True)
+    provider_response = fields.String(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    fallback_id = fields.String(allow_none=True)
+    next_attempt_at = fields.AwareDateTime(allow_none=True)
+    sent_at = fields.AwareDateTime(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class DeliveryListSchema(Schema):
+    """A page of deliveries."""
+
+    deliveries = fields.List(fields.Nested(DeliverySchema))
+    next_cursor = fields.String(allow_none=True)

@@ -1,7 +1,8 @@
 """notify's nameko service: entrypoints only — parse, call the domain, answer.
 
-This first part serves agencies' webhook subscriptions; the deliveries to
-citizens, field agents and agencies come with the rest of the notify issue.
+Event handlers turn events into delivery rows (the table in
+:mod:`labornet_notify.audience`); the sender (:mod:`labornet_notify.sender`)
+sends them; the API shows deliveries and manages agencies' webhooks.
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from labornet_notify import domain
+from labornet_notify import deliveries, domain
+from labornet_notify.audience import AGENT_PROJECTION_EVENTS
 from labornet_notify.channels import Message
 from labornet_notify.dependencies import Webhooks, notify_database, notify_relay
+from labornet_notify.models import Delivery, NotifyCase
 from labornet_notify.schemas import (
+    DeliveryListSchema,
+    DeliveryQuerySchema,
+    DeliverySchema,
     PauseSchema,
     PingResultSchema,
     SecretSchema,
@@ -25,12 +31,19 @@ from labornet_notify.schemas import (
     SubscriptionListSchema,
     SubscriptionSchema,
 )
+from labornet_notify.sender import DeliverySender
+from labornet_shared.consumer import apply_once, event_handler
+from labornet_shared.events import Event
 from labornet_shared.http import api, load, read_json
+from labornet_shared.ids import is_canonical_uuid
 from labornet_shared.openapi import Operation
+from labornet_shared.pagination import encode_cursor
 from labornet_shared.problems import Problem
 from labornet_shared.tokens import Principal
-from labornet_shared.web import Probes, require_scope
+from labornet_shared.web import Probes, cursor_position, query_args, require_scope
 
+DELIVERY = DeliverySchema()
+DELIVERY_QUERY = DeliveryQuerySchema()
 SUBSCRIPTION = SubscriptionSchema()
 SUBSCRIPTION_CREATED = SubscriptionCreatedSchema()
 SUBSCRIPTION_CREATE = SubscriptionCreateSchema()
@@ -43,6 +56,31 @@ SUBSCRIPTION_ID = {"type": "string", "format": "uuid"}
 
 def _require_operator(request: Request) -> Principal:
     return require_scope(request, "operator")
+
+
+def _delivery(row: Delivery) -> dict[str, Any]:
+    """A delivery as operators see it: masked address, never the contact."""
+    return {
+        "id": row.id,
+        "event_id": row.event_id,
+        "event_type": row.event_type,
+        "reference": row.case_reference,
+        "recipient_kind": row.recipient_kind,
+        "recipient_id": row.recipient_id,
+        "channel": row.channel,
+        "sent_channel": row.sent_channel,
+        "message": row.message,
+        "language": row.language,
+        "status": row.status,
+        "attempts": row.attempts,
+        "address": row.address_masked,
+        "provider_response": row.provider_response,
+        "last_error": row.last_error,
+        "fallback_id": row.fallback_id,
+        "next_attempt_at": domain.aware(row.next_attempt_at),
+        "sent_at": domain.aware(row.sent_at),
+        "created_at": domain.aware(row.created_at),
+    }
 
 
 def _subscription_operation(action: str, summary: str, **extra: Any) -> Operation:
@@ -58,6 +96,24 @@ def _subscription_operation(action: str, summary: str, **extra: Any) -> Operatio
 
 
 OPERATIONS = [
+    Operation(
+        "GET",
+        "/v1/deliveries",
+        "Deliveries by case, recipient, channel and status (operator)",
+        query=DeliveryQuerySchema,
+        response=DeliveryListSchema,
+        errors=(400, 401, 404, 429),
+        security=("bearer",),
+    ),
+    Operation(
+        "POST",
+        "/v1/deliveries/{delivery_id}/retry",
+        "Send a failed or skipped delivery again (operator)",
+        response=DeliverySchema,
+        errors=(401, 404, 409, 429),
+        path_schemas={"delivery_id": {"type": "string", "format": "uuid"}},
+        security=("bearer",),
+    ),
     Operation(
         "POST",
         "/v1/subscriptions",
@@ -107,6 +163,109 @@ class NotifyService(Probes):
     db = notify_database()
     relay = notify_relay()
     webhooks = Webhooks()
+    sender = DeliverySender()
+
+    # --- events: who hears of them (delivery rows, in the same transaction) ---
+
+    def _plan(self, consumer: str, event: Event) -> None:
+        if not apply_once(self.db, f"notify.{consumer}", event):
+            return
+        session = self.db.session
+        if event.event_type == "case_received":
+            deliveries.remember_case(session, event)
+        elif event.event_type in ("case_withdrawn", "case_closed"):
+            case = session.get(NotifyCase, event.payload["reference"])
+            if case is not None:
+                case.status = (
+                    "withdrawn" if event.event_type == "case_withdrawn" else "closed"
+                )
+        if event.event_type in AGENT_PROJECTION_EVENTS:
+            deliveries.apply_agent(session, event)
+            return
+        deliveries.plan(session, event, retry_window=self.sender.window)
+
+    @event_handler("intake", "case_received", accept_versions={1})
+    def on_case_received(self, event: Event) -> None:
+        """The citizen's receipt, the area's agents' new case."""
+        self._plan("on_case_received", event)
+
+    @event_handler("intake", "case_withdrawn", accept_versions={1})
+    def on_case_withdrawn(self, event: Event) -> None:
+        """The submitting agent hears; the citizen hears no more."""
+        self._plan("on_case_withdrawn", event)
+
+    @event_handler("routing", "case_routed", accept_versions={1})
+    def on_case_routed(self, event: Event) -> None:
+        """Which offices have the case."""
+        self._plan("on_case_routed", event)
+
+    @event_handler("routing", "referral_issued", accept_versions={1})
+    def on_referral_issued(self, event: Event) -> None:
+        """Agencies without AMQP get the referral as a webhook."""
+        self._plan("on_referral_issued", event)
+
+    @event_handler("routing", "referral_status_changed", accept_versions={1})
+    def on_referral_status_changed(self, event: Event) -> None:
+        """Each office's answer."""
+        self._plan("on_referral_status_changed", event)
+
+    @event_handler("routing", "referral_overdue", accept_versions={1})
+    def on_referral_overdue(self, event: Event) -> None:
+        """Overdue and escalated (urgent: sent in quiet hours too)."""
+        self._plan("on_referral_overdue", event)
+
+    @event_handler("routing", "case_closed", accept_versions={1})
+    def on_case_closed(self, event: Event) -> None:
+        """Closed, with the request to rate the service."""
+        self._plan("on_case_closed", event)
+
+    @event_handler("registry", "agent_registered", accept_versions={1})
+    def on_agent_registered(self, event: Event) -> None:
+        """How to reach a new field agent."""
+        self._plan("on_agent_registered", event)
+
+    @event_handler("registry", "agent_updated", accept_versions={1})
+    def on_agent_updated(self, event: Event) -> None:
+        """A field agent's new contacts (a newer revision only)."""
+        self._plan("on_agent_updated", event)
+
+    @event_handler("registry", "agent_deactivated", accept_versions={1})
+    def on_agent_deactivated(self, event: Event) -> None:
+        """A field agent hears no more."""
+        self._plan("on_agent_deactivated", event)
+
+    # --- deliveries ----------------------------------------------------------
+
+    @api("GET", "/v1/deliveries")
+    def list_deliveries(self, request: Request) -> Any:
+        """Deliveries by case, recipient, channel, status (operator)."""
+        _require_operator(request)
+        filters = query_args(request, DELIVERY_QUERY)
+        after = cursor_position(filters.pop("cursor", None), is_canonical_uuid)
+        limit = filters.pop("limit")
+        rows, next_id = deliveries.list_deliveries(
+            self.db.session, filters, limit, after
+        )
+        return 200, {
+            "deliveries": [DELIVERY.dump(_delivery(row)) for row in rows],
+            "next_cursor": encode_cursor({"id": next_id}) if next_id else None,
+        }
+
+    @api("POST", "/v1/deliveries/<uuid:delivery_id>/retry")
+    def retry_delivery(self, request: Request, delivery_id: uuid.UUID) -> Any:
+        """Send a failed or skipped delivery again (operator)."""
+        _require_operator(request)
+        try:
+            row = deliveries.retry_now(
+                self.db.session, str(delivery_id), self.sender.window
+            )
+        except ValueError as exc:
+            raise Problem(409, "conflict", detail=f"the delivery is {exc}") from exc
+        if row is None:
+            raise Problem(404, "not_found")
+        return 200, DELIVERY.dump(_delivery(row))
+
+    # --- agencies' webhook subscriptions ----------------------------------------
 
     @api("POST", "/v1/subscriptions")
     def create_subscription(self, request: Request) -> Any:

@@ -247,6 +247,10 @@ def _issue(
         "issued_at": now.isoformat(),
     }
     _to_office(session, "referral_issued", payload, case.reference, referral)
+    # and on routing.events, for notify (agencies' webhooks, field agents)
+    add_event(
+        session, SERVICE, make_event("referral_issued", payload, case.reference)
+    )
 
 
 def _to_office(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 14:21:53.122267
+Create Date: 2026-11-26 14:41:10.771112
 """
 
 from __future__ import annotations
@@ -32,6 +32,17 @@ def upgrade() -> None:
     sa.Column('abroad_country', sa.String(length=2), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_agent_contacts'))
     )
+    op.create_table('cases',
+    sa.Column('reference', sa.String(length=20), nullable=False),
+    sa.Column('language', sa.String(length=5), nullable=False),
+    sa.Column('submitted_by_agent_id', sa.String(length=64), nullable=True),
+    sa.Column('province_code', sa.String(length=5), nullable=False),
+    sa.Column('district_code', sa.String(length=4), nullable=True),
+    sa.Column('subdistrict_code', sa.String(length=6), nullable=True),
+    sa.Column('abroad_country', sa.String(length=2), nullable=True),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.PrimaryKeyConstraint('reference', name=op.f('pk_cases'))
+    )
     op.create_table('deliveries',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('event_id', sa.String(length=36), nullable=False),
@@ -43,12 +54,13 @@ def upgrade() -> None:
     sa.Column('message', sa.String(length=40), nullable=False),
     sa.Column('language', sa.String(length=5), nullable=False),
     sa.Column('urgent', sa.Boolean(), nullable=False),
-    sa.Column('context', sa.JSON(), nullable=False),
+    sa.Column('event', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('give_up_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_channel', sa.String(length=10), nullable=True),
     sa.Column('address_masked', sa.String(length=100), nullable=True),
     sa.Column('provider_response', sa.String(length=500), nullable=True),
     sa.Column('provider_message_id', sa.String(length=100), nullable=True),
@@ -125,5 +137,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_deliveries_case_reference'))
 
     op.drop_table('deliveries')
+    op.drop_table('cases')
     op.drop_table('agent_contacts')
     # ### end Alembic commands ###

@@ -1,0 +1,536 @@
+"""Deliveries: who hears of an event on which channel, written down before
+anything is sent, and what each attempt came to.
+
+Plain Python over a SQLAlchemy session. The rules:
+
+* an event becomes delivery rows in the same transaction that records it as
+  applied; the unique (event, recipient, channel) key makes a redelivered
+  event a no-op;
+* a sender *claims* a due row (a conditional UPDATE to ``sending`` with a
+  lease) and commits before it sends, so two senders never send one row;
+* a row whose lease ran out (the sender was killed mid-send) is sent again
+  only on channels that drop duplicates themselves (LINE's retry key, the
+  webhook id); an SMS or e-mail that may have left is recorded as failed
+  (``interrupted``), never sent twice;
+* transient failures retry with exponential backoff and jitter until the
+  row's ``give_up_at``; a final failure emits ``notification_failed`` and
+  falls back to the recipient's next channel.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from labornet_notify import audience
+from labornet_notify.models import (
+    AgentContact,
+    Delivery,
+    NotifyCase,
+    WebhookSubscription,
+)
+from labornet_shared.events import Event, make_event
+from labornet_shared.ids import new_time_ordered_id
+from labornet_shared.outbox import add_event
+
+SERVICE = "notify"
+BANGKOK = ZoneInfo("Asia/Bangkok")
+#: no SMS between these hours (Bangkok) except escalations: they wait
+QUIET_FROM, QUIET_UNTIL = time(21, 0), time(8, 0)
+#: channels whose provider drops a repeated attempt (LINE's retry key, the
+#: webhook id): only these are sent again after an interrupted attempt
+IDEMPOTENT_CHANNELS = frozenset({"line", "webhook"})
+#: the citizen's channel is the one they chose, known only at send time
+CITIZENS_CHOICE = "auto"
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """Now, in UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite gives back naive datetimes: they are UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Someone who hears of an event: who, on which channel, in which language."""
+
+    kind: str
+    recipient_id: str
+    channel: str
+    language: str
+
+
+# --- what notify remembers ----------------------------------------------------
+
+
+def remember_case(session: Session, event: Event) -> NotifyCase:
+    """Keep whose a received case is and where (no contact)."""
+    payload = event.payload
+    case = session.get(NotifyCase, payload["reference"])
+    if case is None:
+        location = payload["location"]
+        case = NotifyCase(
+            reference=payload["reference"],
+            language=payload["language"],
+            submitted_by_agent_id=payload.get("submitted_by_agent_id"),
+            province_code=location["province_code"],
+            district_code=location.get("district_code"),
+            subdistrict_code=location.get("subdistrict_code"),
+            abroad_country=payload.get("abroad_country"),
+            status="open",
+        )
+        session.add(case)
+    return case
+
+
+def apply_agent(session: Session, event: Event) -> bool:
+    """Project an ``agent_*`` event (an older revision is ignored)."""
+    payload = event.payload
+    agent = session.get(AgentContact, payload["agent_id"])
+    if agent is not None and agent.revision >= payload["revision"]:
+        return False
+    if event.event_type == "agent_deactivated":
+        if agent is not None:
+            agent.status = "inactive"
+            agent.revision = payload["revision"]
+        return agent is not None
+    if agent is None:
+        agent = AgentContact(id=payload["agent_id"])
+        session.add(agent)
+    agent.revision = payload["revision"]
+    agent.status = payload["status"]
+    agent.name_th = payload["name_th"]
+    agent.languages = list(payload["languages"])
+    agent.phone = payload["contact"]["phone"]
+    agent.email = payload["contact"]["email"]
+    agent.line_user_id = payload["contact"]["line_user_id"]
+    agent.areas = [
+        [a["province_code"], a["district_code"], a["subdistrict_code"]]
+        for a in payload["areas"]
+    ]
+    agent.abroad_country = payload["abroad_country"]
+    return True
+
+
+# --- who hears of an event ----------------------------------------------------
+
+
+def _agent_address(agent: AgentContact, channel: str) -> str | None:
+    return {"line": agent.line_user_id, "sms": agent.phone, "email": agent.email}.get(
+        channel
+    )
+
+
+def _agent_language(agent: AgentContact) -> str:
+    for language in agent.languages or []:
+        if language in ("th", "en", "my"):
+            return language
+    return "th"
+
+
+def _agent_recipient(kind: str, agent: AgentContact | None) -> Recipient | None:
+    if agent is None or agent.status != "active":
+        return None
+    for channel in audience.CHANNELS[kind]:
+        if _agent_address(agent, channel):
+            return Recipient(kind, agent.id, channel, _agent_language(agent))
+    return None
+
+
+def area_agents(session: Session, case: NotifyCase) -> list[AgentContact]:
+    """The active agents responsible for the case's place: those of the most
+    specific level that has any (subdistrict, district, province; abroad,
+    the country) — registry's coverage rule."""
+    agents = session.scalars(
+        select(AgentContact).where(AgentContact.status == "active")
+    ).all()
+    if case.abroad_country:
+        return [a for a in agents if a.abroad_country == case.abroad_country]
+    levels = (
+        (2, case.subdistrict_code, None),
+        (1, case.district_code, 2),
+        (0, case.province_code, 1),
+    )
+    for index, code, below in levels:
+        if code is None:
+            continue
+        found = [
+            agent
+            for agent in agents
+            if any(
+                area[index] == code and (below is None or area[below] is None)
+                for area in agent.areas
+            )
+        ]
+        if found:
+            return found
+    return []
+
+
+def recipients(
+    session: Session, notice: audience.Notice, event: Event, case: NotifyCase | None
+) -> list[Recipient]:
+    """Who hears ``notice`` of ``event`` (and on which channel)."""
+    payload = event.payload
+    if notice.to == audience.CITIZEN:
+        if case is None or case.status == "withdrawn":
+            return []
+        return [
+            Recipient(audience.CITIZEN, case.reference, CITIZENS_CHOICE, case.language)
+        ]
+    if notice.to == audience.AREA_AGENTS:
+        if case is None:
+            return []
+        found = [
+            _agent_recipient(notice.to, agent)
+            for agent in area_agents(session, case)
+            if agent.id != case.submitted_by_agent_id
+        ]
+        return [r for r in found if r is not None]
+    if notice.to == audience.SUBMITTING_AGENT:
+        agent_id = case.submitted_by_agent_id if case is not None else None
+        agent = session.get(AgentContact, agent_id) if agent_id else None
+        found_one = _agent_recipient(notice.to, agent)
+        return [found_one] if found_one else []
+    if notice.to == audience.FOLLOW_UP_AGENT:
+        agent_id = payload.get("referral", {}).get("agent_id")
+        agent = session.get(AgentContact, agent_id) if agent_id else None
+        found_one = _agent_recipient(notice.to, agent)
+        return [found_one] if found_one else []
+    if notice.to == audience.AGENCY_WEBHOOKS:
+        referral = payload["referral"]
+        return [
+            Recipient(audience.AGENCY_WEBHOOKS, sub.id, "webhook", "th")
+            for sub in session.scalars(
+                select(WebhookSubscription).where(
+                    WebhookSubscription.agency == referral["agency"],
+                    WebhookSubscription.status.in_(("active", "paused")),
+                )
+            )
+            if (not sub.provinces or referral["province_code"] in sub.provinces)
+            and (not sub.event_types or event.event_type in sub.event_types)
+        ]
+    return []
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert delivery rows; one already there for its (event, recipient,
+    channel) is left alone. Returns how many were new."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = session.execute(
+        insert(Delivery).values(rows).on_conflict_do_nothing()  # type: ignore[attr-defined]
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def plan(
+    session: Session,
+    event: Event,
+    *,
+    retry_window: timedelta,
+    clock: Clock = utc_now,
+) -> int:
+    """Write the deliveries ``event`` calls for; returns how many are new."""
+    now = clock()
+    reference = event.correlation_id
+    case = session.get(NotifyCase, reference) if reference else None
+    rows: list[dict[str, Any]] = []
+    for notice in audience.notices_for(event.event_type, event.payload):
+        for recipient in recipients(session, notice, event, case):
+            rows.append(
+                {
+                    "id": new_time_ordered_id(),
+                    "event_id": event.event_id,
+                    "event_type": event.event_type,
+                    "case_reference": reference,
+                    "recipient_kind": recipient.kind,
+                    "recipient_id": recipient.recipient_id,
+                    "channel": recipient.channel,
+                    "message": notice.message,
+                    "language": recipient.language,
+                    "urgent": notice.urgent,
+                    "event": event.to_body(),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "give_up_at": now + retry_window,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    return _insert_ignoring_duplicates(session, rows)
+
+
+# --- sending: claims, outcomes ------------------------------------------------
+
+
+def claim_due(
+    session: Session, limit: int, lease: timedelta, clock: Clock = utc_now
+) -> list[str]:
+    """Claim up to ``limit`` due deliveries for this sender (commit after).
+
+    Two senders (instances) never claim one row: the UPDATE only matches a
+    row still ``pending``.
+    """
+    now = clock()
+    due = session.scalars(
+        select(Delivery.id)
+        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at)
+        .limit(limit)
+    ).all()
+    claimed = []
+    for delivery_id in due:
+        result = session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.status == "pending")
+            .values(
+                status="sending",
+                lease_until=now + lease,
+                attempts=Delivery.attempts + 1,
+                updated_at=now,
+            )
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            claimed.append(delivery_id)
+    return claimed
+
+
+def recover_interrupted(session: Session, clock: Clock = utc_now) -> int:
+    """Rows whose sender died mid-send: send again where the provider drops
+    a repeat; else record them failed (a message that may have left is
+    never sent twice)."""
+    now = clock()
+    stale = session.scalars(
+        select(Delivery).where(Delivery.status == "sending", Delivery.lease_until < now)
+    ).all()
+    for delivery in stale:
+        if delivery.channel in IDEMPOTENT_CHANNELS:
+            delivery.status = "pending"
+            delivery.next_attempt_at = now
+            delivery.updated_at = now
+        else:
+            fail(session, delivery, "interrupted", clock=clock)
+    return len(stale)
+
+
+def parse_quiet_hours(text: str | None) -> tuple[time, time] | None:
+    """``"21:00-08:00"`` → (21:00, 08:00); empty → no quiet hours."""
+    if not text or not str(text).strip():
+        return None
+    start, _, end = str(text).partition("-")
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+
+def quiet_until(
+    moment: datetime, hours: tuple[time, time] | None = (QUIET_FROM, QUIET_UNTIL)
+) -> datetime | None:
+    """The end of the quiet hours ``moment`` falls in (None: not quiet)."""
+    if hours is None:
+        return None
+    begin, end = hours
+    local = moment.astimezone(BANGKOK)
+    now = local.time()
+    quiet = (begin <= now or now < end) if begin > end else (begin <= now < end)
+    if not quiet:
+        return None
+    day = local.date() if now < end else local.date() + timedelta(1)
+    return datetime.combine(day, end, tzinfo=BANGKOK).astimezone(UTC)
+
+
+def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
+    """Seconds before the next attempt: exponential, capped, with full jitter
+    above half (so senders that failed together do not retry together)."""
+    ceiling = min(cap, base * 2 ** max(attempts - 1, 0))
+    return ceiling / 2 + rng.random() * ceiling / 2
+
+
+def sent(
+    session: Session,
+    delivery: Delivery,
+    *,
+    channel: str,
+    address_masked: str | None,
+    provider_message_id: str | None,
+    response: str,
+    clock: Clock = utc_now,
+) -> None:
+    """The provider took the message."""
+    now = clock()
+    delivery.status = "sent"
+    delivery.sent_channel = channel
+    delivery.address_masked = address_masked
+    delivery.provider_message_id = provider_message_id
+    delivery.provider_response = response[:500]
+    delivery.sent_at = now
+    delivery.updated_at = now
+    delivery.lease_until = None
+
+
+def retry_later(
+    session: Session,
+    delivery: Delivery,
+    *,
+    after: float,
+    response: str,
+    address_masked: str | None = None,
+    fallback: Sequence[str] = (),
+    clock: Clock = utc_now,
+    count_attempt: bool = True,
+) -> bool:
+    """Try again ``after`` seconds, unless that is past the row's window: then
+    it fails for good, falling back to ``fallback`` (returns False)."""
+    now = clock()
+    when = now + timedelta(seconds=after)
+    if count_attempt and when > aware(delivery.give_up_at):  # type: ignore[operator]
+        fail(
+            session,
+            delivery,
+            "retries_exhausted",
+            response=response,
+            fallback=fallback,
+            clock=clock,
+        )
+        return False
+    delivery.status = "pending"
+    delivery.next_attempt_at = when
+    delivery.provider_response = response[:500]
+    delivery.address_masked = address_masked or delivery.address_masked
+    delivery.lease_until = None
+    delivery.updated_at = now
+    if not count_attempt:
+        delivery.attempts -= 1
+    return True
+
+
+def skip(
+    session: Session, delivery: Delivery, reason: str, clock: Clock = utc_now
+) -> None:
+    """Nothing to send (no consent, no contact, data erased): recorded."""
+    delivery.status = "skipped"
+    delivery.last_error = reason
+    delivery.lease_until = None
+    delivery.updated_at = clock()
+
+
+def fail(
+    session: Session,
+    delivery: Delivery,
+    error: str,
+    *,
+    response: str = "",
+    fallback: Sequence[str] = (),
+    clock: Clock = utc_now,
+) -> Delivery | None:
+    """A final failure: recorded, announced (``notification_failed``), and
+    handed to the recipient's next channel when there is one (returned)."""
+    now = clock()
+    delivery.status = "failed"
+    delivery.last_error = error[:500]
+    if response:
+        delivery.provider_response = response[:500]
+    delivery.lease_until = None
+    delivery.updated_at = now
+    next_delivery = None
+    if fallback:
+        next_delivery = Delivery(
+            id=new_time_ordered_id(),
+            event_id=delivery.event_id,
+            event_type=delivery.event_type,
+            case_reference=delivery.case_reference,
+            recipient_kind=delivery.recipient_kind,
+            recipient_id=delivery.recipient_id,
+            channel=fallback[0],
+            message=delivery.message,
+            language=delivery.language,
+            urgent=delivery.urgent,
+            event=delivery.event,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            give_up_at=now + (aware(delivery.give_up_at) - aware(delivery.created_at)),  # type: ignore[operator]
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(next_delivery)
+        delivery.fallback_id = next_delivery.id
+    add_event(
+        session,
+        SERVICE,
+        make_event(
+            "notification_failed",
+            {
+                "delivery_id": delivery.id,
+                "event_id": delivery.event_id,
+                "reference": delivery.case_reference,
+                "recipient_kind": delivery.recipient_kind,
+                "recipient_id": delivery.recipient_id,
+                "channel": delivery.channel,
+                "message": delivery.message,
+                "error": error[:200],
+                "attempts": delivery.attempts,
+                "fallback_channel": fallback[0] if fallback else None,
+                "failed_at": now.isoformat(),
+            },
+            delivery.case_reference,
+        ),
+    )
+    return next_delivery
+
+
+def list_deliveries(
+    session: Session, filters: dict[str, Any], limit: int, after_id: str | None
+) -> tuple[list[Delivery], str | None]:
+    """A page of deliveries, oldest first."""
+    query = select(Delivery).order_by(Delivery.id)
+    for name, column in (
+        ("reference", Delivery.case_reference),
+        ("recipient", Delivery.recipient_id),
+        ("channel", Delivery.channel),
+        ("status", Delivery.status),
+    ):
+        if filters.get(name):
+            query = query.where(column == filters[name])
+    if after_id is not None:
+        query = query.where(Delivery.id > after_id)
+    rows = list(session.scalars(query.limit(limit + 1)))
+    next_id = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], next_id
+
+
+def retry_now(
+    session: Session, delivery_id: str, window: timedelta, clock: Clock = utc_now
+) -> Delivery | None:
+    """An operator sends a failed or skipped delivery again (a new window)."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        return None
+    if delivery.status not in ("failed", "skipped"):
+        raise ValueError(delivery.status)
+    now = clock()
+    delivery.status = "pending"
+    delivery.next_attempt_at = now
+    delivery.give_up_at = now + window
+    delivery.last_error = None
+    delivery.updated_at = now
+    return delivery

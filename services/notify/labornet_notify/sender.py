@@ -1,0 +1,393 @@
+"""The sender: takes due deliveries and sends them, one attempt at a time.
+
+A nameko extension that runs beside the service's entrypoints (like the
+outbox relay): every ``DELIVERY_POLL_SECONDS`` it recovers rows whose sender
+died, claims due rows (committed before anything is sent), and sends each in
+its own green thread through the channel's provider, at the provider's rate.
+A citizen's address comes from intake over RPC at send time (an audited
+read); only its masked form is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+import eventlet
+from eventlet.greenpool import GreenPool
+from nameko.extensions import DependencyProvider
+from nameko.standalone.rpc import ClusterRpcProxy
+from sqlalchemy.orm import Session, sessionmaker
+
+from labornet_notify import audience, deliveries, domain, rendering
+from labornet_notify.channels import (
+    Channel,
+    LineChannel,
+    Message,
+    RateLimiter,
+    SendResult,
+    SmtpChannel,
+    ThaiBulkSmsChannel,
+    WebhookChannel,
+    mask_recipient,
+)
+from labornet_notify.models import AgentContact, Delivery, WebhookSubscription
+from labornet_shared.db import Database
+from labornet_shared.events import parse_event
+from labornet_shared.outbox import bind_outbox
+
+log = logging.getLogger("labornet.notify.sender")
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def build_channels(config: dict[str, Any]) -> dict[str, Channel]:
+    """The channels whose providers the config names (others are absent:
+    a delivery on them fails over to the recipient's next channel)."""
+    channels: dict[str, Channel] = {}
+    if config.get("SMS_API_KEY"):
+        channels["sms"] = ThaiBulkSmsChannel(
+            api_key=str(config["SMS_API_KEY"]),
+            api_secret=str(config.get("SMS_API_SECRET", "")),
+            sender=str(config.get("SMS_SENDER", "MOL")),
+            base_url=str(config.get("SMS_BASE_URL", "https://api-v2.thaibulksms.com")),
+        )
+    if config.get("LINE_ACCESS_TOKEN"):
+        channels["line"] = LineChannel(
+            access_token=str(config["LINE_ACCESS_TOKEN"]),
+            base_url=str(config.get("LINE_BASE_URL", "https://api.line.me")),
+        )
+    if config.get("SMTP_HOST"):
+        channels["email"] = SmtpChannel(
+            host=str(config["SMTP_HOST"]),
+            port=int(config.get("SMTP_PORT", 587)),
+            sender=str(config.get("SMTP_SENDER", "labornet@mol.go.th")),
+            username=config.get("SMTP_USERNAME") or None,
+            password=config.get("SMTP_PASSWORD") or None,
+            starttls=_flag(config.get("SMTP_STARTTLS", True)),
+        )
+    channels["webhook"] = WebhookChannel(
+        timeout=float(config.get("WEBHOOK_TIMEOUT_SECONDS", 10)),
+        allow_insecure_local=_flag(config.get("WEBHOOK_ALLOW_LOCAL", False)),
+    )
+    return channels
+
+
+class Undeliverable(Exception):
+    """Nothing can be sent to this recipient (a recorded skip, not a failure)."""
+
+
+class DeliverySender(DependencyProvider):
+    """Sends due deliveries in the background of a notify container."""
+
+    def __init__(self, database_attr: str = "db") -> None:
+        self.database_attr = database_attr
+        self._thread: Any = None
+        self._running = False
+        self.rng = random.Random()
+
+    def setup(self) -> None:
+        """Read the settings; build the channels and their rate limits."""
+        config = self.container.config
+        self.config = config
+        self.poll = float(config.get("DELIVERY_POLL_SECONDS", 0.5))
+        self.lease = timedelta(seconds=float(config.get("DELIVERY_LEASE_SECONDS", 60)))
+        self.window = timedelta(hours=float(config.get("DELIVERY_RETRY_HOURS", 24)))
+        self.backoff_base = float(config.get("DELIVERY_BACKOFF_SECONDS", 5))
+        self.backoff_cap = float(config.get("DELIVERY_BACKOFF_CAP_SECONDS", 3600))
+        self.channels = build_channels(config)
+        self.limits = {
+            "sms": RateLimiter(float(config.get("SMS_RATE_PER_SECOND", 20)), burst=20),
+            "line": RateLimiter(
+                float(config.get("LINE_RATE_PER_SECOND", 50)), burst=50
+            ),
+            "email": RateLimiter(float(config.get("SMTP_RATE_PER_SECOND", 10)), 10),
+            "webhook": RateLimiter(100.0, burst=100),
+        }
+        self.pool = GreenPool(int(config.get("DELIVERY_CONCURRENCY", 10)))
+        self.follow_url = str(
+            config.get("FOLLOW_URL", "https://labornet.mol.go.th/t/<reference>")
+        )
+        self.case_url = str(
+            config.get("CASE_URL", "https://labornet.mol.go.th/a/<reference>")
+        )
+        self.feedback_url = str(
+            config.get(
+                "FEEDBACK_URL", "https://labornet.mol.go.th/f/<reference>?t=<token>"
+            )
+        )
+        self.token_secret = str(config.get("TOKEN_SECRET", ""))
+        self.rotation = timedelta(hours=float(config.get("WEBHOOK_ROTATION_HOURS", 24)))
+        self.quiet_hours = deliveries.parse_quiet_hours(
+            config.get("SMS_QUIET_HOURS", "21:00-08:00")
+        )
+
+    def start(self) -> None:
+        """Begin sending once the container runs."""
+        database = next(
+            d for d in self.container.dependencies if isinstance(d, Database)
+        )
+        assert database.engine is not None
+        self.sessions = sessionmaker(bind=database.engine, expire_on_commit=False)
+        self.metadata = database.metadata
+        self._running = True
+        self._thread = self.container.spawn_managed_thread(self._run)
+
+    def stop(self) -> None:
+        """Stop claiming; let the sends in flight finish."""
+        self._running = False
+        self.pool.waitall()
+
+    def kill(self) -> None:
+        """Stop at once (a claimed row's lease runs out; see recover)."""
+        self._running = False
+
+    def get_dependency(self, worker_ctx: Any) -> DeliverySender:
+        """This sender (the API's retry wakes it)."""
+        return self
+
+    # --- the loop ----------------------------------------------------------
+
+    def _session(self) -> Session:
+        return bind_outbox(self.sessions(), self.metadata)
+
+    def _run(self) -> None:
+        while self._running:
+            try:
+                claimed = self.claim()
+                for delivery_id in claimed:
+                    self.pool.spawn_n(self.send_one, delivery_id)
+            except Exception:
+                log.exception("delivery loop failed; retrying")
+            eventlet.sleep(self.poll)
+
+    def claim(self) -> list[str]:
+        """Recover interrupted rows and claim due ones (committed)."""
+        free = self.pool.free()
+        if free <= 0:
+            return []
+        with self._session() as session, session.begin():
+            deliveries.recover_interrupted(session)
+            return deliveries.claim_due(session, free, self.lease)
+
+    def send_one(self, delivery_id: str) -> None:
+        """One attempt of one claimed delivery, recorded whatever happens."""
+        try:
+            with self._session() as session, session.begin():
+                delivery = session.get(Delivery, delivery_id)
+                if delivery is None or delivery.status != "sending":
+                    return
+                self._attempt(session, delivery)
+        except Exception:
+            # the lease runs out and recover_interrupted decides
+            log.exception("delivery %s could not be recorded", delivery_id)
+
+    def _attempt(self, session: Session, delivery: Delivery) -> None:
+        event = parse_event(delivery.event)
+        try:
+            channel_name, address, facts, language = self._address(
+                session, delivery, event
+            )
+        except Undeliverable as exc:
+            deliveries.skip(session, delivery, str(exc))
+            return
+        if (
+            channel_name == "sms"
+            and not delivery.urgent
+            and (
+                resume := deliveries.quiet_until(deliveries.utc_now(), self.quiet_hours)
+            )
+            is not None
+        ):
+            # no SMS at night: it waits for the morning, without costing a try
+            wait = (resume - deliveries.utc_now()).total_seconds()
+            deliveries.retry_later(
+                session,
+                delivery,
+                after=wait,
+                response="quiet hours",
+                count_attempt=False,
+            )
+            return
+        channel = self.channels.get(channel_name)
+        fallback = self._fallback(session, delivery, channel_name)
+        if channel is None:
+            deliveries.fail(
+                session, delivery, "channel_not_configured", fallback=fallback
+            )
+            return
+        message = self._message(
+            session, delivery, event, channel_name, address, facts, language
+        )
+        self.limits[channel_name].acquire()
+        result: SendResult = channel.send(message)
+        masked = mask_recipient(channel_name, address)
+        if result.accepted:
+            deliveries.sent(
+                session,
+                delivery,
+                channel=channel_name,
+                address_masked=masked,
+                provider_message_id=result.provider_message_id,
+                response=result.provider_response,
+            )
+            if delivery.recipient_kind == audience.AGENCY_WEBHOOKS:
+                domain.webhook_succeeded(session, delivery.recipient_id)
+            return
+        if delivery.recipient_kind == audience.AGENCY_WEBHOOKS:
+            domain.webhook_failed(session, delivery.recipient_id)
+        if result.retry:
+            after = result.retry_after or deliveries.backoff(
+                delivery.attempts, self.backoff_base, self.backoff_cap, self.rng
+            )
+            deliveries.retry_later(
+                session,
+                delivery,
+                after=after,
+                response=result.provider_response,
+                address_masked=masked,
+                fallback=fallback,
+            )
+            return
+        deliveries.fail(
+            session,
+            delivery,
+            result.permanent_error or "refused",
+            response=result.provider_response,
+            fallback=fallback,
+        )
+
+    # --- addresses, facts, messages -----------------------------------------
+
+    def _address(
+        self, session: Session, delivery: Delivery, event: Any
+    ) -> tuple[str, str, dict[str, Any], str]:
+        """(channel, address, facts, language) of this attempt."""
+        kind = delivery.recipient_kind
+        reference = delivery.case_reference
+        if kind == audience.CITIZEN:
+            contact = self._contact(
+                reference or "", f"{delivery.message} {delivery.channel}"
+            )
+            channel = delivery.channel
+            if channel == deliveries.CITIZENS_CHOICE:
+                channel = contact.get("contact_channel") or "none"
+            address = {
+                "sms": contact.get("phone"),
+                "line": contact.get("line_user_id"),
+                "email": contact.get("email"),
+            }.get(channel)
+            if not address:
+                raise Undeliverable(f"no {channel} contact")
+            facts: dict[str, Any] = {
+                "follow_url": self.follow_url.replace("<reference>", reference or ""),
+            }
+            if contact.get("tracking_code"):
+                facts["tracking_code"] = contact["tracking_code"]
+            if delivery.message == "case_closed_rate_us":
+                facts["feedback_url"] = self._feedback_url(reference or "")
+            language = contact.get("language") or delivery.language
+            return channel, str(address), facts, language
+        if kind == audience.AGENCY_WEBHOOKS:
+            subscription = session.get(WebhookSubscription, delivery.recipient_id)
+            if subscription is None:
+                raise Undeliverable("subscription removed")
+            if subscription.status == "paused":
+                raise Undeliverable("subscription paused")
+            return "webhook", subscription.url, {}, "th"
+        agent = session.get(AgentContact, delivery.recipient_id)
+        if agent is None or agent.status != "active":
+            raise Undeliverable("agent not active")
+        address = {
+            "sms": agent.phone,
+            "line": agent.line_user_id,
+            "email": agent.email,
+        }.get(delivery.channel)
+        if not address:
+            raise Undeliverable(f"no {delivery.channel} contact")
+        facts = {
+            "recipient_name": agent.name_th,
+            "case_url": self.case_url.replace("<reference>", reference or ""),
+        }
+        return delivery.channel, address, facts, delivery.language
+
+    def _contact(self, reference: str, purpose: str) -> dict[str, Any]:
+        """The citizen's contact from intake (an audited read)."""
+        with ClusterRpcProxy(self.config) as cluster:
+            contact = cluster.intake.contact_for_notification(reference, purpose)
+        if contact is None:
+            raise Undeliverable("unknown case")
+        if contact.get("erased"):
+            raise Undeliverable("personal data erased")
+        if not contact.get("consent"):
+            raise Undeliverable("no consent to contact")
+        return dict(contact)
+
+    def _feedback_url(self, reference: str) -> str:
+        from labornet_shared.tokens import issue_feedback_token
+
+        token = issue_feedback_token(self.token_secret, reference, timedelta(days=30))
+        return self.feedback_url.replace("<reference>", reference).replace(
+            "<token>", token
+        )
+
+    def _fallback(self, session: Session, delivery: Delivery, used: str) -> list[str]:
+        """The recipient's channels after ``used`` that have an address."""
+        order = list(audience.CHANNELS.get(delivery.recipient_kind, ()))
+        if used not in order:
+            return []
+        later = order[order.index(used) + 1 :]
+        if delivery.recipient_kind in (audience.CITIZEN, audience.AGENCY_WEBHOOKS):
+            # a citizen's other channels are asked from intake when tried
+            return later
+        agent = session.get(AgentContact, delivery.recipient_id)
+        if agent is None:
+            return []
+        return [
+            c
+            for c in later
+            if {
+                "sms": agent.phone,
+                "line": agent.line_user_id,
+                "email": agent.email,
+            }.get(c)
+        ]
+
+    def _message(
+        self,
+        session: Session,
+        delivery: Delivery,
+        event: Any,
+        channel: str,
+        address: str,
+        facts: dict[str, Any],
+        language: str,
+    ) -> Message:
+        if channel == "webhook":
+            subscription = session.get(WebhookSubscription, delivery.recipient_id)
+            assert subscription is not None
+            return Message(
+                to=address,
+                text=json.dumps(delivery.event, ensure_ascii=False, sort_keys=True),
+                idempotency_key=delivery.id,
+                signing_secrets=tuple(
+                    domain.signing_secrets(subscription, deliveries.utc_now())
+                ),
+            )
+        rendered = rendering.render(
+            delivery.message, channel, language, rendering.context_for(event, facts)
+        )
+        return Message(
+            to=address,
+            text=rendered.text,
+            subject=rendered.subject,
+            html=rendered.html,
+            idempotency_key=delivery.id,
+        )
