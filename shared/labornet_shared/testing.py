@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -294,6 +295,51 @@ def run_labornet(
         cwd=repo_root(),
         timeout=timeout,
     )
+
+
+class ChildProcess:
+    """A labornet process (a relay, a service) started by a fault test, its
+    output kept in files, killed with any signal the test chooses."""
+
+    def __init__(
+        self, name: str, argv: list[str], tmp_path: Path, env: dict[str, str]
+    ) -> None:
+        self.name = name
+        self.stdout = tmp_path / f"{name}.stdout"
+        self.stderr = tmp_path / f"{name}.stderr"
+        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own commands
+                argv,
+                cwd=repo_root(),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` if the process still runs."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signum)
+
+    def alive(self) -> bool:
+        """Whether it still runs."""
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL (works on a stopped process too) and reap it."""
+        self.signal(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+
+    def logs(self) -> str:
+        """The end of its output, for a failing test's message."""
+        parts = []
+        for path in (self.stdout, self.stderr):
+            content = path.read_text(errors="replace") if path.exists() else ""
+            parts.append(f"--- {self.name} {path.suffix[1:]} ---\n{content[-4000:]}")
+        return "\n".join(parts)
 
 
 # --- services --------------------------------------------------------------------

@@ -12,11 +12,9 @@ run on (SIGCONT) and tries again.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -47,7 +45,7 @@ from labornet_intake.schemas import CaseCreateSchema
 from labornet_shared.consumer import apply_once, event_handler, processed_events_table
 from labornet_shared.db import Database, make_engine, normalise_url
 from labornet_shared.events import Event
-from labornet_shared.testing import TEST_DB_ENV, case_payload, wait_until
+from labornet_shared.testing import TEST_DB_ENV, ChildProcess, case_payload, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -168,43 +166,9 @@ def case_counter(
 # --- the relay process -------------------------------------------------------------
 
 
-class RelayProcess:
+def RelayProcess(name: str, tmp_path: Path, env: dict[str, str]) -> ChildProcess:
     """``labornet relay intake`` as a child process, logs to files."""
-
-    def __init__(self, name: str, tmp_path: Path, env: dict[str, str]) -> None:
-        self.name = name
-        self.stdout = tmp_path / f"{name}.stdout"
-        self.stderr = tmp_path / f"{name}.stderr"
-        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
-            self.proc = subprocess.Popen(
-                [str(LABORNET), "relay", "intake"],
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-
-    def signal(self, signum: int) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signum)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL (works on a stopped process too) and reap it."""
-        self.signal(signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
-
-    def logs(self) -> str:
-        parts = []
-        for path in (self.stdout, self.stderr):
-            content = path.read_text(errors="replace") if path.exists() else ""
-            parts.append(f"--- {self.name} {path.suffix[1:]} ---\n{content[-4000:]}")
-        return "\n".join(parts)
+    return ChildProcess(name, [str(LABORNET), "relay", "intake"], tmp_path, env)
 
 
 def relay_env(intake_db: str, amqp_uri: str) -> dict[str, str]:

@@ -18,6 +18,8 @@ from typing import Any
 
 import eventlet
 from eventlet.greenpool import GreenPool
+from nameko.amqp.publish import UndeliverableMessage
+from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,6 +42,9 @@ from labornet_shared.events import parse_event
 from labornet_shared.outbox import bind_outbox
 
 log = logging.getLogger("labornet.notify.sender")
+
+#: what asking intake for a contact may raise when intake is away
+RPC_TROUBLE = (UnknownService, RpcTimeout, UndeliverableMessage, OSError)
 
 
 def _flag(value: Any) -> bool:
@@ -125,6 +130,7 @@ class DeliverySender(DependencyProvider):
         )
         self.token_secret = str(config.get("TOKEN_SECRET", ""))
         self.rotation = timedelta(hours=float(config.get("WEBHOOK_ROTATION_HOURS", 24)))
+        self.rpc_timeout = float(config.get("CONTACT_RPC_TIMEOUT_SECONDS", 10))
         self.quiet_hours = deliveries.parse_quiet_hours(
             config.get("SMS_QUIET_HOURS", "21:00-08:00")
         )
@@ -197,6 +203,18 @@ class DeliverySender(DependencyProvider):
             )
         except Undeliverable as exc:
             deliveries.skip(session, delivery, str(exc))
+            return
+        except RPC_TROUBLE as exc:
+            # intake is down or slow: the citizen's contact waits, like a
+            # provider that does not answer
+            deliveries.retry_later(
+                session,
+                delivery,
+                after=deliveries.backoff(
+                    delivery.attempts, self.backoff_base, self.backoff_cap, self.rng
+                ),
+                response=f"contact unavailable: {type(exc).__name__}",
+            )
             return
         if (
             channel_name == "sms"
@@ -320,7 +338,7 @@ class DeliverySender(DependencyProvider):
 
     def _contact(self, reference: str, purpose: str) -> dict[str, Any]:
         """The citizen's contact from intake (an audited read)."""
-        with ClusterRpcProxy(self.config) as cluster:
+        with ClusterRpcProxy(self.config, timeout=self.rpc_timeout) as cluster:
             contact = cluster.intake.contact_for_notification(reference, purpose)
         if contact is None:
             raise Undeliverable("unknown case")

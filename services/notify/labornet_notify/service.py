@@ -32,6 +32,9 @@ from labornet_notify.schemas import (
     SubscriptionSchema,
 )
 from labornet_notify.sender import DeliverySender
+
+# the mixin by its module: nameko run serves every class in this module
+from labornet_shared import web
 from labornet_shared.consumer import apply_once, event_handler
 from labornet_shared.events import Event
 from labornet_shared.http import api, load, read_json
@@ -40,7 +43,7 @@ from labornet_shared.openapi import Operation
 from labornet_shared.pagination import encode_cursor
 from labornet_shared.problems import Problem
 from labornet_shared.tokens import Principal
-from labornet_shared.web import Probes, cursor_position, query_args, require_scope
+from labornet_shared.web import cursor_position, query_args, require_scope
 
 DELIVERY = DeliverySchema()
 DELIVERY_QUERY = DeliveryQuerySchema()
@@ -153,7 +156,7 @@ OPERATIONS = [
 ]
 
 
-class NotifyService(Probes):
+class NotifyService(web.Probes):
     """Tells citizens, field agents and agencies what they need to know."""
 
     name = "notify"

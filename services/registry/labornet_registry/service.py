@@ -27,6 +27,9 @@ from labornet_registry.schemas import (
     ImportReportSchema,
     StatsSchema,
 )
+
+# the mixin by its module: nameko run serves every class in this module
+from labornet_shared import web
 from labornet_shared.http import (
     api,
     load,
@@ -38,7 +41,6 @@ from labornet_shared.openapi import Operation
 from labornet_shared.pagination import encode_cursor
 from labornet_shared.problems import FieldError, Problem
 from labornet_shared.web import (
-    Probes,
     cursor_position,
     query_args,
     require_scope,
@@ -206,7 +208,7 @@ OPERATIONS = [
 ]
 
 
-class RegistryService(Probes):
+class RegistryService(web.Probes):
     """The field-agent network: who, where, which languages, since when."""
 
     name = "registry"

@@ -248,9 +248,7 @@ def _issue(
     }
     _to_office(session, "referral_issued", payload, case.reference, referral)
     # and on routing.events, for notify (agencies' webhooks, field agents)
-    add_event(
-        session, SERVICE, make_event("referral_issued", payload, case.reference)
-    )
+    add_event(session, SERVICE, make_event("referral_issued", payload, case.reference))
 
 
 def _to_office(

@@ -29,6 +29,9 @@ from labornet_routing.schemas import (
     SlaListSchema,
     SlaSchema,
 )
+
+# the mixin by its module: nameko run serves every class in this module
+from labornet_shared import web
 from labornet_shared.consumer import apply_once, event_handler
 from labornet_shared.events import Event
 from labornet_shared.http import api, load, read_json
@@ -39,7 +42,6 @@ from labornet_shared.pagination import encode_cursor
 from labornet_shared.problems import Problem
 from labornet_shared.timers import every
 from labornet_shared.web import (
-    Probes,
     cursor_position,
     query_args,
     require_scope,
@@ -217,7 +219,7 @@ OPERATIONS = [
 ]
 
 
-class RoutingService(Probes):
+class RoutingService(web.Probes):
     """Screens cases, refers them to offices, follows every referral."""
 
     name = "routing"
