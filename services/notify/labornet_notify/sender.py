@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import eventlet
+import eventlet.queue
 from eventlet.greenpool import GreenPool
 from nameko.amqp.publish import UndeliverableMessage
 from nameko.exceptions import RpcTimeout, UnknownService
@@ -117,6 +118,7 @@ class DeliverySender(DependencyProvider):
             "webhook": RateLimiter(100.0, burst=100),
         }
         self.pool = GreenPool(int(config.get("DELIVERY_CONCURRENCY", 10)))
+        self._proxies: Any = eventlet.queue.LightQueue()
         self.follow_url = str(
             config.get("FOLLOW_URL", "https://labornet.mol.go.th/t/<reference>")
         )
@@ -150,6 +152,8 @@ class DeliverySender(DependencyProvider):
         """Stop claiming; let the sends in flight finish."""
         self._running = False
         self.pool.waitall()
+        while not self._proxies.empty():
+            self._proxies.get_nowait().stop()
 
     def kill(self) -> None:
         """Stop at once (a claimed row's lease runs out; see recover)."""
@@ -166,18 +170,21 @@ class DeliverySender(DependencyProvider):
 
     def _run(self) -> None:
         while self._running:
+            claimed: list[str] = []
             try:
                 claimed = self.claim()
                 for delivery_id in claimed:
                     self.pool.spawn_n(self.send_one, delivery_id)
             except Exception:
                 log.exception("delivery loop failed; retrying")
-            eventlet.sleep(self.poll)
+            # a burst: claim again as soon as a sender is free; else rest
+            eventlet.sleep(0 if claimed else self.poll)
 
     def claim(self) -> list[str]:
         """Recover interrupted rows and claim due ones (committed)."""
         free = self.pool.free()
         if free <= 0:
+            eventlet.sleep(0.005)  # every sender busy: wait for one
             return []
         with self._session() as session, session.begin():
             deliveries.recover_interrupted(session)
@@ -337,9 +344,23 @@ class DeliverySender(DependencyProvider):
         return delivery.channel, address, facts, delivery.language
 
     def _contact(self, reference: str, purpose: str) -> dict[str, Any]:
-        """The citizen's contact from intake (an audited read)."""
-        with ClusterRpcProxy(self.config, timeout=self.rpc_timeout) as cluster:
-            contact = cluster.intake.contact_for_notification(reference, purpose)
+        """The citizen's contact from intake (an audited read).
+
+        Through a pool of standing RPC proxies: opening a connection and a
+        reply queue per message would cost more than sending it. One proxy
+        serves one call at a time.
+        """
+        try:
+            proxy = self._proxies.get_nowait()
+        except eventlet.queue.Empty:
+            proxy = ClusterRpcProxy(self.config, timeout=self.rpc_timeout)
+            proxy.start()
+        try:
+            contact = proxy._proxy.intake.contact_for_notification(reference, purpose)
+        except BaseException:
+            proxy.stop()  # a failed proxy is not reused
+            raise
+        self._proxies.put(proxy)
         if contact is None:
             raise Undeliverable("unknown case")
         if contact.get("erased"):
