@@ -32,7 +32,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "not_found": ("Not found.", "ไม่พบข้อมูลที่ร้องขอ"),
     "method_not_allowed": ("Method not allowed.", "ไม่รองรับวิธีการเรียกนี้"),
     "unauthorized": ("A valid bearer token is required.", "ต้องใช้โทเคนที่ถูกต้อง"),
-    "invalid_token": ("The bearer token is not valid.", "โทเคนไม่ถูกต้องหรือหมดอายุ"),
+    "invalid_token": ("The token is not valid.", "โทเคนไม่ถูกต้องหรือหมดอายุ"),
     "rate_limited": (
         "Too many requests; retry later.",
         "มีคำขอมากเกินไป กรุณาลองใหม่ภายหลัง",
@@ -64,6 +64,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "roster_unreadable": (
         "The file is not a roster this service can read.",
         "ไม่สามารถอ่านไฟล์รายชื่อนี้ได้",
+    ),
+    "token_expired": ("This link has expired.", "ลิงก์นี้หมดอายุแล้ว"),
+    "case_not_closed": (
+        "The case is not closed yet.",
+        "เรื่องนี้ยังดำเนินการไม่เสร็จสิ้น",
+    ),
+    "feedback_already_given": (
+        "Feedback on this case was already given.",
+        "ได้รับการประเมินของเรื่องนี้แล้ว",
     ),
     "internal_error": ("Something went wrong on our side.", "เกิดข้อผิดพลาดในระบบ"),
     "not_ready": ("A dependency is not reachable.", "ระบบที่เกี่ยวข้องยังไม่พร้อมใช้งาน"),

@@ -28,6 +28,8 @@ class Settings(DependencyProvider):
         """Read the secrets and Open311's settings from config."""
         config = self.container.config
         self.pepper = str(config["TRACKING_CODE_PEPPER"])
+        # signs the citizens' feedback links (notify issues them)
+        self.token_secret = str(config["TOKEN_SECRET"])
         # the one jurisdiction Open311 serves, the public URL of its endpoint
         # (empty: the URL the request came to) and whether it is live
         self.open311_jurisdiction = str(

@@ -5,7 +5,9 @@ change that others must hear about writes its event to the outbox in the same
 transaction (:func:`labornet_shared.outbox.add_event`). routing's events
 (:func:`apply_routing_event`) keep the case's timeline, status and intake's
 copy of its referrals, which decides who may call the citizen
-(:func:`contact_for`).
+(:func:`contact_for`). notify asks how to reach the citizen when it sends
+(:func:`contact_for_notification`), and the citizen rates a closed case
+through the link it sent (:func:`give_feedback`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session, selectinload
 from labornet_intake.models import (
     AuditLogEntry,
     Case,
+    CaseFeedback,
     CaseReferral,
     CitizenContact,
     IdempotencyKey,
@@ -43,7 +46,7 @@ from labornet_shared.outbox import add_event
 from labornet_shared.problems import FieldError
 from labornet_shared.reference import LocationError, buddhist_year, resolve_location
 from labornet_shared.reference.case_reference import parse_case_reference
-from labornet_shared.tokens import Principal
+from labornet_shared.tokens import Principal, verify_feedback_token
 
 SERVICE = "intake"
 OPEN_STATUSES = ("received", "routed", "in_progress")
@@ -580,6 +583,10 @@ def erase_personal_data(
         entry.note = None
     for referral in case.referrals:
         referral.last_note = None
+    # the rating stays for the statistics; the comment is the citizen's words
+    session.execute(
+        update(CaseFeedback).where(CaseFeedback.case_id == case.id).values(comment=None)
+    )
     # published copies of its events (kept a while for operators) carry the
     # description; events not yet published must still reach their consumers
     session.execute(
@@ -1035,3 +1042,117 @@ def open311_requests(
     if until is not None:
         query = query.where(Case.created_at <= as_utc(until))
     return list(session.scalars(query.limit(limit)))
+
+
+# --- notify: how to reach the citizen when it sends -------------------------------
+
+#: who asks over RPC, as the audit log names it
+NOTIFY = Principal(scope="service", subject="notify")
+
+_CONTACT_FIELDS = ("name", "phone", "email", "line_user_id")
+
+
+def contact_for_notification(
+    session: Session,
+    reference: str,
+    purpose: str,
+    pepper: str,
+    clock: Clock = utc_now,
+) -> dict[str, Any] | None:
+    """How notify reaches the citizen of ``reference`` for ``purpose`` (e.g.
+    ``case_received sms``); None for a case intake does not have.
+
+    The contact comes only while the citizen's consent stands and their
+    personal data is not erased; otherwise ``consent`` or ``erased`` says
+    why, the contact is null and the channel ``none``: notify sends nothing.
+    Every answer carrying personal data is audited (actor ``notify``,
+    ``read_contact``, the purpose). The tracking code is derived, as always.
+    """
+    case = _load_case(session, reference)
+    if case is None:
+        return None
+    contact = case.contact
+    erased = case.personal_data_erased_at is not None
+    consent = contact is not None and contact.consent_given_at is not None
+    reachable = contact if consent and not erased else None
+    details = {name: getattr(reachable, name, None) for name in _CONTACT_FIELDS}
+    if any(value is not None for value in details.values()):
+        audit(session, NOTIFY, "read_contact", reference, purpose, clock=clock)
+    return {
+        "reference": case.reference,
+        "language": case.language,
+        "contact_channel": reachable.contact_channel if reachable else "none",
+        **details,
+        "tracking_code": tracking_code(pepper, case.reference),
+        "consent": consent,
+        "erased": erased,
+        "status": case.status,
+    }
+
+
+# --- the citizen's feedback on a closed case ---------------------------------------
+
+
+class CaseNotClosed(Exception):
+    """Feedback is asked for once the case is closed, not before."""
+
+
+class FeedbackAlreadyGiven(Exception):
+    """This case's feedback was given (the link is single-use)."""
+
+
+@dataclass(frozen=True)
+class FeedbackGiven:
+    """The answer as stored."""
+
+    reference: str
+    rating: int
+    solved: bool
+    answered_at: datetime
+
+
+def give_feedback(
+    session: Session,
+    reference: str,
+    data: dict[str, Any],
+    secret: str,
+    clock: Clock = utc_now,
+) -> FeedbackGiven:
+    """Store the citizen's rating of case ``reference`` once, from the link
+    notify sent when it closed (``data["token"]``).
+
+    Raises :class:`~labornet_shared.tokens.InvalidToken` (forged, malformed)
+    or its :class:`~labornet_shared.tokens.ExpiredToken`, :class:`CaseNotFound`
+    (a genuine token of another case), :class:`CaseNotClosed`, or
+    :class:`FeedbackAlreadyGiven` (this token, or another link of the case,
+    was answered before).
+    """
+    now = _now(clock)
+    claim = verify_feedback_token(secret, data["token"], now=now)
+    if claim.reference != reference:
+        raise CaseNotFound()
+    case = _load_case(session, reference)
+    if case is None:
+        raise CaseNotFound()
+    if case.status != "closed":
+        raise CaseNotClosed()
+    values = {
+        "case_id": case.id,
+        "rating": data["rating"],
+        "solved": data["solved"],
+        # a citizen who asked to be forgotten leaves only the numbers
+        "comment": None if case.personal_data_erased_at else data.get("comment"),
+        "token_id": claim.token_id,
+        "answered_at": now,
+    }
+    # any conflict (the case's answer, the token's) means "given before"; a
+    # concurrent second answer waits on the key, then conflicts
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: Any = postgresql_insert(CaseFeedback).values(values)
+    else:
+        statement = sqlite_insert(CaseFeedback).values(values)
+    inserted = session.execute(statement.on_conflict_do_nothing())
+    if getattr(inserted, "rowcount", 0) != 1:
+        raise FeedbackAlreadyGiven()
+    return FeedbackGiven(reference, data["rating"], data["solved"], now)

@@ -1,7 +1,7 @@
 """intake's tables: cases, the citizen's contact and consent, the timeline,
 intake's copy of each case's referrals (from routing's events), the cases
-filed through Open311, the audit log of personal-data reads, idempotency keys,
-outbox and applied events.
+filed through Open311, the citizen's feedback on closed cases, the audit log of
+personal-data reads, idempotency keys, outbox and applied events.
 
 The citizen's personal data lives only in ``citizen_contacts`` (one row per
 case), so PDPA erasure wipes one row and leaves the case and its statistics.
@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -206,6 +207,29 @@ class Open311Request(Base):
     media_url: Mapped[str | None] = mapped_column(Text)
 
     case: Mapped[Case] = relationship(back_populates="open311")
+
+
+class CaseFeedback(Base):
+    """The citizen's answer once the case closed: a rating of the service
+    (1–5), whether the problem was solved and an optional comment, given once
+    through the single-use link notify sent (``token_id`` names the link)."""
+
+    __tablename__ = "case_feedback"
+
+    # one answer per case, however many links reached the citizen
+    case_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    rating: Mapped[int] = mapped_column(SmallInteger)
+    solved: Mapped[bool] = mapped_column(Boolean)
+    # the citizen's own words: wiped with their personal data
+    comment: Mapped[str | None] = mapped_column(Text)
+    token_id: Mapped[str] = mapped_column(String(16), unique=True)
+    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("rating BETWEEN 1 AND 5", name="ck_case_feedback_rating"),
+    )
 
 
 class AuditLogEntry(Base):

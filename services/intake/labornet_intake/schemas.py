@@ -340,3 +340,71 @@ class CaseCreatedSchema(Schema):
     tracking_code = fields.String()
     status = fields.String()
     links = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class FeedbackSchema(Schema):
+    """``POST /v1/cases/{reference}/feedback``: the citizen's answer to the
+    link notify sent when the case closed (JSON, or a web form's
+    ``application/x-www-form-urlencoded`` with the same names: ``solved`` as
+    ``true``/``false``, ``yes``/``no`` or ``1``/``0``)."""
+
+    class Meta:
+        unknown = RAISE
+
+    token = Text(
+        required=True,
+        validate=validate.Length(1, 500),
+        metadata={"description": "The signed single-use token of the link."},
+    )
+    rating = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(1, 5),
+        metadata={"description": "How the service was, 1 (poor) to 5 (very good)."},
+    )
+    solved = fields.Boolean(
+        required=True,
+        truthy={True},
+        falsy={False},
+        metadata={"description": "Whether the problem was solved."},
+    )
+    comment = Text(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=1000),
+        metadata={"description": "In the citizen's words; wiped on erasure."},
+    )
+
+    @post_load
+    def _blank_comment(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        # a form's empty text box is no comment
+        comment = (data.get("comment") or "").strip()
+        data["comment"] = comment or None
+        return data
+
+
+class FeedbackGivenSchema(Schema):
+    """``201`` answer to ``POST /v1/cases/{reference}/feedback``."""
+
+    reference = fields.String()
+    rating = fields.Integer()
+    solved = fields.Boolean()
+    answered_at = fields.DateTime()
+
+
+class NotificationContactSchema(Schema):
+    """intake's RPC ``contact_for_notification``: how notify reaches the
+    citizen. The contact (name, phone, email, LINE id) is null and the
+    channel ``none`` without consent or once erased."""
+
+    reference = fields.String()
+    language = fields.String()
+    contact_channel = fields.String()
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    line_user_id = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    tracking_code = fields.String()
+    consent = fields.Boolean()
+    erased = fields.Boolean()
+    status = fields.String()

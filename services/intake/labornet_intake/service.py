@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
+from urllib.parse import parse_qsl
 
 from werkzeug.wrappers import Request
 
@@ -19,16 +21,24 @@ from labornet_intake.schemas import (
     CaseStatusSchema,
     CaseSummarySchema,
     CitizenContactOutSchema,
+    FeedbackGivenSchema,
+    FeedbackSchema,
+    NotificationContactSchema,
     WithdrawSchema,
 )
+
+# the mixin by its module: nameko run serves every class in this module
+from labornet_shared import web
 from labornet_shared.consumer import event_handler
 from labornet_shared.events import Event
-from labornet_shared.http import api, load, read_json
+from labornet_shared.http import api, load, read_body, read_json
 from labornet_shared.logs import correlation_id_var
 from labornet_shared.openapi import Operation
 from labornet_shared.pagination import encode_cursor
-from labornet_shared.problems import FieldError, Problem
-from labornet_shared.web import Probes, cursor_position, principal_of, require_scope
+from labornet_shared.problems import FieldError, Problem, invalid
+from labornet_shared.rpc import rpc
+from labornet_shared.tokens import ExpiredToken, InvalidToken
+from labornet_shared.web import cursor_position, principal_of, require_scope
 
 TRACKING_HEADER = "X-Tracking-Code"
 
@@ -43,6 +53,9 @@ CASE_LIST_QUERY = CaseListQuerySchema()
 CASE_SUMMARY = CaseSummarySchema()
 CITIZEN_CONTACT = CitizenContactOutSchema()
 WITHDRAW = WithdrawSchema()
+FEEDBACK = FeedbackSchema()
+FEEDBACK_GIVEN = FeedbackGivenSchema()
+NOTIFICATION_CONTACT = NotificationContactSchema()
 
 log = logging.getLogger("labornet.intake")
 
@@ -126,6 +139,51 @@ def _contact_view(case: Any) -> dict[str, Any]:
             }
         )
     )
+
+
+FORM = "application/x-www-form-urlencoded"
+# a web form's text values as the feedback schema's types
+_FORM_NUMBER = re.compile(r"[0-9]{1,3}")
+_FORM_BOOLEANS = {
+    "true": True,
+    "yes": True,
+    "1": True,
+    "on": True,
+    "false": False,
+    "no": False,
+    "0": False,
+    "off": False,
+}
+# the token's realm: the credential is the body's token, not a header
+FEEDBACK_CHALLENGE = {"WWW-Authenticate": 'Token realm="feedback"'}
+
+
+def _feedback_body(request: Request) -> Any:
+    """The answer as JSON, or as the fields of a web form (each once)."""
+    if (request.mimetype or "") != FORM:
+        return read_json(request)
+    try:
+        pairs = parse_qsl(
+            read_body(request).decode("utf-8"),
+            keep_blank_values=True,
+            errors="strict",
+            max_num_fields=20,
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        # not UTF-8, or more fields than the form has
+        raise invalid(FieldError("body", "invalid")) from exc
+    names = [name for name, _ in pairs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise invalid(*(FieldError(name or "body", "repeated") for name in repeated))
+    form: dict[str, Any] = dict(pairs)
+    rating = form.get("rating")
+    if isinstance(rating, str) and _FORM_NUMBER.fullmatch(rating.strip()):
+        form["rating"] = int(rating)
+    solved = form.get("solved")
+    if isinstance(solved, str) and solved.strip().lower() in _FORM_BOOLEANS:
+        form["solved"] = _FORM_BOOLEANS[solved.strip().lower()]
+    return form
 
 
 def _created(reference: str, code: str) -> dict[str, Any]:
@@ -214,6 +272,29 @@ OPERATIONS = [
         anonymous=True,
     ),
     Operation(
+        "POST",
+        "/v1/cases/{reference}/feedback",
+        "The citizen rates a closed case (1-5) and says whether the problem was "
+        "solved, through the link notify sent: its token is single-use, "
+        "valid 30 days and names the case. A forged or expired token is 401, "
+        "another case's 404; a case not closed, or answered before, 409. "
+        "JSON, or a web form (application/x-www-form-urlencoded)",
+        request=FeedbackSchema,
+        response=FeedbackGivenSchema,
+        status=201,
+        errors=(400, 401, 404, 409, 413, 415, 429),
+        path_schemas={"reference": REFERENCE},
+        extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": FeedbackSchema},
+                    FORM: {"schema": FeedbackSchema},
+                },
+            }
+        },
+    ),
+    Operation(
         "DELETE",
         "/v1/cases/{reference}/personal-data",
         "Erase the citizen's personal data (PDPA; operator)",
@@ -230,12 +311,16 @@ def _is_case_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
+class InvalidRpcArgument(ValueError):
+    """An RPC called with arguments of the wrong kind (the caller's fault)."""
+
+
 def _consumer(method: str) -> str:
     """The name a handler's applied events are recorded under."""
     return f"{IntakeService.name}.{method}"
 
 
-class IntakeService(Probes):
+class IntakeService(web.Probes):
     """Cases in: store, announce (outbox), let the citizen follow them as
     routing's events say where they are."""
 
@@ -377,6 +462,46 @@ class IntakeService(Probes):
         except domain.CaseNotFound as exc:
             raise Problem(404, "not_found") from exc
         return 204, ""
+
+    @api("POST", "/v1/cases/<reference>/feedback", authenticate=False)
+    def give_feedback(self, request: Request, reference: str) -> Any:
+        """The citizen's rating of a closed case, once, by the link's token."""
+        data = load(FEEDBACK, _feedback_body(request))
+        try:
+            given = domain.give_feedback(
+                self.db.session, reference, data, self.settings.token_secret
+            )
+        except ExpiredToken as exc:
+            raise Problem(401, "token_expired", headers=FEEDBACK_CHALLENGE) from exc
+        except InvalidToken as exc:
+            raise Problem(401, "invalid_token", headers=FEEDBACK_CHALLENGE) from exc
+        except domain.CaseNotFound as exc:
+            raise Problem(404, "not_found") from exc
+        except domain.CaseNotClosed as exc:
+            raise Problem(409, "case_not_closed") from exc
+        except domain.FeedbackAlreadyGiven as exc:
+            raise Problem(409, "feedback_already_given") from exc
+        correlation_id_var.set(reference)
+        self.db.after_commit(lambda: log.info("case %s: feedback given", reference))
+        return 201, dict(FEEDBACK_GIVEN.dump(given))
+
+    # --- notify asks over RPC ------------------------------------------------
+
+    @rpc(expected_exceptions=InvalidRpcArgument)
+    def contact_for_notification(self, reference: str, purpose: str) -> Any:
+        """How notify reaches the citizen of ``reference`` now, for
+        ``purpose`` (``"case_received sms"``): a :class:`NotificationContactSchema`
+        document, or None for an unknown case. Audited whenever it carries
+        personal data; committed before the answer leaves."""
+        if not isinstance(reference, str) or not isinstance(purpose, str):
+            raise InvalidRpcArgument("reference and purpose are text")
+        purpose = purpose.strip()
+        if not 1 <= len(purpose) <= 200:
+            raise InvalidRpcArgument("purpose must be 1 to 200 characters")
+        answer = domain.contact_for_notification(
+            self.db.session, reference, purpose, self.settings.pepper
+        )
+        return None if answer is None else dict(NOTIFICATION_CONTACT.dump(answer))
 
     # --- Open311 GeoReport v2 (open311.py: its vocabulary and formats) -------
 

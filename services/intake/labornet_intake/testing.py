@@ -1,5 +1,6 @@
 """pytest fixtures that run intake for tests (loaded by the root conftest),
-and factories of routing's events as routing's outbox publishes them."""
+and factories of routing's events as routing's outbox publishes them, of
+feedback links as notify sends them, and intake's RPC as notify calls it."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from typing import Any
 
 import kombu
 import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import create_engine, text
 
 from labornet_shared.db import normalise_url
 from labornet_shared.events import Event, make_event
 from labornet_shared.testing import service_fixtures
-from labornet_shared.tokens import issue_token
+from labornet_shared.tokens import issue_feedback_token, issue_token
 
 intake_db, intake_config, start_intake, intake_api = service_fixtures(
     "intake", "labornet_intake.service:IntakeService", own_database=False
@@ -202,3 +204,52 @@ def publish_routing(broker: dict[str, Any]) -> Callable[..., None]:
             publish_routing_event(broker["AMQP_URI"], body)
 
     return publish
+
+
+def closing_events(reference: str, agency: str = "dlpw") -> list[Event]:
+    """routing's events of a case referred to one office that resolved it:
+    routed, accepted, resolved, closed (a minute apart, in order)."""
+    now = datetime.now(UTC)
+    ref = referral_ref(agency)
+    resolved = with_status(ref, "resolved")
+    return [
+        case_routed(reference, [ref], at=now + timedelta(minutes=1)),
+        referral_status_changed(
+            reference, ref, "accepted", at=now + timedelta(minutes=2)
+        ),
+        referral_status_changed(
+            reference,
+            ref,
+            "resolved",
+            previous_status="accepted",
+            outcome="resolved",
+            at=now + timedelta(minutes=3),
+        ),
+        case_closed(reference, [resolved], at=now + timedelta(minutes=4)),
+    ]
+
+
+@pytest.fixture
+def feedback_link(intake_config: dict[str, Any]) -> Callable[..., str]:
+    """The token of a feedback link as notify mints it when a case closes,
+    signed with this intake's TOKEN_SECRET: ``feedback_link(reference)``,
+    ``feedback_link(reference, ttl=timedelta(minutes=-1))`` (expired)."""
+    secret = intake_config["TOKEN_SECRET"]
+
+    def make(reference: str, ttl: timedelta = timedelta(days=30)) -> str:
+        return issue_feedback_token(secret, reference, ttl)
+
+    return make
+
+
+@pytest.fixture
+def intake_rpc(intake_api: Any, intake_config: dict[str, Any]) -> Iterator[Any]:
+    """intake's RPC as notify calls it: nameko's ClusterRpcProxy on this
+    test's vhost, to the running intake (``intake_rpc.contact_for_notification
+    (reference, purpose)``)."""
+    config = {
+        "AMQP_URI": intake_config["AMQP_URI"],
+        "serializer": intake_config.get("serializer", "json"),
+    }
+    with ClusterRpcProxy(config, timeout=30) as cluster:
+        yield cluster.intake

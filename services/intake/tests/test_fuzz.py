@@ -6,8 +6,9 @@ schema-conforming and mutated: every answer must be below 500 and as
 documented, and every 4xx a problem+json with a ``code`` (a 400 naming its
 fields). Here intake adds what the generators cannot know: cases that exist
 (some requests name them, some with their tracking code), places the
-gazetteer knows (so part of the new cases are taken in), and the requests that
-once got a 500.
+gazetteer knows (so part of the new cases are taken in), closed cases and
+genuine feedback links for them (as JSON and as a web form), and the requests
+that once got a 500.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from labornet_intake.testing import closing_events
 from labornet_shared.fuzzing import MODES, fuzz_operations
-from labornet_shared.testing import anonymous_case_payload, case_payload
-from labornet_shared.tokens import issue_token
+from labornet_shared.testing import anonymous_case_payload, case_payload, wait_until
+from labornet_shared.tokens import issue_feedback_token, issue_token
 
 OPERATIONS = [
     ("POST", "/v1/cases"),
@@ -29,6 +31,7 @@ OPERATIONS = [
     ("GET", "/v1/cases"),
     ("POST", "/v1/cases/{reference}/withdraw"),
     ("DELETE", "/v1/cases/{reference}/personal-data"),
+    ("POST", "/v1/cases/{reference}/feedback"),
 ]
 
 # A case is checked against the gazetteer, the national ID's check digit and
@@ -41,9 +44,23 @@ SEMANTIC_400 = {
         }
     }
 }
+# a well-formed answer with a token that is not a genuine link, for another
+# case, for a case not closed or answered before is refused
+FEEDBACK_REFUSED = {
+    "checks": {
+        "positive_data_acceptance": {
+            "expected-statuses": ["2xx", "401", "404", "409", "429"]
+        }
+    }
+}
 OPERATION_CONFIG = [
     {"include-path": "/v1/cases", "include-method": "POST", **SEMANTIC_400},
     {"include-path": "/v1/cases", "include-method": "GET", **SEMANTIC_400},
+    {
+        "include-path": "/v1/cases/{reference}/feedback",
+        "include-method": "POST",
+        **FEEDBACK_REFUSED,
+    },
 ]
 
 # places the gazetteer knows, for generated cases that should be taken in
@@ -89,9 +106,39 @@ def naming_known_cases(known: list[dict[str, Any]]) -> Any:
     return strategies_for
 
 
-def regressions(operation: Any) -> list[Any]:
-    """Requests that once got a 500, beyond what the generators reach."""
+def feedback_answers(secret: str, closed: list[str]) -> Any:
+    """Genuine answers to the feedback of ``closed`` cases, alternately as
+    JSON and from a web form, each sent twice (the second is refused)."""
+
+    def cases(operation: Any) -> list[Any]:
+        made = []
+        for number, reference in enumerate(closed):
+            token = issue_feedback_token(secret, reference)
+            if number % 2:
+                body: dict[str, Any] = {"token": token, "rating": "4", "solved": "yes"}
+                media_type = "application/x-www-form-urlencoded"
+            else:
+                body = {"token": token, "rating": 5, "solved": True, "comment": "ดี"}
+                media_type = "application/json"
+            for _ in range(2):
+                made.append(
+                    operation.Case(
+                        path_parameters={"reference": reference},
+                        body=body,
+                        media_type=media_type,
+                    )
+                )
+        return made
+
+    return cases
+
+
+def regressions(operation: Any, feedback: Any = None) -> list[Any]:
+    """Requests that once got a 500, beyond what the generators reach, and
+    the genuine feedback answers ``feedback(operation)`` makes."""
     label = f"{operation.method.upper()} {operation.path}"
+    if label == "POST /v1/cases/{reference}/feedback" and feedback is not None:
+        return list(feedback(operation))
     if label == "POST /v1/cases":
         # NUL is not storable in PostgreSQL text
         key = {"Idempotency-Key": "retry\x00"}
@@ -103,7 +150,9 @@ def regressions(operation: Any) -> list[Any]:
     return []
 
 
-def test_bad_input_never_gets_a_500(start_intake, intake_config, subtests):
+def test_bad_input_never_gets_a_500(
+    start_intake, intake_config, publish_routing, subtests
+):
     api = start_intake(RATE_LIMIT_ANONYMOUS="1000000/minute")
     token = issue_token(intake_config["TOKEN_SECRET"], "operator")
     # cases that exist, so generated requests also reach the 2xx paths
@@ -112,11 +161,28 @@ def test_bad_input_never_gets_a_500(start_intake, intake_config, subtests):
         case_payload(Random(1)),
         anonymous_case_payload(),
         case_payload(Random(2)),
+        case_payload(Random(3)),
+        case_payload(Random(4)),
     ]
     for body in bodies:
         created = api.post("/v1/cases", json=body)
         assert created.status_code == 201, created.text
         known.append(created.json())
+    # two of them closed, for their citizens' feedback
+    closed = [created["reference"] for created in known[3:]]
+    for reference in closed:
+        publish_routing(*closing_events(reference))
+    for created in known[3:]:
+        wait_until(
+            lambda created=created: (
+                api.get(
+                    f"/v1/cases/{created['reference']}",
+                    headers={"X-Tracking-Code": created["tracking_code"]},
+                ).json()["status"]
+                == "closed"
+            )
+        )
+    feedback = feedback_answers(intake_config["TOKEN_SECRET"], closed)
 
     fuzz_operations(
         api.base_url,
@@ -124,6 +190,6 @@ def test_bad_input_never_gets_a_500(start_intake, intake_config, subtests):
         token,
         subtests,
         strategies_for=naming_known_cases(known),
-        regressions=regressions,
+        regressions=lambda operation: regressions(operation, feedback),
         operation_config=OPERATION_CONFIG,
     )
