@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from marshmallow import (
@@ -9,6 +10,7 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
+    post_load,
     validate,
     validates_schema,
 )
@@ -37,6 +39,13 @@ class ReferralListQuerySchema(Schema):
     since = fields.AwareDateTime(validate=in_utc_range)
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIMIT))
     cursor = Text(load_default=None)
+
+    @post_load
+    def _in_utc(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        # PostgreSQL refuses offsets beyond ±15:59; the moment is the same
+        if data.get("since") is not None:
+            data["since"] = data["since"].astimezone(UTC)
+        return data
 
 
 class LabelSchema(Schema):
