@@ -1,0 +1,103 @@
+"""notify's rules without a broker: planning deliveries, quiet hours,
+backoff, and the pausing of a webhook endpoint that keeps failing."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from labornet_notify import deliveries, domain
+from labornet_notify.models import Base, Delivery
+from labornet_routing.testing import agent_event, case_received_event
+from labornet_shared.outbox import bind_outbox
+from labornet_shared.tokens import Principal
+
+OPERATOR = Principal(scope="operator", subject="ops")
+WINDOW = timedelta(hours=24)
+
+
+@pytest.fixture
+def session() -> Iterator[Session]:
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        bind_outbox(session, Base.metadata)
+        yield session
+    engine.dispose()
+
+
+def line_agent(agent_id: str = "agent-1") -> object:
+    contact = {"phone": "+66812345678", "email": None, "line_user_id": "U" + "b" * 32}
+    return agent_event(agent_id=agent_id, contact=contact)
+
+
+def test_a_redelivered_event_plans_nothing_more(session) -> None:
+    deliveries.apply_agent(session, line_agent())
+    case = case_received_event()
+    deliveries.remember_case(session, case)
+    first = deliveries.plan(session, case, retry_window=WINDOW)
+    again = deliveries.plan(session, case, retry_window=WINDOW)
+    assert (first, again) == (2, 0)  # the citizen and the area's agent
+    planned = session.scalars(select(Delivery)).all()
+    assert {(d.recipient_kind, d.channel) for d in planned} == {
+        ("citizen", "auto"),
+        ("area_agents", "line"),
+    }
+
+
+def test_the_submitting_agent_is_not_told_of_their_own_new_case(session) -> None:
+    deliveries.apply_agent(session, line_agent("agent-1"))
+    case = case_received_event(submitted_by_agent_id="agent-1")
+    deliveries.remember_case(session, case)
+    deliveries.plan(session, case, retry_window=WINDOW)
+    kinds = [d.recipient_kind for d in session.scalars(select(Delivery))]
+    assert kinds == ["citizen"]
+
+
+def test_quiet_hours_wait_for_the_morning_in_bangkok() -> None:
+    hours = (time(21, 0), time(8, 0))
+    night = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)  # 22:30 in Bangkok
+    assert deliveries.quiet_until(night, hours) == datetime(
+        2026, 11, 27, 1, 0, tzinfo=UTC
+    )  # 08:00 in Bangkok
+    day = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)  # 10:00 in Bangkok
+    assert deliveries.quiet_until(day, hours) is None
+    assert deliveries.quiet_until(night, None) is None
+
+
+def test_backoff_doubles_up_to_its_cap_with_jitter() -> None:
+    rng = random.Random(1)
+    waits = [deliveries.backoff(n, 5.0, 60.0, rng) for n in range(1, 8)]
+    assert 2.5 <= waits[0] <= 5.0  # the first retry within 10 seconds
+    assert all(w <= 60.0 for w in waits)
+    assert waits[4] >= 30.0  # 5 * 2**4 = 80, capped at 60, jitter above half
+
+
+def test_an_endpoint_failing_for_a_day_is_paused(session) -> None:
+    found, _secret = domain.create_subscription(
+        session,
+        OPERATOR,
+        url="http://127.0.0.1:9/hooks",
+        agency="sso",
+        provinces=[],
+        event_types=[],
+        allow_local=True,
+    )
+    start = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+    assert not domain.webhook_failed(session, found.id, clock=lambda: start)
+    later = start + timedelta(hours=23)
+    assert not domain.webhook_failed(session, found.id, clock=lambda: later)
+    assert found.status == "active"
+    a_day = start + timedelta(days=1, minutes=1)
+    assert domain.webhook_failed(session, found.id, clock=lambda: a_day)
+    assert (found.status, found.paused_reason) == ("paused", "failing for a day")
+    # one success in between starts the day again
+    resumed = domain.set_status(session, found.id, "active")
+    domain.webhook_failed(session, found.id, clock=lambda: a_day)
+    domain.webhook_succeeded(session, found.id)
+    assert resumed.failing_since is None
