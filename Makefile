@@ -7,7 +7,7 @@ SERVICES := $(notdir $(wildcard services/*))
 PACKAGES := shared/labornet_shared $(foreach s,$(SERVICES),services/$(s)/labornet_$(s))
 TEST_DIRS := shared/tests $(foreach s,$(SERVICES),services/$(s)/tests) tests
 
-.PHONY: run test lint format bench bench-intake bench-registry venv migrate setup-broker clean eval-routing
+.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify venv migrate setup-broker clean eval-routing
 
 venv: $(STAMP)
 
@@ -41,18 +41,28 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix shared services tests examples
 
 # bench-intake: issue 3's outbox figures; bench-registry: issue 4's import
-# and search figures (tests/bench/README.md). `bench` runs them one after the
-# other, never in parallel (-j), so that neither measures the other's load;
-# BENCH_ARGS go to each (options both know: --db, --clients, --enforce).
+# and search figures; bench-routing: issue 5's case-accepted-to-agency-queue
+# latency (tests/bench/README.md). `bench` runs them one after the other,
+# never in parallel (-j), so that none measures another's load; BENCH_ARGS go
+# to each (options all know: --db, --clients, --quiet-wait).
 bench: $(STAMP)
 	@$(MAKE) --no-print-directory bench-intake
 	@$(MAKE) --no-print-directory bench-registry
+	@$(MAKE) --no-print-directory bench-routing
+	@$(MAKE) --no-print-directory bench-notify
 
 bench-intake: $(STAMP)
 	$(BIN)/python tests/bench/bench_intake.py $(BENCH_ARGS)
 
 bench-registry: $(STAMP)
 	$(BIN)/python tests/bench/bench_registry.py $(BENCH_ARGS)
+
+bench-routing: $(STAMP)
+	$(BIN)/python tests/bench/bench_routing.py $(BENCH_ARGS)
+
+# bench-notify: issue 6's deliveries/s through the fake providers
+bench-notify: $(STAMP)
+	$(BIN)/python tests/bench/bench_notify.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var .mypy_cache .ruff_cache
