@@ -396,6 +396,7 @@ def service_fixtures(
             OUTBOX_POLL_SECONDS=0.2,
             RATE_LIMIT_ANONYMOUS="10000/minute",
             EVENT_BACKOFF_MS=50,
+            GC_FREEZE=False,
             **settings,
         )
 

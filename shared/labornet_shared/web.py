@@ -5,10 +5,12 @@ service serves (``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json``).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from marshmallow import Schema
+from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Request
 
 from labornet_shared.health import Readiness
@@ -83,6 +85,29 @@ PROBE_OPERATIONS = [
 ]
 
 
+class StartupHeap(DependencyProvider):
+    """Moves what a service loaded at start-up out of the garbage collector's
+    sight (``gc.freeze``).
+
+    The gazetteer, the lexicon, SQLAlchemy's and marshmallow's machinery are
+    hundreds of thousands of objects that live as long as the process; every
+    full collection walked them all, stopping the service 40–120 ms (the
+    search p99 of the registry). Frozen, a collection looks only at what
+    requests create.
+    """
+
+    def start(self) -> None:
+        """After every extension has set up: collect once, then freeze.
+
+        ``GC_FREEZE: false`` turns it off: the test suite starts hundreds of
+        containers in one process, and frozen garbage cycles are never freed.
+        """
+        if self.container.config.get("GC_FREEZE", True) in (False, "false", "0"):
+            return
+        gc.collect()
+        gc.freeze()
+
+
 class Probes:
     """The probes and the API description every labornet service serves.
 
@@ -94,6 +119,7 @@ class Probes:
     operations: ClassVar[list[Operation]]
 
     readiness = Readiness()
+    startup_heap = StartupHeap()
 
     @api("GET", "/healthz", authenticate=False, rate_limited=False)
     def healthz(self, request: Request) -> Any:
