@@ -46,3 +46,11 @@ def load_service_config(service: str) -> dict[str, Any]:
     if not path.exists() and Path("config.yml").exists():
         path = Path("config.yml")
     return load_config(path)
+
+
+def flag(value: Any) -> bool:
+    """A boolean setting: YAML's true/false, or the strings an environment
+    variable gives (``true``, ``yes``, ``1``, ``on``; anything else is off)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)

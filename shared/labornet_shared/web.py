@@ -13,6 +13,7 @@ from marshmallow import Schema
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Request
 
+from labornet_shared.config import flag
 from labornet_shared.health import Readiness
 from labornet_shared.http import api, json_response, load, metrics_response
 from labornet_shared.openapi import Operation, build_spec
@@ -102,7 +103,7 @@ class StartupHeap(DependencyProvider):
         ``GC_FREEZE: false`` turns it off: the test suite starts hundreds of
         containers in one process, and frozen garbage cycles are never freed.
         """
-        if self.container.config.get("GC_FREEZE", True) in (False, "false", "0"):
+        if not flag(self.container.config.get("GC_FREEZE", True)):
             return
         gc.collect()
         gc.freeze()

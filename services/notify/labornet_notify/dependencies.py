@@ -9,6 +9,7 @@ from nameko.extensions import DependencyProvider
 
 from labornet_notify.channels import WebhookChannel
 from labornet_notify.models import Base
+from labornet_shared.config import flag
 from labornet_shared.db import Database
 from labornet_shared.outbox import OutboxRelay
 
@@ -23,20 +24,13 @@ def notify_relay() -> OutboxRelay:
     return OutboxRelay(database_attr="db")
 
 
-def _flag(value: Any) -> bool:
-    """A config boolean: YAML's true, or the strings an environment gives."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 class Webhooks(DependencyProvider):
     """The webhook channel and its settings, read once from config."""
 
     def setup(self) -> None:
         """Read the settings; build the channel."""
         config = self.container.config
-        self.allow_local = _flag(config.get("WEBHOOK_ALLOW_LOCAL", False))
+        self.allow_local = flag(config.get("WEBHOOK_ALLOW_LOCAL", False))
         self.rotation_hours = float(config.get("WEBHOOK_ROTATION_HOURS", 24))
         self.channel = WebhookChannel(
             timeout=float(config.get("WEBHOOK_TIMEOUT_SECONDS", 10)),

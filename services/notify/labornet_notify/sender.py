@@ -38,6 +38,7 @@ from labornet_notify.channels import (
     mask_recipient,
 )
 from labornet_notify.models import AgentContact, Delivery, WebhookSubscription
+from labornet_shared.config import flag
 from labornet_shared.db import Database
 from labornet_shared.events import parse_event
 from labornet_shared.outbox import bind_outbox
@@ -46,12 +47,6 @@ log = logging.getLogger("labornet.notify.sender")
 
 #: what asking intake for a contact may raise when intake is away
 RPC_TROUBLE = (UnknownService, RpcTimeout, UndeliverableMessage, OSError)
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 def build_channels(config: dict[str, Any]) -> dict[str, Channel]:
@@ -77,11 +72,11 @@ def build_channels(config: dict[str, Any]) -> dict[str, Channel]:
             sender=str(config.get("SMTP_SENDER", "labornet@mol.go.th")),
             username=config.get("SMTP_USERNAME") or None,
             password=config.get("SMTP_PASSWORD") or None,
-            starttls=_flag(config.get("SMTP_STARTTLS", True)),
+            starttls=flag(config.get("SMTP_STARTTLS", True)),
         )
     channels["webhook"] = WebhookChannel(
         timeout=float(config.get("WEBHOOK_TIMEOUT_SECONDS", 10)),
-        allow_insecure_local=_flag(config.get("WEBHOOK_ALLOW_LOCAL", False)),
+        allow_insecure_local=flag(config.get("WEBHOOK_ALLOW_LOCAL", False)),
     )
     return channels
 
