@@ -30,7 +30,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import amqp
 import kombu
 from nameko.extensions import DependencyProvider
 from sqlalchemy import (
@@ -53,6 +52,7 @@ from sqlalchemy.orm import Session
 
 from labornet_shared.db import Database, UnitOfWork, bulk_insert, is_postgresql
 from labornet_shared.events import Event
+from labornet_shared.frames import publish_batch_frames
 
 log = logging.getLogger(__name__)
 
@@ -259,29 +259,24 @@ class ConfirmingPublisher:
         self._unconfirmed.clear()
         self._nacked.clear()
         try:
-            for message in messages:
-                self._declare(message["exchange"])
-                self._unconfirmed.add(self._next_tag)
-                self._next_tag += 1
-                channel.basic_publish(
-                    amqp.Message(
-                        message["body"],
-                        content_type="application/json",
-                        content_encoding="utf-8",
-                        delivery_mode=2,
-                        message_id=message["event_id"],
-                        type=message["event_type"],
-                        timestamp=int(time.time()),
-                        correlation_id=message.get("correlation_id") or "",
-                        application_headers={
-                            "nameko.correlation_id": message.get("correlation_id")
-                            or "",
-                            "nameko.event_id": message["event_id"],
-                        },
-                    ),
-                    exchange=message["exchange"],
-                    routing_key=message["routing_key"],
+            for exchange in {message["exchange"] for message in messages}:
+                self._declare(exchange)
+            first = self._next_tag
+            self._next_tag += len(messages)
+            self._unconfirmed.update(range(first, self._next_tag))
+            amqp_connection = channel.connection
+            # the whole batch in one send, encoded for the relay's one message
+            # shape (frames.py): py-amqp's per-message path costs ~6x the CPU
+            amqp_connection.transport.write(
+                publish_batch_frames(
+                    channel.channel_id,
+                    amqp_connection.frame_max,
+                    messages,
+                    int(time.time()),
                 )
+            )
+            # py-amqp's heartbeat bookkeeping counts what was sent
+            amqp_connection.bytes_sent += 1
             deadline = time.monotonic() + self.confirm_timeout
             while self._unconfirmed:
                 remaining = deadline - time.monotonic()
