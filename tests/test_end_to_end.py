@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from labornet_registry.testing import agent_payload
 from labornet_shared.db import normalise_url
-from labornet_shared.events import REFERRALS_EXCHANGE
+from labornet_shared.events import ERASED_TEXT, REFERRALS_EXCHANGE
 from labornet_shared.testing import case_payload, wait_until
 from labornet_shared.tokens import issue_token
 
@@ -129,3 +129,15 @@ def test_a_case_from_intake_to_the_offices_and_back_to_the_citizen(
     assert {r["status"] for r in case["referrals"]} == {"resolved"}
     # once the case is closed, no office may read the contact any more
     assert intake.get(f"/v1/cases/{reference}/contact", headers=sso).status_code == 404
+
+    # PDPA erasure at intake reaches routing's copy of the citizen's words
+    erased = intake.delete(f"/v1/cases/{reference}/personal-data", headers=operator)
+    assert erased.status_code == 204, erased.text
+    office = token(intake_config, "agency", agency="sso", province="TH-52")
+    (referral,) = routing.get("/v1/referrals", headers=office).json()["referrals"]
+
+    def wiped() -> bool:
+        seen = routing.get(f"/v1/referrals/{referral['id']}", headers=office)
+        return bool(seen.json()["description"] == ERASED_TEXT)
+
+    wait_until(wiped, timeout=15)

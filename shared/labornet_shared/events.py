@@ -91,6 +91,44 @@ class CaseWithdrawnV1(Schema):
     )
 
 
+#: what a wiped free text reads, in every service that kept a copy
+ERASED_TEXT = "[erased at the citizen's request]"
+
+
+#: payload fields that hold someone's own words (a case's description, an
+#: office's note quoting the citizen): the free text an erasure wipes
+FREE_TEXT_FIELDS = frozenset({"description", "note"})
+
+
+def wipe_free_text(value: Any) -> Any:
+    """A copy of an event body or payload with every free-text field
+    (:data:`FREE_TEXT_FIELDS`, at any depth) replaced by :data:`ERASED_TEXT`."""
+    if isinstance(value, dict):
+        return {
+            key: (
+                ERASED_TEXT
+                if key in FREE_TEXT_FIELDS and isinstance(item, str)
+                else wipe_free_text(item)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [wipe_free_text(item) for item in value]
+    return value
+
+
+class CasePersonalDataErasedV1(Schema):
+    """``case_personal_data_erased`` v1: an operator erased the citizen's
+    personal data (PDPA); every service wipes the copies of the case's free
+    text it keeps (routing: the description and the offices' notes)."""
+
+    class Meta:
+        unknown = RAISE
+
+    reference = fields.String(required=True)
+    erased_at = fields.AwareDateTime(required=True)
+
+
 class AgentAreaSchema(Schema):
     """A place a field agent covers; codes below its level are null."""
 
@@ -355,6 +393,7 @@ class NotificationFailedV1(Schema):
 EVENT_TYPES: dict[tuple[str, int], tuple[str, type[Schema]]] = {
     ("case_received", 1): ("intake", CaseReceivedV1),
     ("case_withdrawn", 1): ("intake", CaseWithdrawnV1),
+    ("case_personal_data_erased", 1): ("intake", CasePersonalDataErasedV1),
     ("agent_registered", 1): ("registry", AgentSnapshotV1),
     ("agent_updated", 1): ("registry", AgentUpdatedV1),
     ("agent_deactivated", 1): ("registry", AgentDeactivatedV1),

@@ -11,6 +11,7 @@ import pytest
 
 from labornet_shared.events import (
     CURRENT_VERSIONS,
+    ERASED_TEXT,
     EVENT_TYPES,
     CaseReceivedV1,
     InvalidEvent,
@@ -18,6 +19,7 @@ from labornet_shared.events import (
     make_event,
     parse_event,
     source_service,
+    wipe_free_text,
 )
 
 
@@ -223,6 +225,10 @@ SCREENING = {"method": "lexicon", "needs_review": False, "labels": [LABEL]}
 SAMPLE_PAYLOADS = {
     "case_received": received_payload,
     "case_withdrawn": withdrawn_payload,
+    "case_personal_data_erased": lambda: {
+        "reference": "LN-2569-00000001",
+        "erased_at": "2026-11-26T04:00:00+00:00",
+    },
     "agent_registered": agent_payload,
     "agent_updated": lambda: agent_payload(revision=2, changed=["languages"]),
     "agent_deactivated": lambda: {
@@ -354,3 +360,26 @@ def test_a_referral_message_carries_no_citizen_identity() -> None:
     for field in ("citizen", "name", "phone", "email", "national_id"):
         with pytest.raises(InvalidEvent):
             make_event("referral_issued", {**payload, field: "x"})
+
+
+def test_an_erasure_wipes_every_free_text_field_at_any_depth() -> None:
+    body = {
+        "event_type": "referral_status_changed",
+        "payload": {
+            "reference": "LN-2569-00000001",
+            "note": "คุณสมชายโทรมาเอง",
+            "referral": {"status": "accepted", "note": "ตามที่ลูกจ้างเล่า"},
+            "cases": [{"description": "ค่าจ้างค้าง", "category": None}],
+        },
+    }
+    wiped = wipe_free_text(body)
+    assert wiped == {
+        "event_type": "referral_status_changed",
+        "payload": {
+            "reference": "LN-2569-00000001",
+            "note": ERASED_TEXT,
+            "referral": {"status": "accepted", "note": ERASED_TEXT},
+            "cases": [{"description": ERASED_TEXT, "category": None}],
+        },
+    }
+    assert body["payload"]["note"] == "คุณสมชายโทรมาเอง"  # a copy, not in place

@@ -597,6 +597,18 @@ def erase_personal_data(
     )
     case.personal_data_erased_at = now
     case.updated_at = now
+    # routing and notify keep copies of the description and notes: they wipe
+    # them on this event
+    add_event(
+        session,
+        SERVICE,
+        make_event(
+            "case_personal_data_erased",
+            {"reference": reference, "erased_at": now.isoformat()},
+            correlation_id=reference,
+            occurred_at=now,
+        ),
+    )
     audit(session, principal, "erase_personal_data", reference, clock=clock)
     return case
 

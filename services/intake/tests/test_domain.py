@@ -654,10 +654,17 @@ def test_erasure_wipes_personal_data_keeps_the_case_and_is_audited(session):
     domain.erase_personal_data(session, reference, OPERATOR, clock=at(when))
     session.commit()
     session.expunge_all()
-    # the published copy (with the description) is gone; the unsent one stays
-    assert [json.loads(r.body)["event_type"] for r in outbox_rows(session)] == [
-        "case_withdrawn"
+    # the published copy (with the description) is gone; the unsent one stays,
+    # and routing and notify are told to wipe their copies
+    left = [json.loads(r.body) for r in outbox_rows(session)]
+    assert [e["event_type"] for e in left] == [
+        "case_withdrawn",
+        "case_personal_data_erased",
     ]
+    assert left[1]["payload"] == {
+        "reference": reference,
+        "erased_at": when.isoformat(),
+    }
 
     case = session.scalars(select(Case)).one()
     contact = session.get(CitizenContact, case.id)

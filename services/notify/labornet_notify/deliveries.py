@@ -38,7 +38,7 @@ from labornet_notify.models import (
     NotifyCase,
     WebhookSubscription,
 )
-from labornet_shared.events import Event, make_event
+from labornet_shared.events import Event, make_event, wipe_free_text
 from labornet_shared.ids import new_time_ordered_id
 from labornet_shared.outbox import add_event
 
@@ -98,6 +98,22 @@ def remember_case(session: Session, event: Event) -> NotifyCase:
         )
         session.add(case)
     return case
+
+
+def erase_case_text(session: Session, reference: str) -> int:
+    """PDPA erasure: wipe the citizen's words (the description, offices'
+    notes) from the events kept with the case's deliveries. A delivery not
+    yet sent then says the text was erased; the citizen is sent nothing more
+    (intake answers no contact). Returns how many deliveries were wiped."""
+    wiped = 0
+    for delivery in session.scalars(
+        select(Delivery).where(Delivery.case_reference == reference)
+    ):
+        event = wipe_free_text(delivery.event)
+        if event != delivery.event:
+            delivery.event = event
+            wiped += 1
+    return wiped
 
 
 def apply_agent(session: Session, event: Event) -> bool:

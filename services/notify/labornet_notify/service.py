@@ -197,6 +197,13 @@ class NotifyService(web.Probes):
         """The submitting agent hears; the citizen hears no more."""
         self._plan("on_case_withdrawn", event)
 
+    @event_handler("intake", "case_personal_data_erased", accept_versions={1})
+    def on_case_personal_data_erased(self, event: Event) -> None:
+        """Wipe the citizen's words from the events kept with deliveries."""
+        if not apply_once(self.db, "notify.on_case_personal_data_erased", event):
+            return
+        deliveries.erase_case_text(self.db.session, event.payload["reference"])
+
     @event_handler("routing", "case_routed", accept_versions={1})
     def on_case_routed(self, event: Event) -> None:
         """Which offices have the case."""

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from labornet_notify import deliveries, domain
 from labornet_notify.models import Base, Delivery
 from labornet_routing.testing import agent_event, case_received_event
+from labornet_shared.events import ERASED_TEXT
 from labornet_shared.outbox import bind_outbox
 from labornet_shared.tokens import Principal
 
@@ -57,6 +58,35 @@ def test_the_submitting_agent_is_not_told_of_their_own_new_case(session) -> None
     deliveries.plan(session, case, retry_window=WINDOW)
     kinds = [d.recipient_kind for d in session.scalars(select(Delivery))]
     assert kinds == ["citizen"]
+
+
+def test_an_erasure_wipes_the_description_kept_with_the_deliveries(session) -> None:
+    deliveries.apply_agent(session, line_agent())
+    words = "คุณสมชาย บ้านเลขที่ 99 นายจ้างค้างค่าจ้าง"
+    case = case_received_event(description=words)
+    other = case_received_event(description=words)
+    for event in (case, other):
+        deliveries.remember_case(session, event)
+        deliveries.plan(session, event, retry_window=WINDOW)
+    session.flush()
+    assert deliveries.erase_case_text(session, case.payload["reference"]) == 2
+    session.flush()
+    session.expire_all()
+    kept = {
+        d.case_reference: d.event["payload"]["description"]
+        for d in session.scalars(select(Delivery))
+    }
+    # only the erased case's copies; another citizen's case is untouched
+    assert kept == {
+        case.payload["reference"]: ERASED_TEXT,
+        other.payload["reference"]: words,
+    }
+    # the rest of the event stays for the messages still to send
+    row = session.scalars(
+        select(Delivery).where(Delivery.case_reference == case.payload["reference"])
+    ).first()
+    assert row is not None
+    assert row.event["payload"]["location"] == case.payload["location"]
 
 
 def test_quiet_hours_wait_for_the_morning_in_bangkok() -> None:

@@ -27,8 +27,10 @@ from labornet_routing.models import (
     RoutedCase,
     RoutingRule,
     SlaSetting,
+    outbox_messages,
 )
 from labornet_shared.events import (
+    ERASED_TEXT,
     REFERRALS_EXCHANGE,
     Event,
     make_event,
@@ -432,6 +434,34 @@ def withdraw_case(session: Session, event: Event, clock: Clock = utc_now) -> int
     case.status = "withdrawn"
     case.closed_at = now
     return count
+
+
+def erase_case_text(session: Session, event: Event) -> None:
+    """PDPA erasure at intake: wipe routing's copies of the citizen's words —
+    the case's description, the offices' notes (they may quote the citizen)
+    and the published copies of routing's events about the case, kept a
+    while in the outbox (unpublished ones must still reach their consumers).
+    Category, place, referrals and their statuses stay for statistics."""
+    reference = event.payload["reference"]
+    case = session.get(RoutedCase, reference)
+    if case is None:
+        # its case_received has not been applied (redelivery order, or in
+        # the dead-letter queue): retry, so the erasure follows it
+        raise UnknownCase(reference)
+    case.description = ERASED_TEXT
+    referral_ids = [referral.id for referral in case.referrals]
+    if referral_ids:
+        session.execute(
+            update(ReferralNote)
+            .where(ReferralNote.referral_id.in_(referral_ids))
+            .values(note=None)
+        )
+    session.execute(
+        delete(outbox_messages).where(
+            outbox_messages.c.correlation_id == reference,
+            outbox_messages.c.sent_at.is_not(None),
+        )
+    )
 
 
 # --- offices act -------------------------------------------------------------

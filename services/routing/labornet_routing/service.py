@@ -253,6 +253,13 @@ class RoutingService(web.Probes):
             return
         domain.withdraw_case(self.db.session, event)
 
+    @event_handler("intake", "case_personal_data_erased", accept_versions={1})
+    def on_case_personal_data_erased(self, event: Event) -> None:
+        """Wipe routing's copies of the citizen's words (PDPA erasure)."""
+        if not apply_once(self.db, "routing.on_case_personal_data_erased", event):
+            return
+        domain.erase_case_text(self.db.session, event)
+
     @event_handler("registry", "agent_registered", accept_versions={1})
     def on_agent_registered(self, event: Event) -> None:
         """Project a new field agent."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from labornet_routing.testing import case_received_event
-from labornet_shared.events import REFERRALS_EXCHANGE, make_event
+from labornet_shared.events import ERASED_TEXT, REFERRALS_EXCHANGE, make_event
 from labornet_shared.testing import publish_event, wait_until
 from labornet_shared.tokens import issue_token
 
@@ -271,3 +271,38 @@ def test_readyz_checks_the_consumers(routing_api) -> None:
     state = routing_api.get("/readyz").json()
     assert state["ready"] is True
     assert "consumers" in state["checks"]
+
+
+def test_an_erasure_wipes_the_description_and_the_offices_notes(
+    routing_api, broker, bearer, operator
+) -> None:
+    received = case_received_event(description=THREE_PROBLEMS)
+    reference = received.payload["reference"]
+    publish_event(broker["AMQP_URI"], received)
+    sso = bearer("agency", agency="sso", province="TH-52")
+    (mine,) = referrals(routing_api, sso, 1)
+    path = f"/v1/referrals/{mine['id']}"
+    quote = "คุณสมชาย โทร 081-234-5678 บอกว่านายจ้างค้างเงิน"
+    accepted = routing_api.post(f"{path}/accept", json={"note": quote}, headers=sso)
+    assert accepted.status_code == 200, accepted.text
+    assert quote in accepted.text
+    erased = make_event(
+        "case_personal_data_erased",
+        {"reference": reference, "erased_at": received.payload["received_at"]},
+        reference,
+    )
+    publish_event(broker["AMQP_URI"], erased)
+    publish_event(broker["AMQP_URI"], erased)  # redelivered: applied once
+
+    def wiped() -> bool:
+        return bool(
+            routing_api.get(path, headers=sso).json()["description"] == ERASED_TEXT
+        )
+
+    wait_until(wiped, timeout=15)
+    seen = routing_api.get(path, headers=sso)
+    assert quote not in seen.text
+    assert "นายจ้าง" not in seen.text  # nothing of the description either
+    # the referral itself stays, for the statistics and the office's work
+    assert seen.json()["status"] == "accepted"
+    assert [n["status"] for n in seen.json()["notes"]] == ["accepted"]
