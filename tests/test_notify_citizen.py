@@ -1,19 +1,26 @@
 """The citizen hears of their case, on the channel they chose, from notify —
 which asks intake for the contact at send time and keeps only its masked
 form — and answers the closing request to rate the service through the
-signed link, at intake.
+signed link, which opens intake's page.
 
 intake and notify run as nameko containers on one vhost, each on its own
-database; the SMS gateway is a local server speaking ThaiBulkSMS's API.
+database; the SMS gateway is a local server speaking ThaiBulkSMS's API, the
+mail server a real SMTP server (aiosmtpd).
 """
 
 from __future__ import annotations
 
+import html
+import logging
 import random
 import re
+from email.header import decode_header, make_header
 from typing import Any
 
-from labornet_notify.fakes import FakeThaiBulkSms
+from sqlalchemy import create_engine, inspect, text
+
+from labornet_notify.fakes import FakeSmtpServer, FakeThaiBulkSms
+from labornet_shared.db import normalise_url
 from labornet_shared.events import make_event
 from labornet_shared.testing import case_payload, publish_event, wait_until
 from labornet_shared.tokens import issue_token
@@ -22,6 +29,20 @@ from labornet_shared.tokens import issue_token
 def operator_headers(config: dict[str, Any]) -> dict[str, str]:
     token = issue_token(config["TOKEN_SECRET"], "operator", name="ops")
     return {"Authorization": f"Bearer {token}"}
+
+
+def closing_event(reference: str) -> Any:
+    """routing's ``case_closed`` for a case with no referral left open."""
+    return make_event(
+        "case_closed",
+        {
+            "reference": reference,
+            "referrals": [],
+            "outcomes": {},
+            "closed_at": "2026-11-26T08:00:00+00:00",
+        },
+        reference,
+    )
 
 
 def test_the_citizen_gets_their_sms_and_rates_the_service(
@@ -35,7 +56,7 @@ def test_the_citizen_gets_their_sms_and_rates_the_service(
             SMS_BASE_URL=gateway.url,
             SMS_QUIET_HOURS="",
             DELIVERY_POLL_SECONDS=0.1,
-            FEEDBACK_URL="https://mol.example/f/<reference>?t=<token>",
+            FEEDBACK_URL=intake.base_url + "/f/<reference>?t=<token>",
         )
         body = case_payload(random.Random(3))
         body["citizen"]["contact_channel"] = "sms"
@@ -62,28 +83,23 @@ def test_the_citizen_gets_their_sms_and_rates_the_service(
         assert phone[1:-4] not in citizen[0]["address"].replace(" ", "")
 
         # routing closes the case: the citizen is asked to rate the service
-        closed = make_event(
-            "case_closed",
-            {
-                "reference": reference,
-                "referrals": [],
-                "outcomes": {},
-                "closed_at": "2026-11-26T08:00:00+00:00",
-            },
-            reference,
-        )
-        publish_event(broker["AMQP_URI"], closed)
+        publish_event(broker["AMQP_URI"], closing_event(reference))
         wait_until(lambda: len(texts()) >= 2, timeout=20)
-        link = re.search(r"https://mol\.example/f/\S+\?t=([A-Za-z0-9_\-]+)", texts()[1])
+        link = re.search(r"(http://\S+/f/\S+\?t=([A-Za-z0-9_\-]+))", texts()[1])
         assert link, texts()[1]
+        # the link opens intake's page with the form, in Thai
+        page = intake.get(link.group(1), headers={"Accept": "text/html"})
+        assert page.status_code == 200, page.text
+        assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert f'name="token" value="{link.group(2)}"' in page.text
         answer = intake.post(
             f"/v1/cases/{reference}/feedback",
-            json={"token": link.group(1), "rating": 5, "solved": True},
+            json={"token": link.group(2), "rating": 5, "solved": True},
         )
         assert answer.status_code == 201, answer.text
         again = intake.post(
             f"/v1/cases/{reference}/feedback",
-            json={"token": link.group(1), "rating": 1, "solved": False},
+            json={"token": link.group(2), "rating": 1, "solved": False},
         )
         assert again.status_code == 409
         for api in (intake, notify):
@@ -129,5 +145,98 @@ def test_nothing_is_sent_once_the_citizen_s_data_is_erased(
         (row,) = wait_until(skipped, timeout=20)
         assert row["last_error"] == "personal data erased"
         assert gateway.sent == []
+        for api in (intake, notify):
+            api.close()
+
+
+def test_the_citizen_who_chose_e_mail_gets_one_e_mail_per_event(
+    start_intake, start_notify, notify_config, broker, caplog
+) -> None:
+    """Through the running notify to a real SMTP server: one e-mail per event
+    (a redelivered event sends nothing more), Thai subjects encoded for
+    transport, plain text and HTML, the configured sender; notify keeps the
+    address masked, in its tables and its logs."""
+    caplog.set_level(logging.DEBUG, logger="labornet")
+    address = "somchai.jaidee@example.co.th"
+    sender = "กระทรวงแรงงาน <noreply@mol.example>"
+    with FakeSmtpServer() as smtp:
+        intake = start_intake()
+        notify = start_notify(
+            SMTP_HOST="127.0.0.1",
+            SMTP_PORT=smtp.port,
+            SMTP_STARTTLS="false",
+            SMTP_SENDER=sender,
+            DELIVERY_POLL_SECONDS=0.1,
+            FEEDBACK_URL=intake.base_url + "/f/<reference>?t=<token>",
+        )
+        body = case_payload(random.Random(5))
+        body["citizen"].update(email=address, contact_channel="email", language="th")
+        created = intake.post("/v1/cases", json=body)
+        assert created.status_code == 201, created.text
+        reference = created.json()["reference"]
+        code = created.json()["tracking_code"]
+        assert len(wait_until(lambda: smtp.messages_to(address), timeout=20)) == 1
+
+        closed = closing_event(reference)
+        publish_event(broker["AMQP_URI"], closed)
+        publish_event(broker["AMQP_URI"], closed)  # redelivered
+
+        def citizen_rows(status: str) -> list[dict[str, Any]]:
+            rows = notify.get(
+                "/v1/deliveries",
+                params={"reference": reference},
+                headers=operator_headers(notify_config),
+            ).json()["deliveries"]
+            return [
+                r
+                for r in rows
+                if r["recipient_kind"] == "citizen" and r["status"] == status
+            ]
+
+        wait_until(lambda: len(citizen_rows("sent")) == 2, timeout=20)
+        mails = smtp.messages_to(address)
+        assert len(mails) == 2, [m.message["Subject"] for m in mails]
+        subjects = [  # the receipt, then the closing with its rate-us link
+            f"ได้รับเรื่องของท่านแล้ว เลขที่ {reference}",
+            f"เรื่องเลขที่ {reference} ดำเนินการเสร็จสิ้นแล้ว โปรดประเมินบริการ",
+        ]
+        for mail, subject in zip(mails, subjects, strict=True):
+            assert (mail.mail_from, mail.rcpt_tos) == ("noreply@mol.example", [address])
+            raw = mail.data.decode("ascii")  # 7-bit on the wire, Thai included
+            [header] = re.findall(r"^Subject:(.*(?:\r?\n[ \t].*)*)", raw, re.M)
+            assert "=?utf-8?" in header.lower()
+            assert str(make_header(decode_header(header))) == subject
+            message = mail.message
+            assert message["Subject"] == subject
+            assert message["From"] == sender and message["To"] == address
+            assert message.get_content_type() == "multipart/alternative"
+            plain = message.get_body(("plain",))
+            rich = message.get_body(("html",))
+            assert plain is not None and rich is not None
+            assert reference in plain.get_content()
+            assert reference in rich.get_content()
+        assert code in mails[0].message.get_body(("plain",)).get_content()
+
+        # the closing e-mail's button opens the feedback page
+        rich_text = mails[1].message.get_body(("html",)).get_content()
+        [link] = re.findall(r'href="([^"]*/f/[^"]*)"', rich_text)
+        page = intake.get(html.unescape(link))
+        assert page.status_code == 200 and 'name="rating"' in page.text
+
+        # notify keeps the address masked: its answer, its tables, its logs
+        rows = citizen_rows("sent")
+        assert {(r["sent_channel"], r["address"]) for r in rows} == {
+            ("email", "s***@e***.th")
+        }
+        operator = operator_headers(notify_config)
+        assert address not in notify.get("/v1/deliveries", headers=operator).text
+        engine = create_engine(normalise_url(notify_config["DATABASE_URL"]))
+        with engine.connect() as connection:
+            for table in inspect(connection).get_table_names():
+                for row in connection.execute(text(f'SELECT * FROM "{table}"')):
+                    assert address not in str(tuple(row)), table
+        engine.dispose()
+        logged = [r.getMessage() for r in caplog.records]
+        assert logged and not [line for line in logged if address in line]
         for api in (intake, notify):
             api.close()

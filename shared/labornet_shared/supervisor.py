@@ -71,6 +71,16 @@ def run_platform(services: list[str]) -> int:
         return 1
     processes: dict[str, subprocess.Popen[bytes]] = {}
     nameko = os.path.join(os.path.dirname(sys.executable), "nameko")
+    development = {
+        # an agency's webhook endpoint may be a local system on
+        # http://127.0.0.1 (never in production)
+        "LABORNET_NOTIFY_WEBHOOK_ALLOW_LOCAL": "true",
+    }
+    if "intake" in services:
+        # the closing message's rate-us link opens intake's page here
+        development["LABORNET_NOTIFY_FEEDBACK_URL"] = (
+            f"http://127.0.0.1:{_port('intake')}/f/<reference>?t=<token>"
+        )
     for service in services:
         config_path = repo_root() / "services" / service / "config.yml"
         processes[service] = subprocess.Popen(  # noqa: S603 - our own nameko
@@ -84,16 +94,13 @@ def run_platform(services: list[str]) -> int:
             cwd=repo_root(),
             # eventlet's and pkg_resources' start-up warnings are not JSON
             env={
-                # the development settings: an agency's webhook endpoint may
-                # be a local system on http://127.0.0.1 (never in production)
-                "LABORNET_NOTIFY_WEBHOOK_ALLOW_LOCAL": "true",
+                # the development settings, unless the environment sets them
+                **development,
                 **os.environ,
                 "PYTHONWARNINGS": "ignore",
             },
         )
-        address = str(load_service_config(service)["WEB_SERVER_ADDRESS"])
-        port = address.rsplit(":", 1)[-1]
-        _say(f"{service}: http://127.0.0.1:{port}/  (openapi: /openapi.json)")
+        _say(f"{service}: http://127.0.0.1:{_port(service)}/  (openapi: /openapi.json)")
     _say(
         f"RabbitMQ {version}, management: http://127.0.0.1:15672/"
         " — Ctrl-C stops everything"
@@ -112,6 +119,12 @@ def run_platform(services: list[str]) -> int:
     finally:
         _stop(processes)
     return status
+
+
+def _port(service: str) -> str:
+    """The port a service listens on, as its config (and environment) say."""
+    address = str(load_service_config(service)["WEB_SERVER_ADDRESS"])
+    return address.rsplit(":", 1)[-1]
 
 
 def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:

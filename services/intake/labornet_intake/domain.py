@@ -7,7 +7,8 @@ transaction (:func:`labornet_shared.outbox.add_event`). routing's events
 copy of its referrals, which decides who may call the citizen
 (:func:`contact_for`). notify asks how to reach the citizen when it sends
 (:func:`contact_for_notification`), and the citizen rates a closed case
-through the link it sent (:func:`give_feedback`).
+through the link it sent (:func:`give_feedback`; the page it opens checks
+the link first, :func:`open_feedback_link`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from labornet_shared.outbox import add_event
 from labornet_shared.problems import FieldError
 from labornet_shared.reference import LocationError, buddhist_year, resolve_location
 from labornet_shared.reference.case_reference import parse_case_reference
-from labornet_shared.tokens import Principal, verify_feedback_token
+from labornet_shared.tokens import FeedbackToken, Principal, verify_feedback_token
 
 SERVICE = "intake"
 OPEN_STATUSES = ("received", "routed", "in_progress")
@@ -1168,3 +1169,40 @@ def give_feedback(
     if getattr(inserted, "rowcount", 0) != 1:
         raise FeedbackAlreadyGiven()
     return FeedbackGiven(reference, data["rating"], data["solved"], now)
+
+
+def open_feedback_link(
+    session: Session,
+    reference: str,
+    token: str,
+    secret: str,
+    clock: Clock = utc_now,
+) -> FeedbackToken:
+    """Whether the link the citizen opened may still be answered: what its
+    token says, for the feedback page to show the form. Reads only; the
+    answer (:func:`give_feedback`) decides.
+
+    Raises as :func:`give_feedback` does:
+    :class:`~labornet_shared.tokens.InvalidToken` or its
+    :class:`~labornet_shared.tokens.ExpiredToken` (checked first, so a forged
+    link learns nothing about the case), :class:`CaseNotFound`,
+    :class:`CaseNotClosed`, :class:`FeedbackAlreadyGiven`.
+    """
+    claim = verify_feedback_token(secret, token, now=_now(clock))
+    if claim.reference != reference:
+        raise CaseNotFound()
+    parsed = parse_case_reference(reference)
+    case = (
+        None
+        if parsed is None
+        else session.scalars(
+            select(Case).where(Case.id == parsed[1], Case.be_year == parsed[0])
+        ).first()
+    )
+    if case is None:
+        raise CaseNotFound()
+    if case.status != "closed":
+        raise CaseNotClosed()
+    if session.get(CaseFeedback, case.id) is not None:
+        raise FeedbackAlreadyGiven()
+    return claim

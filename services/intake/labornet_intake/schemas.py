@@ -383,6 +383,40 @@ class FeedbackSchema(Schema):
         return data
 
 
+#: the languages of the feedback page (``GET /f/{reference}``); others: Thai
+PAGE_LANGUAGES: tuple[str, ...] = ("th", "en", "my")
+
+
+class FeedbackFormSchema(FeedbackSchema):
+    """The answer as the feedback page's web form sends it: the same fields,
+    and the page's language (a hidden field), in which a browser is answered.
+    Not stored."""
+
+    lang = Text(
+        load_default=None,
+        validate=validate.OneOf(PAGE_LANGUAGES),
+        metadata={"description": "The language of the page that answers a browser."},
+    )
+
+
+class FeedbackPageQuerySchema(Schema):
+    """``GET /f/{reference}``: the link's query (documentation only: the page
+    answers anything, in HTML)."""
+
+    t = Text(
+        required=True,
+        validate=validate.Length(1, 500),
+        metadata={"description": "The signed single-use token of the link."},
+    )
+    lang = Text(
+        validate=validate.OneOf(PAGE_LANGUAGES),
+        metadata={
+            "description": "The page's language; without it (or with another "
+            "value) Accept-Language chooses, else Thai."
+        },
+    )
+
+
 class FeedbackGivenSchema(Schema):
     """``201`` answer to ``POST /v1/cases/{reference}/feedback``."""
 

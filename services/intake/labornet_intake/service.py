@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 
 from werkzeug.wrappers import Request
 
-from labornet_intake import domain, open311
+from labornet_intake import domain, feedback_page, open311
 from labornet_intake.dependencies import Settings, intake_database, intake_relay
 from labornet_intake.open311 import Open311Error, open311_api
 from labornet_intake.schemas import (
@@ -21,7 +21,9 @@ from labornet_intake.schemas import (
     CaseStatusSchema,
     CaseSummarySchema,
     CitizenContactOutSchema,
+    FeedbackFormSchema,
     FeedbackGivenSchema,
+    FeedbackPageQuerySchema,
     FeedbackSchema,
     NotificationContactSchema,
     WithdrawSchema,
@@ -54,6 +56,7 @@ CASE_SUMMARY = CaseSummarySchema()
 CITIZEN_CONTACT = CitizenContactOutSchema()
 WITHDRAW = WithdrawSchema()
 FEEDBACK = FeedbackSchema()
+FEEDBACK_FORM = FeedbackFormSchema()
 FEEDBACK_GIVEN = FeedbackGivenSchema()
 NOTIFICATION_CONTACT = NotificationContactSchema()
 
@@ -177,6 +180,8 @@ def _feedback_body(request: Request) -> Any:
     if repeated:
         raise invalid(*(FieldError(name or "body", "repeated") for name in repeated))
     form: dict[str, Any] = dict(pairs)
+    # as typed, for a browser's page: its language, the form to show again
+    feedback_page.remember_form(request, form)
     rating = form.get("rating")
     if isinstance(rating, str) and _FORM_NUMBER.fullmatch(rating.strip()):
         form["rating"] = int(rating)
@@ -184,6 +189,28 @@ def _feedback_body(request: Request) -> Any:
     if isinstance(solved, str) and solved.strip().lower() in _FORM_BOOLEANS:
         form["solved"] = _FORM_BOOLEANS[solved.strip().lower()]
     return form
+
+
+def _feedback_refusal(exc: Exception) -> Problem:
+    """Why a feedback link cannot be answered (domain.give_feedback's and
+    domain.open_feedback_link's refusals), as the API says it."""
+    if isinstance(exc, ExpiredToken):
+        return Problem(401, "token_expired", headers=FEEDBACK_CHALLENGE)
+    if isinstance(exc, InvalidToken):
+        return Problem(401, "invalid_token", headers=FEEDBACK_CHALLENGE)
+    if isinstance(exc, domain.CaseNotFound):
+        return Problem(404, "not_found")
+    if isinstance(exc, domain.CaseNotClosed):
+        return Problem(409, "case_not_closed")
+    return Problem(409, "feedback_already_given")
+
+
+FEEDBACK_REFUSALS = (
+    InvalidToken,
+    domain.CaseNotFound,
+    domain.CaseNotClosed,
+    domain.FeedbackAlreadyGiven,
+)
 
 
 def _created(reference: str, code: str) -> dict[str, Any]:
@@ -278,7 +305,9 @@ OPERATIONS = [
         "solved, through the link notify sent: its token is single-use, "
         "valid 30 days and names the case. A forged or expired token is 401, "
         "another case's 404; a case not closed, or answered before, 409. "
-        "JSON, or a web form (application/x-www-form-urlencoded)",
+        "JSON, or a web form (application/x-www-form-urlencoded, with the "
+        "page's lang): the feedback page's form, sent by a browser that "
+        "prefers text/html, is answered with a page",
         request=FeedbackSchema,
         response=FeedbackGivenSchema,
         status=201,
@@ -289,9 +318,32 @@ OPERATIONS = [
                 "required": True,
                 "content": {
                     "application/json": {"schema": FeedbackSchema},
-                    FORM: {"schema": FeedbackSchema},
+                    FORM: {"schema": FeedbackFormSchema},
                 },
-            }
+            },
+            "responses": feedback_page.html_responses(
+                (201, "stored (a thank-you page for the browser's form)"),
+                (400, 401, 404, 409, 413, 415, 429),
+                json_success=FeedbackGivenSchema,
+                problems=True,
+            ),
+        },
+    ),
+    Operation(
+        "GET",
+        "/f/{reference}",
+        "The page the link in notify's closing message opens (HTML, for a "
+        "phone's browser): the form to rate the case 1-5 and say whether the "
+        "problem was solved, posting to /v1/cases/{reference}/feedback. In "
+        "Thai, English or Myanmar (lang, else Accept-Language, else Thai). "
+        "An expired or forged link is a page with 401, another or an unknown "
+        "case 404, a case not closed or answered before 409",
+        query=FeedbackPageQuerySchema,
+        errors=(),
+        extra={
+            "responses": feedback_page.html_responses(
+                (200, "the form"), (401, 404, 409, 429)
+            )
         },
     ),
     Operation(
@@ -463,27 +515,42 @@ class IntakeService(web.Probes):
             raise Problem(404, "not_found") from exc
         return 204, ""
 
-    @api("POST", "/v1/cases/<reference>/feedback", authenticate=False)
+    @feedback_page.answer("POST", "/v1/cases/<reference>/feedback")
     def give_feedback(self, request: Request, reference: str) -> Any:
-        """The citizen's rating of a closed case, once, by the link's token."""
-        data = load(FEEDBACK, _feedback_body(request))
+        """The citizen's rating of a closed case, once, by the link's token;
+        the feedback page's form gets a page back."""
+        body = _feedback_body(request)
+        data = load(FEEDBACK_FORM if request.mimetype == FORM else FEEDBACK, body)
+        data.pop("lang", None)  # how to answer, not part of the answer
         try:
             given = domain.give_feedback(
                 self.db.session, reference, data, self.settings.token_secret
             )
-        except ExpiredToken as exc:
-            raise Problem(401, "token_expired", headers=FEEDBACK_CHALLENGE) from exc
-        except InvalidToken as exc:
-            raise Problem(401, "invalid_token", headers=FEEDBACK_CHALLENGE) from exc
-        except domain.CaseNotFound as exc:
-            raise Problem(404, "not_found") from exc
-        except domain.CaseNotClosed as exc:
-            raise Problem(409, "case_not_closed") from exc
-        except domain.FeedbackAlreadyGiven as exc:
-            raise Problem(409, "feedback_already_given") from exc
+        except FEEDBACK_REFUSALS as exc:
+            raise _feedback_refusal(exc) from exc
         correlation_id_var.set(reference)
         self.db.after_commit(lambda: log.info("case %s: feedback given", reference))
+        if feedback_page.wants_html(request):
+            return feedback_page.thanks_page(request, reference)
         return 201, dict(FEEDBACK_GIVEN.dump(given))
+
+    @feedback_page.page("GET", "/f/<reference>")
+    def feedback_form(self, request: Request, reference: str) -> Any:
+        """The page the closing message links to: the form while the link
+        may be answered, else a page saying why (401, 404, 409)."""
+        token = request.args.get("t", "")
+        try:
+            claim = domain.open_feedback_link(
+                self.db.session, reference, token, self.settings.token_secret
+            )
+        except FEEDBACK_REFUSALS as exc:
+            raise _feedback_refusal(exc) from exc
+        return feedback_page.form_page(
+            claim.reference,
+            token,
+            feedback_page.language_of(request),
+            switch_token=token,
+        )
 
     # --- notify asks over RPC ------------------------------------------------
 

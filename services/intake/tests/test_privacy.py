@@ -178,8 +178,12 @@ def test_no_personal_data_in_logs_or_events(intake_api, logs, queue_tap, intake_
     assert erased.status_code == 204
 
     # the events: what routing needs, never who the citizen is
-    events = tap.drain(expected=2)
-    assert [e["event_type"] for e in events] == ["case_received", "case_withdrawn"]
+    events = tap.drain(expected=3)
+    assert [e["event_type"] for e in events] == [
+        "case_received",
+        "case_withdrawn",
+        "case_personal_data_erased",
+    ]
     for event in events:
         raw = json.dumps(event, ensure_ascii=False)
         assert not leaks(raw), (event["event_type"], leaks(raw))
