@@ -1,7 +1,8 @@
 """The citizen hears of their case, on the channel they chose, from notify —
 which asks intake for the contact at send time and keeps only its masked
 form — and answers the closing request to rate the service through the
-signed link, which opens intake's page.
+signed link, which opens intake's page; the receipt's follow link opens
+intake's page that follows the case, in the citizen's language.
 
 intake and notify run as nameko containers on one vhost, each on its own
 database; the SMS gateway is a local server speaking ThaiBulkSMS's API, the
@@ -16,9 +17,11 @@ import random
 import re
 from email.header import decode_header, make_header
 from typing import Any
+from urllib.parse import urljoin
 
 from sqlalchemy import create_engine, inspect, text
 
+from labornet_intake.page_testing import BROWSER, page_of
 from labornet_notify.fakes import FakeSmtpServer, FakeThaiBulkSms
 from labornet_shared.db import normalise_url
 from labornet_shared.events import make_event
@@ -56,10 +59,12 @@ def test_the_citizen_gets_their_sms_and_rates_the_service(
             SMS_BASE_URL=gateway.url,
             SMS_QUIET_HOURS="",
             DELIVERY_POLL_SECONDS=0.1,
+            FOLLOW_URL=intake.base_url + "/t/<reference>?lang=<language>",
+            # a link without <language> is sent as configured
             FEEDBACK_URL=intake.base_url + "/f/<reference>?t=<token>",
         )
         body = case_payload(random.Random(3))
-        body["citizen"]["contact_channel"] = "sms"
+        body["citizen"].update(contact_channel="sms", language="my")
         phone = body["citizen"]["phone"]
         created = intake.post("/v1/cases", json=body)
         assert created.status_code == 201, created.text
@@ -71,6 +76,21 @@ def test_the_citizen_gets_their_sms_and_rates_the_service(
 
         (receipt,) = wait_until(texts, timeout=20)
         assert reference in receipt and code in receipt
+        # its link asks the code (it carries none), in the citizen's language;
+        # the code from the same SMS shows the case
+        follow = re.search(r"http://\S+/t/\S+", receipt)
+        assert follow and follow.group(0).endswith(f"/t/{reference}?lang=my")
+        asked = page_of(intake.get(follow.group(0), headers=BROWSER), 200)
+        assert asked.lang == "my" and code not in " ".join(asked.words)
+        typed = re.findall(r"\b[A-Z2-7]{5}-[A-Z2-7]{5}\b", receipt)
+        shown = intake.post(
+            urljoin(follow.group(0), asked.form()["action"]),
+            data={**asked.hidden(), "code": typed[0]},
+            headers=BROWSER,
+        )
+        status = page_of(shown, 200)
+        assert f"ကိစ္စ {reference}" in status.words and status.forms == []
+        assert "လူကြီးမင်း၏ ကိစ္စကို လက်ခံရရှိပါပြီ" in status.words
         # notify keeps who and how, never the number itself
         listed = notify.get(
             "/v1/deliveries",
@@ -87,7 +107,7 @@ def test_the_citizen_gets_their_sms_and_rates_the_service(
         wait_until(lambda: len(texts()) >= 2, timeout=20)
         link = re.search(r"(http://\S+/f/\S+\?t=([A-Za-z0-9_\-]+))", texts()[1])
         assert link, texts()[1]
-        # the link opens intake's page with the form, in Thai
+        # the link opens intake's page with the form (in Thai: no lang=)
         page = intake.get(link.group(1), headers={"Accept": "text/html"})
         assert page.status_code == 200, page.text
         assert page.headers["Content-Type"] == "text/html; charset=utf-8"

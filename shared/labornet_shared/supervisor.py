@@ -77,9 +77,14 @@ def run_platform(services: list[str]) -> int:
         "LABORNET_NOTIFY_WEBHOOK_ALLOW_LOCAL": "true",
     }
     if "intake" in services:
-        # the closing message's rate-us link opens intake's page here
+        # the messages' links open intake's pages here, in the message's
+        # language: following the case, and the closing message's rate-us
+        intake = f"http://127.0.0.1:{_port('intake')}"
+        development["LABORNET_NOTIFY_FOLLOW_URL"] = (
+            f"{intake}/t/<reference>?lang=<language>"
+        )
         development["LABORNET_NOTIFY_FEEDBACK_URL"] = (
-            f"http://127.0.0.1:{_port('intake')}/f/<reference>?t=<token>"
+            f"{intake}/f/<reference>?t=<token>&lang=<language>"
         )
     for service in services:
         config_path = repo_root() / "services" / service / "config.yml"

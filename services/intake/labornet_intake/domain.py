@@ -18,6 +18,8 @@ import functools
 import hashlib
 import hmac
 import json
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -138,6 +140,25 @@ def check_tracking_code(pepper: str, reference: str, code: str | None) -> bool:
     if "-" not in given and len(given) == 10:
         given = f"{given[:5]}-{given[5:]}"
     return hmac.compare_digest(given, tracking_code(pepper, reference))
+
+
+#: what may stand between a typed code's characters: white space, hyphens
+#: and dashes (a phone's keyboard offers several), the katakana long mark
+_CODE_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212\u30fc]+")
+#: the characters of a code: base32 with O and I replaced (no 0, 1, O or I)
+_CODE_CHARACTERS = frozenset("ABCDEFGHJKLMNPQRSTUVWXYZ234567")
+
+
+def normalise_tracking_code(typed: str) -> str | None:
+    """A tracking code as a citizen typed it — lower case, spaced, dashed
+    anywhere, in full-width letters — in the form :func:`tracking_code`
+    gives it (``XXXXX-XXXXX``); None when it cannot be a code (not ten of
+    its characters)."""
+    compact = _CODE_SEPARATORS.sub("", unicodedata.normalize("NFKC", typed))
+    compact = compact.upper()
+    if len(compact) != 10 or not set(compact) <= _CODE_CHARACTERS:
+        return None
+    return f"{compact[:5]}-{compact[5:]}"
 
 
 # --- taking a case in ----------------------------------------------------------

@@ -383,8 +383,17 @@ class FeedbackSchema(Schema):
         return data
 
 
-#: the languages of the feedback page (``GET /f/{reference}``); others: Thai
+#: the languages of the citizen's pages (``/f/``, ``/t/``); others: Thai
 PAGE_LANGUAGES: tuple[str, ...] = ("th", "en", "my")
+
+
+def _page_language(description: str, **kwargs: Any) -> Any:
+    """A page's ``lang``: one of :data:`PAGE_LANGUAGES`."""
+    return Text(
+        validate=validate.OneOf(PAGE_LANGUAGES),
+        metadata={"description": description},
+        **kwargs,
+    )
 
 
 class FeedbackFormSchema(FeedbackSchema):
@@ -392,14 +401,22 @@ class FeedbackFormSchema(FeedbackSchema):
     and the page's language (a hidden field), in which a browser is answered.
     Not stored."""
 
-    lang = Text(
-        load_default=None,
-        validate=validate.OneOf(PAGE_LANGUAGES),
-        metadata={"description": "The language of the page that answers a browser."},
+    lang = _page_language(
+        "The language of the page that answers a browser.", load_default=None
     )
 
 
-class FeedbackPageQuerySchema(Schema):
+class PageQuerySchema(Schema):
+    """``GET /t/{reference}``: the link's query (documentation only: the
+    page answers anything, in HTML). The link never carries the code."""
+
+    lang = _page_language(
+        "The page's language; without it (or with another value) "
+        "Accept-Language chooses, else Thai."
+    )
+
+
+class FeedbackPageQuerySchema(PageQuerySchema):
     """``GET /f/{reference}``: the link's query (documentation only: the page
     answers anything, in HTML)."""
 
@@ -408,13 +425,27 @@ class FeedbackPageQuerySchema(Schema):
         validate=validate.Length(1, 500),
         metadata={"description": "The signed single-use token of the link."},
     )
-    lang = Text(
-        validate=validate.OneOf(PAGE_LANGUAGES),
-        metadata={
-            "description": "The page's language; without it (or with another "
-            "value) Accept-Language chooses, else Thai."
-        },
+
+
+#: the longest text the follow page's code field takes (a code is 11
+#: characters as the receipt writes it; room for spaces and dashes)
+TRACKING_CODE_MAX = 40
+
+
+class FollowFormSchema(Schema):
+    """``POST /t/{reference}``: the follow page's form (a web form). The
+    code as the receipt gave it, typed with or without spaces, dashes and
+    capitals."""
+
+    class Meta:
+        unknown = RAISE
+
+    code = Text(
+        required=True,
+        validate=validate.Length(1, TRACKING_CODE_MAX),
+        metadata={"description": "The case's tracking code (XXXXX-XXXXX)."},
     )
+    lang = _page_language("The language of the page that answers.", load_default=None)
 
 
 class FeedbackGivenSchema(Schema):

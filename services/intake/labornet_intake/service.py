@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
-from urllib.parse import parse_qsl
 
 from werkzeug.wrappers import Request
 
-from labornet_intake import domain, feedback_page, open311
+from labornet_intake import citizen_pages, domain, feedback_page, follow_page, open311
 from labornet_intake.dependencies import Settings, intake_database, intake_relay
 from labornet_intake.open311 import Open311Error, open311_api
 from labornet_intake.schemas import (
@@ -25,7 +24,9 @@ from labornet_intake.schemas import (
     FeedbackGivenSchema,
     FeedbackPageQuerySchema,
     FeedbackSchema,
+    FollowFormSchema,
     NotificationContactSchema,
+    PageQuerySchema,
     WithdrawSchema,
 )
 
@@ -33,11 +34,11 @@ from labornet_intake.schemas import (
 from labornet_shared import web
 from labornet_shared.consumer import event_handler
 from labornet_shared.events import Event
-from labornet_shared.http import api, load, read_body, read_json
+from labornet_shared.http import api, load, read_json
 from labornet_shared.logs import correlation_id_var
 from labornet_shared.openapi import Operation
 from labornet_shared.pagination import encode_cursor
-from labornet_shared.problems import FieldError, Problem, invalid
+from labornet_shared.problems import FieldError, Problem
 from labornet_shared.rpc import rpc
 from labornet_shared.tokens import ExpiredToken, InvalidToken
 from labornet_shared.web import cursor_position, principal_of, require_scope
@@ -144,7 +145,7 @@ def _contact_view(case: Any) -> dict[str, Any]:
     )
 
 
-FORM = "application/x-www-form-urlencoded"
+FORM = citizen_pages.FORM
 # a web form's text values as the feedback schema's types
 _FORM_NUMBER = re.compile(r"[0-9]{1,3}")
 _FORM_BOOLEANS = {
@@ -165,23 +166,8 @@ def _feedback_body(request: Request) -> Any:
     """The answer as JSON, or as the fields of a web form (each once)."""
     if (request.mimetype or "") != FORM:
         return read_json(request)
-    try:
-        pairs = parse_qsl(
-            read_body(request).decode("utf-8"),
-            keep_blank_values=True,
-            errors="strict",
-            max_num_fields=20,
-        )
-    except (UnicodeDecodeError, ValueError) as exc:
-        # not UTF-8, or more fields than the form has
-        raise invalid(FieldError("body", "invalid")) from exc
-    names = [name for name, _ in pairs]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise invalid(*(FieldError(name or "body", "repeated") for name in repeated))
-    form: dict[str, Any] = dict(pairs)
-    # as typed, for a browser's page: its language, the form to show again
-    feedback_page.remember_form(request, form)
+    # remembered as typed, for a browser's page: its language, the form again
+    form: dict[str, Any] = citizen_pages.read_form(request)
     rating = form.get("rating")
     if isinstance(rating, str) and _FORM_NUMBER.fullmatch(rating.strip()):
         form["rating"] = int(rating)
@@ -321,7 +307,7 @@ OPERATIONS = [
                     FORM: {"schema": FeedbackFormSchema},
                 },
             },
-            "responses": feedback_page.html_responses(
+            "responses": citizen_pages.html_responses(
                 (201, "stored (a thank-you page for the browser's form)"),
                 (400, 401, 404, 409, 413, 415, 429),
                 json_success=FeedbackGivenSchema,
@@ -341,9 +327,44 @@ OPERATIONS = [
         query=FeedbackPageQuerySchema,
         errors=(),
         extra={
-            "responses": feedback_page.html_responses(
+            "responses": citizen_pages.html_responses(
                 (200, "the form"), (401, 404, 409, 429)
             )
+        },
+    ),
+    Operation(
+        "GET",
+        "/t/{reference}",
+        "The page the follow link in notify's messages opens (HTML, for a "
+        "phone's browser): a form asking the case's tracking code, posting "
+        "to /t/{reference}. The link never carries the code. In Thai, "
+        "English or Myanmar (lang, else Accept-Language, else Thai)",
+        query=PageQuerySchema,
+        errors=(),
+        path_schemas={"reference": REFERENCE},
+        extra={
+            "responses": citizen_pages.html_responses((200, "the form"), (404, 429))
+        },
+    ),
+    Operation(
+        "POST",
+        "/t/{reference}",
+        "The follow page's form: with the right tracking code, a page with "
+        "what GET /v1/cases/{reference} shows its holder (the case's status, "
+        "the offices handling it, its timeline in Bangkok time), never "
+        "personal data. A wrong code and an unknown case get the same 404 "
+        "page (the form again); a code that cannot be one is 400. Rate "
+        "limited as anonymous API calls are",
+        errors=(),
+        path_schemas={"reference": REFERENCE},
+        extra={
+            "requestBody": {
+                "required": True,
+                "content": {FORM: {"schema": FollowFormSchema}},
+            },
+            "responses": citizen_pages.html_responses(
+                (200, "the case's status"), (400, 404, 413, 415, 429)
+            ),
         },
     ),
     Operation(
@@ -530,7 +551,7 @@ class IntakeService(web.Probes):
             raise _feedback_refusal(exc) from exc
         correlation_id_var.set(reference)
         self.db.after_commit(lambda: log.info("case %s: feedback given", reference))
-        if feedback_page.wants_html(request):
+        if citizen_pages.wants_html(request):
             return feedback_page.thanks_page(request, reference)
         return 201, dict(FEEDBACK_GIVEN.dump(given))
 
@@ -548,8 +569,32 @@ class IntakeService(web.Probes):
         return feedback_page.form_page(
             claim.reference,
             token,
-            feedback_page.language_of(request),
+            citizen_pages.language_of(request),
             switch_token=token,
+        )
+
+    @follow_page.page("GET", "/t/<reference>")
+    def follow_form(self, request: Request, reference: str) -> Any:
+        """The page the messages' follow link opens: the form asking the
+        case's tracking code (whatever the case: it is not looked up)."""
+        return follow_page.form_page(
+            follow_page.checked_reference(reference),
+            citizen_pages.language_of(request),
+        )
+
+    @follow_page.page("POST", "/t/<reference>")
+    def follow_case(self, request: Request, reference: str) -> Any:
+        """The follow page's form: the case's status page for the right
+        tracking code; the same 404 for a wrong code and an unknown case."""
+        code = follow_page.read_code(request)
+        try:
+            case = domain.case_for_citizen(
+                self.db.session, reference, code, self.settings.pepper
+            )
+        except domain.CaseNotFound as exc:
+            raise Problem(404, "not_found") from exc
+        return follow_page.status_page(
+            _case_view(case, whole=False), citizen_pages.language_of(request)
         )
 
     # --- notify asks over RPC ------------------------------------------------

@@ -253,3 +253,30 @@ def intake_rpc(intake_api: Any, intake_config: dict[str, Any]) -> Iterator[Any]:
     }
     with ClusterRpcProxy(config, timeout=30) as cluster:
         yield cluster.intake
+
+
+def followed_status(api: Any, created: dict[str, Any]) -> str:
+    """A case's status as its citizen follows it with the tracking code."""
+    response = api.get(
+        f"/v1/cases/{created['reference']}",
+        headers={"X-Tracking-Code": created["tracking_code"]},
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["status"])
+
+
+@pytest.fixture
+def closed_case(intake_api: Any, publish_routing: Any) -> Callable[[], dict[str, Any]]:
+    """Make cases that routing's events closed: ``closed_case()`` submits
+    one to the running intake and waits until it is closed; its answer
+    (``reference``, ``tracking_code``) and the ``body`` sent."""
+    from labornet_intake.page_testing import submit
+    from labornet_shared.testing import wait_until
+
+    def make() -> dict[str, Any]:
+        created = submit(intake_api)
+        publish_routing(*closing_events(created["reference"]))
+        wait_until(lambda: followed_status(intake_api, created) == "closed")
+        return created
+
+    return make

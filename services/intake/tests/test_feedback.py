@@ -12,7 +12,7 @@ from typing import Any
 import eventlet
 import pytest
 
-from labornet_intake.testing import closing_events
+from labornet_intake.testing import closing_events, followed_status
 from labornet_shared.testing import case_payload, wait_until
 from labornet_shared.tokens import issue_feedback_token, issue_token
 
@@ -25,29 +25,6 @@ def submit(api: Any) -> dict[str, Any]:
     response = api.post("/v1/cases", json=case_payload(random.Random()))
     assert response.status_code == 201, response.text
     return dict(response.json())
-
-
-def status_of(api: Any, created: dict[str, Any]) -> str:
-    """The case's status, as the citizen follows it."""
-    response = api.get(
-        f"/v1/cases/{created['reference']}",
-        headers={"X-Tracking-Code": created["tracking_code"]},
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["status"])
-
-
-@pytest.fixture
-def closed_case(intake_api, publish_routing):
-    """Make cases that routing's events closed: ``closed_case()``."""
-
-    def make() -> dict[str, Any]:
-        created = submit(intake_api)
-        publish_routing(*closing_events(created["reference"]))
-        wait_until(lambda: status_of(intake_api, created) == "closed")
-        return created
-
-    return make
 
 
 def answer(api: Any, reference: str, **body: Any) -> Any:
@@ -189,7 +166,7 @@ def test_a_case_not_closed_is_409_and_the_link_still_works_later(
     assert feedback_rows(intake_sql) == []
 
     publish_routing(*closing_events(reference))
-    wait_until(lambda: status_of(intake_api, created) == "closed")
+    wait_until(lambda: followed_status(intake_api, created) == "closed")
     given = answer(intake_api, reference, token=token, rating=5, solved=True)
     assert given.status_code == 201, given.text
 

@@ -81,6 +81,30 @@ def build_channels(config: dict[str, Any]) -> dict[str, Channel]:
     return channels
 
 
+#: the links in the messages, unless config says otherwise: ``<reference>``,
+#: the feedback link's signed ``<token>`` and ``<language>`` (the message's,
+#: so the page opens in the language the citizen reads) are filled in
+FOLLOW_URL = "https://labornet.mol.go.th/t/<reference>?lang=<language>"
+CASE_URL = "https://labornet.mol.go.th/a/<reference>"
+FEEDBACK_URL = "https://labornet.mol.go.th/f/<reference>?t=<token>&lang=<language>"
+
+
+def fill_link(url: str, **values: str) -> str:
+    """``url`` with its ``<name>`` placeholders replaced by ``values``; a
+    URL without them stays as it is."""
+    for name, value in values.items():
+        url = url.replace(f"<{name}>", value)
+    return url
+
+
+def _written_in(message: str, channel: str, language: str) -> str:
+    """The language ``message`` is written in on ``channel`` (Thai when
+    ``language`` has no template): its links open their pages in it."""
+    if rendering.available(message, channel, language):
+        return language
+    return rendering.FALLBACK_LANGUAGE
+
+
 class Undeliverable(Exception):
     """Nothing can be sent to this recipient (a recorded skip, not a failure)."""
 
@@ -114,17 +138,9 @@ class DeliverySender(DependencyProvider):
         }
         self.pool = GreenPool(int(config.get("DELIVERY_CONCURRENCY", 10)))
         self._proxies: Any = eventlet.queue.LightQueue()
-        self.follow_url = str(
-            config.get("FOLLOW_URL", "https://labornet.mol.go.th/t/<reference>")
-        )
-        self.case_url = str(
-            config.get("CASE_URL", "https://labornet.mol.go.th/a/<reference>")
-        )
-        self.feedback_url = str(
-            config.get(
-                "FEEDBACK_URL", "https://labornet.mol.go.th/f/<reference>?t=<token>"
-            )
-        )
+        self.follow_url = str(config.get("FOLLOW_URL", FOLLOW_URL))
+        self.case_url = str(config.get("CASE_URL", CASE_URL))
+        self.feedback_url = str(config.get("FEEDBACK_URL", FEEDBACK_URL))
         self.token_secret = str(config.get("TOKEN_SECRET", ""))
         self.rotation = timedelta(hours=float(config.get("WEBHOOK_ROTATION_HOURS", 24)))
         self.rpc_timeout = float(config.get("CONTACT_RPC_TIMEOUT_SECONDS", 10))
@@ -306,14 +322,17 @@ class DeliverySender(DependencyProvider):
             }.get(channel)
             if not address:
                 raise Undeliverable(f"no {channel} contact")
+            language = contact.get("language") or delivery.language
+            written = _written_in(delivery.message, channel, language)
             facts: dict[str, Any] = {
-                "follow_url": self.follow_url.replace("<reference>", reference or ""),
+                "follow_url": fill_link(
+                    self.follow_url, reference=reference or "", language=written
+                ),
             }
             if contact.get("tracking_code"):
                 facts["tracking_code"] = contact["tracking_code"]
             if delivery.message == "case_closed_rate_us":
-                facts["feedback_url"] = self._feedback_url(reference or "")
-            language = contact.get("language") or delivery.language
+                facts["feedback_url"] = self._feedback_url(reference or "", written)
             return channel, str(address), facts, language
         if kind == audience.AGENCY_WEBHOOKS:
             subscription = session.get(WebhookSubscription, delivery.recipient_id)
@@ -334,7 +353,13 @@ class DeliverySender(DependencyProvider):
             raise Undeliverable(f"no {delivery.channel} contact")
         facts = {
             "recipient_name": agent.name_th,
-            "case_url": self.case_url.replace("<reference>", reference or ""),
+            "case_url": fill_link(
+                self.case_url,
+                reference=reference or "",
+                language=_written_in(
+                    delivery.message, delivery.channel, delivery.language
+                ),
+            ),
         }
         return delivery.channel, address, facts, delivery.language
 
@@ -364,12 +389,12 @@ class DeliverySender(DependencyProvider):
             raise Undeliverable("no consent to contact")
         return dict(contact)
 
-    def _feedback_url(self, reference: str) -> str:
+    def _feedback_url(self, reference: str, language: str) -> str:
         from labornet_shared.tokens import issue_feedback_token
 
         token = issue_feedback_token(self.token_secret, reference, timedelta(days=30))
-        return self.feedback_url.replace("<reference>", reference).replace(
-            "<token>", token
+        return fill_link(
+            self.feedback_url, reference=reference, token=token, language=language
         )
 
     def _fallback(self, session: Session, delivery: Delivery, used: str) -> list[str]:

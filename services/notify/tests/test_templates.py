@@ -7,11 +7,13 @@ import itertools
 import json
 import re
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from labornet_notify import agencies
+from labornet_notify import sender as sender_defaults
 from labornet_notify.audience import (
     AGENCY_WEBHOOKS,
     AGENT_PROJECTION_EVENTS,
@@ -31,6 +33,7 @@ from labornet_notify.audience import (
     messages,
     notices_for,
 )
+from labornet_notify.models import Delivery
 from labornet_notify.rendering import (
     RenderError,
     available,
@@ -39,6 +42,8 @@ from labornet_notify.rendering import (
     render,
     sms_segments,
 )
+from labornet_notify.sender import DeliverySender
+from labornet_shared.config import load_service_config
 from labornet_shared.events import (
     EVENT_TYPES,
     RESOLUTION_OUTCOMES,
@@ -658,3 +663,61 @@ def test_citizen_notices_need_the_contact_from_intake() -> None:
     (received,) = [n for n in notices_for("case_received") if n.to == CITIZEN]
     assert TRACKING_CODE in received.facts
     assert received.facts == ("contact", FOLLOW_URL, TRACKING_CODE)
+
+
+def test_the_citizen_s_links_open_the_pages_in_the_message_s_language(
+    monkeypatch,
+) -> None:
+    """The sender fills the links' ``<language>`` with the language the
+    message is written in: a Myanmar reader's SMS and e-mail open the
+    follow and feedback pages in Myanmar; a language without templates is
+    read in Thai, and so are its pages; a link without the placeholder is
+    sent as configured."""
+    for name in ("FOLLOW_URL", "FEEDBACK_URL"):
+        monkeypatch.delenv(f"LABORNET_NOTIFY_{name}", raising=False)
+    config = load_service_config("notify")  # config.yml's defaults, as deployed
+    assert (config["FOLLOW_URL"], config["FEEDBACK_URL"]) == (
+        sender_defaults.FOLLOW_URL,
+        sender_defaults.FEEDBACK_URL,
+    )
+    sender = DeliverySender()
+    sender.container = SimpleNamespace(config=config)
+    sender.setup()
+    contact = {
+        "phone": "+66812345678",
+        "email": "aung.kyaw@example.com",
+        "tracking_code": "4LB7N-SYDZF",
+    }
+
+    def links(message: str, channel: str, language: str) -> list[str]:
+        """The links of the message as it is sent."""
+        event = case_received() if message == "case_received" else case_closed()
+        reference = event.payload["reference"]
+        sender._contact = lambda *_: {**contact, "language": language}  # type: ignore[method-assign]
+        delivery = Delivery(
+            recipient_kind=CITIZEN,
+            case_reference=reference,
+            channel=channel,
+            message=message,
+            language="th",
+        )
+        used, address, facts, written = sender._address(None, delivery, event)  # type: ignore[arg-type]
+        sent = sender._message(None, delivery, event, used, address, facts, written)  # type: ignore[arg-type]
+        found = re.findall(r"https://[^\s\"<]+", f"{sent.text} {sent.html}")
+        assert found and all(reference in link for link in found), found
+        return [link.replace("&amp;", "&") for link in found]
+
+    follow = r"https://labornet\.mol\.go\.th/t/LN-\d{4}-\d{8}\?lang="
+    rate = r"https://labornet\.mol\.go\.th/f/LN-\d{4}-\d{8}\?t=[\w.-]+&lang="
+    for channel in ("sms", "email"):
+        received = links("case_received", channel, "my")
+        assert all(re.fullmatch(follow + "my", link) for link in received), received
+        closing = links("case_closed_rate_us", channel, "my")
+        assert any(re.fullmatch(rate + "my", link) for link in closing), closing
+        assert all(link.endswith("lang=my") for link in closing), closing
+    [thai] = links("case_received", "sms", "km")
+    assert re.fullmatch(follow + "th", thai), thai
+
+    sender.follow_url = "https://labornet.mol.go.th/track/<reference>"
+    [link] = links("case_received", "sms", "my")
+    assert link.startswith("https://labornet.mol.go.th/track/LN-") and "?" not in link
