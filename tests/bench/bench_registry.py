@@ -28,6 +28,8 @@ Issue 4's figures, in one run on 127.0.0.1:
    ``--serial`` requests are sent again from one client (each request's own
    time, no queueing), then ``GET /v1/stats`` a few times.
 
+``--import-only`` stops after 1 (the import and the re-import).
+
 Any error (a non-200 answer, a missing or duplicate event, an import that
 fails) exits 1; ``--enforce`` also exits 1 when a target of the issue is
 missed. See README.md in this directory.
@@ -774,6 +776,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " machine to be idle",
     )
     parser.add_argument(
+        "--import-only",
+        action="store_true",
+        help="only the import and the re-import: no baseline, no search",
+    )
+    parser.add_argument(
         "--enforce",
         action="store_true",
         help="also exit 1 when the issue's targets are missed",
@@ -907,47 +914,52 @@ def main(argv: list[str] | None = None) -> int:
             tap.stop()
             tap = None
 
-            baseline_url = databases.fresh("registry_baseline")
-            migrate("registry", baseline_url)
-            say(
-                "\n== baseline: domain.register_agent per agent, one transaction,"
-                " in this process, no relay"
-            )
-            results.baseline = run_baseline(
-                csv_path, baseline_url, args.baseline_seconds
-            )
-            base = results.baseline
-            say(
-                f"  read the roster {base.read:.2f} s, registered {base.rows:,} agents"
-                f" one by one in {base.write:.2f} s"
-                f" ({base.rows / max(base.write, 1e-9):,.0f} rows/s)"
-                + ("  (stopped at --baseline-seconds)" if base.stopped_early else "")
-            )
-
-            say(f"\n== search  (nameko run, {url.split('?')[0]})")
-            wait_quiet(args.quiet_wait, "search")
-            from labornet_shared.tokens import issue_token
-
-            secret = secrets.token_urlsafe(32)
-            token = issue_token(secret, "operator", name="bench")
-            target = make_registry(
-                url,
-                broker,
-                tmp,
-                secret,
-                args.registry_service,
-                dict(item.split("=", 1) for item in args.env),
-            )
-            try:
-                results.search = bench_search(
-                    target, read_network(csv_path), args, token
+            if not args.import_only:
+                baseline_url = databases.fresh("registry_baseline")
+                migrate("registry", baseline_url)
+                say(
+                    "\n== baseline: domain.register_agent per agent, one transaction,"
+                    " in this process, no relay"
                 )
-            finally:
-                target.stop()
-            report_search(results.search, args)
-            if results.search.errors:
-                say("  service log tail:")
-                say(target.log_tail())
+                results.baseline = run_baseline(
+                    csv_path, baseline_url, args.baseline_seconds
+                )
+                base = results.baseline
+                say(
+                    f"  read the roster {base.read:.2f} s, registered"
+                    f" {base.rows:,} agents one by one in {base.write:.2f} s"
+                    f" ({base.rows / max(base.write, 1e-9):,.0f} rows/s)"
+                    + (
+                        "  (stopped at --baseline-seconds)"
+                        if base.stopped_early
+                        else ""
+                    )
+                )
+
+                say(f"\n== search  (nameko run, {url.split('?')[0]})")
+                wait_quiet(args.quiet_wait, "search")
+                from labornet_shared.tokens import issue_token
+
+                secret = secrets.token_urlsafe(32)
+                token = issue_token(secret, "operator", name="bench")
+                target = make_registry(
+                    url,
+                    broker,
+                    tmp,
+                    secret,
+                    args.registry_service,
+                    dict(item.split("=", 1) for item in args.env),
+                )
+                try:
+                    results.search = bench_search(
+                        target, read_network(csv_path), args, token
+                    )
+                finally:
+                    target.stop()
+                report_search(results.search, args)
+                if results.search.errors:
+                    say("  service log tail:")
+                    say(target.log_tail())
         except KeyboardInterrupt:
             say("bench: interrupted")
             results.problems.append("interrupted")

@@ -101,20 +101,18 @@ def normalise_name(text: str) -> str:
 def name_keys(agent: dict[str, Any]) -> set[str]:
     """The keys an agent is found under by prefix.
 
-    Each name alone, and the whole name run together in Thai and in Latin
-    script, because Thai is typed without spaces ("สมชายใจ" → สมชาย ใจดี).
+    The last name alone and the whole name run together, in Thai and in
+    Latin script, because Thai is typed without spaces ("สมชายใจ" → สมชาย
+    ใจดี). The first name needs no key of its own: every prefix of it is a
+    prefix of the whole name (a third fewer rows for a national import).
     """
     first_th, last_th = agent["first_name_th"], agent["last_name_th"]
     first_en, last_en = agent.get("first_name_en"), agent.get("last_name_en")
-    keys = {
-        normalise_name(first_th),
-        normalise_name(last_th),
-        normalise_name(first_th + last_th),
-    }
-    latin = [name for name in (first_en, last_en) if name]
-    keys.update(normalise_name(name) for name in latin)
-    if len(latin) == 2:
-        keys.add(normalise_name("".join(latin)))
+    keys = {normalise_name(last_th), normalise_name(first_th + last_th)}
+    if first_en and last_en:
+        keys.update((normalise_name(last_en), normalise_name(first_en + last_en)))
+    else:
+        keys.update(normalise_name(name) for name in (first_en, last_en) if name)
     return {key[:200] for key in keys if key}
 
 
@@ -963,6 +961,7 @@ def import_agents(
     clock: Clock = utc_now,
     progress: Callable[[int], None] | None = None,
     chunk: int = 1000,
+    after_chunk: Callable[[], None] | None = None,
 ) -> ImportOutcome:
     """Upsert validated roster rows by national ID, in the caller's transaction.
 
@@ -972,6 +971,12 @@ def import_agents(
     agent's status is not the roster's to change: an inactive agent stays
     inactive until an operator reactivates them. ``progress`` is called with
     the number of rows handled after each chunk.
+
+    ``after_chunk`` is called once each chunk's agents and events are
+    written: the CLI commits there, so that its relay publishes one chunk's
+    events while the next chunk is written. Each chunk is then complete on
+    its own (agents, child rows, events), and a re-import after a failure
+    registers only what is missing.
     """
     outcome = ImportOutcome()
     stored = _stored_fingerprints(session, [a["national_id"] for a in agents])
@@ -1026,6 +1031,8 @@ def import_agents(
                     )
                 ],
             )
+            if after_chunk is not None:
+                after_chunk()
         if progress is not None:
             progress(min(start + chunk, len(agents)))
     if not dry_run and outcome.registered + outcome.updated >= ANALYZE_AFTER_ROWS:

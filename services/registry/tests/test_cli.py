@@ -73,6 +73,37 @@ def test_seed_then_import_delivers_one_event_per_agent(
     assert tap.drain(expected=0, timeout=1) == []
 
 
+def test_an_import_by_chunks_publishes_each_event_once(
+    registry, registry_db, queue_tap, tmp_path
+) -> None:
+    roster = seed_roster(
+        registry, tmp_path / "net.csv", graduates=3, volunteers=8, abroad=1
+    )
+    tap = queue_tap("registry.events")
+    # three commits, each chunk published while the next is written
+    result = registry("import", str(roster), "--chunk-rows", "5")
+    assert result.returncode == 0, result.stderr
+    assert "events delivered to the broker: 12" in result.stderr
+    events = tap.drain(expected=12, timeout=2)
+    assert len({e["payload"]["agent_id"] for e in events}) == len(events) == 12
+    assert count(registry_db, "agents") == 12
+    assert count(registry_db, "outbox_messages WHERE sent_at IS NULL") == 0
+
+
+def test_all_or_nothing_publishes_once_committed(
+    registry, registry_db, queue_tap, tmp_path
+) -> None:
+    roster = seed_roster(
+        registry, tmp_path / "net.csv", graduates=2, volunteers=4, abroad=1
+    )
+    tap = queue_tap("registry.events")
+    result = registry("import", str(roster), "--all-or-nothing", "--chunk-rows", "2")
+    assert result.returncode == 0, result.stderr
+    assert "events delivered to the broker: 7" in result.stderr
+    assert len(tap.drain(expected=7, timeout=2)) == 7
+    assert count(registry_db, "agents") == 7
+
+
 def _break_rows(source: Path, target: Path) -> None:
     """Copy a roster with a bad national ID on row 2 and a district that is
     not in its province on row 3."""

@@ -150,6 +150,27 @@ def test_thai_name_prefix_search_needs_no_spaces(session, rng) -> None:
     assert _search(session, q="ดี") == []  # a prefix, not a substring
 
 
+def test_a_first_name_is_found_through_the_whole_name(session, rng) -> None:
+    agent = agent_input(
+        rng,
+        first_name_th="สมชาย",
+        last_name_th="ใจดี",
+        first_name_en="Somchai",
+        last_name_en="Jai-dee",
+    )
+    # no key of its own: the whole name begins with it
+    assert domain.name_keys(agent) == {"ใจดี", "สมชายใจดี", "jaidee", "somchaijaidee"}
+    domain.register_agent(session, agent)
+    for query in ("สมชาย", "ส", "ใจดี", "somchai", "jai", "somchai jaidee"):
+        assert _search(session, q=query) == ["สมชาย ใจดี"], query
+    # one Latin name alone is its own key
+    assert domain.name_keys({**agent, "last_name_en": None}) == {
+        "ใจดี",
+        "สมชายใจดี",
+        "somchai",
+    }
+
+
 def test_latin_names_are_found_whatever_the_case(session, rng) -> None:
     domain.register_agent(
         session,
@@ -329,6 +350,30 @@ def test_a_changed_row_emits_one_agent_updated(session, rng) -> None:
     assert updated[0].payload["changed"] == ["areas"]
     assert updated[0].payload["areas"] == [area("TH-52", "5202", "520201")]
     assert updated[0].payload["revision"] == 2
+
+
+def test_an_import_stopped_between_chunks_is_completed_by_a_reimport(
+    session, rng
+) -> None:
+    roster = [agent_input(rng) for _ in range(5)]
+    commits = []
+
+    def commit_then_fail() -> None:
+        session.commit()
+        commits.append(len(commits) + 1)
+        if len(commits) == 2:
+            raise ConnectionError("lost the database")
+
+    with pytest.raises(ConnectionError):
+        domain.import_agents(session, roster, chunk=2, after_chunk=commit_then_fail)
+    session.rollback()
+    # the two committed chunks stay, each agent with its event
+    assert len(_search(session)) == 4
+    assert [e.event_type for e in events(session)] == ["agent_registered"] * 4
+    again = domain.import_agents(session, roster, chunk=2, after_chunk=session.commit)
+    assert (again.registered, again.updated, again.unchanged) == (1, 0, 4)
+    registered = [e.payload["agent_id"] for e in events(session)]
+    assert len(registered) == len(set(registered)) == 5
 
 
 def test_a_dry_run_writes_nothing(session, rng) -> None:
