@@ -14,7 +14,10 @@ Each target gets the same seeded, realistic cases
 (threads with a raw-socket HTTP/1.1 client, so the client stays cheap), after
 a warm-up. Printed per target: accepted cases/s, p50/p99 latency, the
 commit-to-queue latency of the events, errors, a bare ``GET /healthz`` rate
-and CPU use; then the ratio intake/baseline. ``--rate R`` paces submissions
+and CPU use; then the ratio intake/baseline. ``--targets`` may add
+``intake-direct`` (intake publishing each event itself) and
+``baseline-outbox`` (the baseline with the outbox), which isolate the
+outbox's own effect on the same work. ``--rate R`` paces submissions
 at R cases/s instead and reports the commit-to-queue latency at that rate.
 At the end every accepted case's event must have arrived; any error or
 missing event exits 1. See README.md in this directory.
@@ -738,11 +741,18 @@ def make_intake(
 
 
 def make_baseline(
-    databases: Databases, broker: Broker, tmp: Path, extra_env: dict[str, str]
+    databases: Databases,
+    broker: Broker,
+    tmp: Path,
+    extra_env: dict[str, str],
+    name: str = "baseline",
+    module: str = "baseline_service",
 ) -> Target:
+    """The minimal service (``baseline_service``), or ``module`` in its place
+    (``baseline_outbox_service``: the same with the outbox)."""
     import yaml
 
-    url = databases.fresh("baseline")
+    url = databases.fresh(name)
     port = free_port()
     config = {
         "AMQP_URI": broker.amqp_uri,
@@ -751,6 +761,9 @@ def make_baseline(
         "serializer": "json",
         "DATABASE_URL": url,
         "DATABASE_POOL_SIZE": MAX_WORKERS,
+        # the relay as intake runs it (baseline-outbox only)
+        "OUTBOX_LINGER_SECONDS": 0.005,
+        "OUTBOX_BATCH_SIZE": 200,
         "LOGGING": {
             "version": 1,
             "disable_existing_loggers": False,
@@ -758,7 +771,7 @@ def make_baseline(
             "root": {"level": "WARNING", "handlers": ["stderr"]},
         },
     }
-    config_path = tmp / "baseline.yml"
+    config_path = tmp / f"{name}.yml"
     config_path.write_text(yaml.safe_dump(config))
     env = {
         **os.environ,
@@ -768,14 +781,14 @@ def make_baseline(
         **extra_env,
     }
     return Target(
-        name="baseline",
+        name=name,
         exchange="bench_baseline.events",
-        command=[str(NAMEKO), "run", "--config", str(config_path), "baseline_service"],
+        command=[str(NAMEKO), "run", "--config", str(config_path), module],
         env=env,
         cwd=BENCH_DIR,
         port=port,
         db_url=url,
-        log_path=tmp / "baseline.log",
+        log_path=tmp / f"{name}.log",
     )
 
 
@@ -1049,7 +1062,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--targets",
         default="intake,intake-direct,baseline",
         help="comma-separated: intake, intake-direct (intake with the dual write"
-        " instead of the outbox), baseline",
+        " instead of the outbox), baseline, baseline-outbox (the baseline with"
+        " the outbox instead of the dual write)",
     )
     parser.add_argument(
         "--rounds",
@@ -1128,10 +1142,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--management-url", default=DEFAULT_MANAGEMENT)
     args = parser.parse_args(argv)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    if not set(args.targets) <= {"intake", "intake-direct", "baseline"} or not (
-        args.targets
-    ):
-        parser.error("--targets: intake, intake-direct and/or baseline")
+    known = {"intake", "intake-direct", "baseline", "baseline-outbox"}
+    if not set(args.targets) <= known or not args.targets:
+        parser.error(
+            "--targets: intake, intake-direct, baseline and/or baseline-outbox"
+        )
     if args.cases < 1 or args.clients < 1 or args.warmup < 0:
         parser.error("--cases and --clients must be positive")
     return args
@@ -1222,6 +1237,15 @@ def main(argv: list[str] | None = None) -> int:
                             # SQLite has no advisory lock: two relays would
                             # publish the same rows; one relay drains them all
                             target.env_others = {"LABORNET_INTAKE_OUTBOX_RELAY": "off"}
+                    elif name == "baseline-outbox":
+                        target = make_baseline(
+                            databases,
+                            broker,
+                            tmp,
+                            {},
+                            name,
+                            "baseline_outbox_service",
+                        )
                     else:
                         target = make_baseline(databases, broker, tmp, {})
                         target.count = args.baseline_processes
@@ -1259,13 +1283,13 @@ def summarise(targets: list[Target], args: argparse.Namespace) -> bool:
         return False
     say("\n== summary" + (f" (paced at {args.rate:g} cases/s)" if args.rate else ""))
     say(
-        f"  {'target':<13} {'round':>5} {'cases/s':>9} {'p50':>9} {'p99':>9}"
+        f"  {'target':<15} {'round':>5} {'cases/s':>9} {'p50':>9} {'p99':>9}"
         f" {'p99 commit-to-queue':>20} {'CPU/case':>9} {'errors':>7}"
     )
     for name, results in runs.items():
         for r in results:
             say(
-                f"  {name:<13} {r['round']:>5} {r['rate']:>9.1f} {ms(r['p50']):>9}"
+                f"  {name:<15} {r['round']:>5} {r['rate']:>9.1f} {ms(r['p50']):>9}"
                 f" {ms(r['p99']):>9} {ms(r['q99']):>20} {ms(r['cpu_case']):>9}"
                 f" {r['errors']:>7}"
             )
@@ -1279,7 +1303,7 @@ def summarise(targets: list[Target], args: argparse.Namespace) -> bool:
     if args.rounds > 1:
         for name, m in median.items():
             say(
-                f"  {name:<13} {'median':>5} {m['rate']:>9.1f} {'':>9} {'':>9}"
+                f"  {name:<15} {'median':>5} {m['rate']:>9.1f} {'':>9} {'':>9}"
                 f" {ms(m['q99']):>20} {ms(m['cpu_case']):>9}"
             )
     met = True
@@ -1291,6 +1315,14 @@ def summarise(targets: list[Target], args: argparse.Namespace) -> bool:
             f" (target >= {TARGET_RATIO}x: {verdict})"
         )
         met = ratio >= TARGET_RATIO
+    if "baseline-outbox" in median and "baseline" in median and not args.rate:
+        minimal = median["baseline-outbox"]["rate"] / max(
+            median["baseline"]["rate"], 1e-9
+        )
+        say(
+            f"  throughput ratio baseline-outbox/baseline (the minimal service,"
+            f" outbox vs dual write): {minimal:.2f}x"
+        )
     if "intake" in median and "intake-direct" in median and not args.rate:
         same_work = median["intake"]["rate"] / max(
             median["intake-direct"]["rate"], 1e-9
