@@ -250,7 +250,11 @@ def test_an_overdue_referral_is_escalated_once(session) -> None:
     assert domain.check_overdue(session) == []
     escalations = domain.check_overdue(session, clock=later(10))
     assert [(e.clock, e.escalated_to) for e in escalations] == [("accept", "ops.TH-52")]
-    assert domain.check_overdue(session, clock=later(11)) == []
+    # not again: the same moment, and an hour on (ops's own referral has at
+    # least a working day; a whole day on it may be due, whatever the hour)
+    assert domain.check_overdue(session, clock=later(10)) == []
+    an_hour_on = later(10)() + timedelta(hours=1)
+    assert domain.check_overdue(session, clock=lambda: an_hour_on) == []
     (overdue,) = [
         e for _x, _k, e in outbox(session) if e.event_type == "referral_overdue"
     ]
