@@ -78,13 +78,17 @@ def run_platform(services: list[str]) -> int:
     }
     if "intake" in services:
         # the messages' links open intake's pages here, in the message's
-        # language: following the case, and the closing message's rate-us
+        # language: following the case, the closing message's rate-us, and
+        # a field agent's case link
         intake = f"http://127.0.0.1:{_port('intake')}"
         development["LABORNET_NOTIFY_FOLLOW_URL"] = (
             f"{intake}/t/<reference>?lang=<language>"
         )
         development["LABORNET_NOTIFY_FEEDBACK_URL"] = (
             f"{intake}/f/<reference>?t=<token>&lang=<language>"
+        )
+        development["LABORNET_NOTIFY_CASE_URL"] = (
+            f"{intake}/a/<reference>?t=<token>&lang=<language>"
         )
     for service in services:
         config_path = repo_root() / "services" / service / "config.yml"

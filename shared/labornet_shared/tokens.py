@@ -3,13 +3,16 @@
 Scopes: ``operator``; ``agent`` (one field agent, ``agent_id``); ``agency``
 (one agency, ``agency``, optionally one province, ``province``).
 
-Also the citizen's feedback links (scope ``feedback``, never a bearer token):
-:func:`issue_feedback_token` and :func:`verify_feedback_token`.
+Also the links in notify's messages, never bearer tokens: the citizen's
+feedback link (:func:`issue_feedback_token`, :func:`verify_feedback_token`)
+and a field agent's case link (:func:`issue_case_link_token`,
+:func:`verify_case_link_token`), each signed with a key of its own.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import re
 import secrets
@@ -147,12 +150,16 @@ class FeedbackToken:
     expires_at: datetime
 
 
+def _purpose_mac(secret: str, purpose: str, fields: bytes, size: int) -> bytes:
+    # a key of its own per purpose, derived from the token secret: no other
+    # token's signature can ever pass for this one's
+    key = hmac.new(secret.encode(), f"labornet:{purpose}".encode(), "sha256")
+    return hmac.new(key.digest(), fields, "sha256").digest()[:size]
+
+
 def _feedback_mac(secret: str, fields: bytes) -> bytes:
-    # a key of its own, derived from the token secret: no other token's
-    # signature can ever pass for a feedback token's
-    purpose = f"labornet:{FEEDBACK_SCOPE}:v{_FEEDBACK_VERSION}".encode()
-    key = hmac.new(secret.encode(), purpose, "sha256").digest()
-    return hmac.new(key, fields, "sha256").digest()[:_FEEDBACK_MAC_BYTES]
+    purpose = f"{FEEDBACK_SCOPE}:v{_FEEDBACK_VERSION}"
+    return _purpose_mac(secret, purpose, fields, _FEEDBACK_MAC_BYTES)
 
 
 def issue_feedback_token(
@@ -197,5 +204,119 @@ def verify_feedback_token(
     return FeedbackToken(
         reference=format_case_reference(be_year, number),
         token_id=f"{token_id:016x}",
+        expires_at=expires_at,
+    )
+
+
+# --- a field agent's case link --------------------------------------------------
+
+#: A case link speaks for one agent reading one case on intake's page
+#: ``/a/<reference>``, nothing else: not in SCOPES, so no API takes it.
+CASE_LINK_SCOPE = "case_link"
+CASE_LINK_TTL = timedelta(days=14)
+
+# kind of agent id, Buddhist-era year, case number, expiry (Unix seconds);
+# then the agent id (16 bytes for a UUID, as registry's are; else its UTF-8,
+# at most 64 bytes) and a truncated HMAC-SHA256. With a UUID: 42 bytes, 56
+# URL-safe characters. Not single-use: an agent opens the link many times.
+_CASE_LINK_FIELDS = struct.Struct(">BHII")
+_CASE_LINK_UUID = 1
+_CASE_LINK_TEXT = 2
+_CASE_LINK_MAC_BYTES = 15
+_CASE_LINK_MAX_AGENT = 64
+_CASE_LINK_MIN = _CASE_LINK_FIELDS.size + 1 + _CASE_LINK_MAC_BYTES
+_CASE_LINK_MAX = _CASE_LINK_FIELDS.size + _CASE_LINK_MAX_AGENT + _CASE_LINK_MAC_BYTES
+# base64url without padding
+_CASE_LINK_SHAPE = re.compile(
+    rf"[A-Za-z0-9_-]{{{(4 * _CASE_LINK_MIN + 2) // 3},{(4 * _CASE_LINK_MAX + 2) // 3}}}"
+)
+
+
+@dataclass(frozen=True)
+class CaseLinkToken:
+    """What a valid case link says: which agent may read which case, until
+    when."""
+
+    reference: str
+    agent_id: str
+    expires_at: datetime
+
+
+def _case_link_mac(secret: str, signed: bytes) -> bytes:
+    return _purpose_mac(secret, f"{CASE_LINK_SCOPE}:v1", signed, _CASE_LINK_MAC_BYTES)
+
+
+def _packed_agent(agent_id: str) -> tuple[int, bytes]:
+    """(kind, bytes) of an agent id: a canonical UUID in 16 bytes."""
+    with contextlib.suppress(ValueError):
+        if str(uuid.UUID(agent_id)) == agent_id:
+            return _CASE_LINK_UUID, uuid.UUID(agent_id).bytes
+    packed = agent_id.encode("utf-8")
+    if not 1 <= len(packed) <= _CASE_LINK_MAX_AGENT:
+        raise ValueError(f"an agent id is 1 to {_CASE_LINK_MAX_AGENT} bytes")
+    return _CASE_LINK_TEXT, packed
+
+
+def _unpacked_agent(kind: int, packed: bytes) -> str:
+    if kind == _CASE_LINK_UUID and len(packed) == 16:
+        return str(uuid.UUID(bytes=packed))
+    if kind == _CASE_LINK_TEXT:
+        with contextlib.suppress(UnicodeDecodeError):
+            return packed.decode("utf-8")
+    raise InvalidToken("agent")
+
+
+def issue_case_link_token(
+    secret: str, reference: str, agent_id: str, ttl: timedelta = CASE_LINK_TTL
+) -> str:
+    """A token for agent ``agent_id`` to open case ``reference`` on intake's
+    page, valid for ``ttl`` (14 days) however often it is used: URL-safe, 56
+    characters for a UUID agent id. ValueError for a malformed reference or
+    an empty or overlong agent id."""
+    parsed = parse_case_reference(reference)
+    if parsed is None:
+        raise ValueError("a case link needs a case reference LN-YYYY-NNNNNNNN")
+    if not isinstance(agent_id, str):
+        raise ValueError("an agent id is text")
+    kind, agent = _packed_agent(agent_id)
+    expires = int((datetime.now(UTC) + ttl).timestamp())
+    signed = (
+        _CASE_LINK_FIELDS.pack(
+            kind, parsed[0], parsed[1], min(max(expires, 0), 2**32 - 1)
+        )
+        + agent
+    )
+    raw = signed + _case_link_mac(secret, signed)
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def verify_case_link_token(
+    secret: str, token: str, now: datetime | None = None
+) -> CaseLinkToken:
+    """Check a case link's signature, then its expiry. Raises
+    :class:`InvalidToken` (malformed, forged, another secret or purpose) or
+    :class:`ExpiredToken` (genuine but too late)."""
+    if not isinstance(token, str) or not _CASE_LINK_SHAPE.fullmatch(token):
+        raise InvalidToken("format")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except ValueError as exc:  # a length no bytes have
+        raise InvalidToken("format") from exc
+    if base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=") != token:
+        raise InvalidToken("format")  # another spelling of the same bytes
+    signed, mac = raw[:-_CASE_LINK_MAC_BYTES], raw[-_CASE_LINK_MAC_BYTES:]
+    if len(signed) <= _CASE_LINK_FIELDS.size or not hmac.compare_digest(
+        mac, _case_link_mac(secret, signed)
+    ):
+        raise InvalidToken("signature")
+    fields, agent = signed[: _CASE_LINK_FIELDS.size], signed[_CASE_LINK_FIELDS.size :]
+    kind, be_year, number, expires = _CASE_LINK_FIELDS.unpack(fields)
+    agent_id = _unpacked_agent(kind, agent)
+    expires_at = datetime.fromtimestamp(expires, UTC)
+    if (now or datetime.now(UTC)) >= expires_at:
+        raise ExpiredToken("expired")
+    return CaseLinkToken(
+        reference=format_case_reference(be_year, number),
+        agent_id=agent_id,
         expires_at=expires_at,
     )

@@ -29,7 +29,7 @@ from marshmallow import Schema
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, raiseload, selectinload
 
 from labornet_intake.models import (
     AuditLogEntry,
@@ -49,7 +49,12 @@ from labornet_shared.outbox import add_event
 from labornet_shared.problems import FieldError
 from labornet_shared.reference import LocationError, buddhist_year, resolve_location
 from labornet_shared.reference.case_reference import parse_case_reference
-from labornet_shared.tokens import FeedbackToken, Principal, verify_feedback_token
+from labornet_shared.tokens import (
+    FeedbackToken,
+    Principal,
+    verify_case_link_token,
+    verify_feedback_token,
+)
 
 SERVICE = "intake"
 OPEN_STATUSES = ("received", "routed", "in_progress")
@@ -420,9 +425,22 @@ def take_case_in(
 # --- reading -------------------------------------------------------------------
 
 
-def _load_case(session: Session, reference: str, lock: bool = False) -> Case | None:
+#: what a case is loaded without when its personal data is not to be read:
+#: the citizen's contact, the description and the free-text address (the
+#: data PDPA erasure wipes); reading them raises
+_NOT_PERSONAL = (
+    raiseload(Case.contact),
+    defer(Case.description, raiseload=True),
+    defer(Case.address, raiseload=True),
+)
+
+
+def _load_case(
+    session: Session, reference: str, lock: bool = False, personal: bool = True
+) -> Case | None:
     """The case with its timeline, contact and referrals; ``lock`` holds its
-    row until commit (PostgreSQL), so changes to one case never interleave."""
+    row until commit (PostgreSQL), so changes to one case never interleave;
+    without ``personal``, none of the citizen's data (:data:`_NOT_PERSONAL`)."""
     parsed = parse_case_reference(reference)
     if parsed is None:
         return None
@@ -431,7 +449,7 @@ def _load_case(session: Session, reference: str, lock: bool = False) -> Case | N
         .where(Case.id == parsed[1], Case.be_year == parsed[0])
         .options(
             selectinload(Case.timeline),
-            selectinload(Case.contact),
+            *((selectinload(Case.contact),) if personal else _NOT_PERSONAL),
             selectinload(Case.referrals),
         )
     )
@@ -495,6 +513,34 @@ def case_for_principal(
     if case is None or principal is None or not may_see_case(principal, case):
         raise CaseNotFound()
     audit(session, principal, "read_case", reference, clock=clock)
+    return case
+
+
+def case_for_agent_link(
+    session: Session,
+    reference: str,
+    token: str,
+    secret: str,
+    clock: Clock = utc_now,
+) -> Case:
+    """The case a field agent's link (``/a/<reference>?t=<token>``) opens,
+    for whichever agent notify minted the link for: the one who submitted
+    the case, an agent of its area, one following an overdue referral. So
+    not by :func:`may_see_case`: the link opens an anonymous summary, and
+    the case comes without its personal data (contact, description,
+    address: reading them raises), so the read is not audited.
+
+    Raises :class:`~labornet_shared.tokens.InvalidToken` or its
+    :class:`~labornet_shared.tokens.ExpiredToken` (checked first, so a forged
+    link learns nothing about the case), then :class:`CaseNotFound` for a
+    link to another case or an unknown case.
+    """
+    claim = verify_case_link_token(secret, token, now=_now(clock))
+    case = None
+    if claim.reference == reference:
+        case = _load_case(session, reference, personal=False)
+    if case is None:
+        raise CaseNotFound()
     return case
 
 

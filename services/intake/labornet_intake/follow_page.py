@@ -123,14 +123,15 @@ def read_code(request: Request) -> str:
 # --- the status page -----------------------------------------------------------------
 
 
-def _moment(value: str | None, words: Mapping[str, Any], time: bool = True) -> str:
-    """An ISO time as the language writes it, in Bangkok."""
+def moment(value: str | None, words: Mapping[str, Any], time: bool = True) -> str:
+    """An ISO time as the language writes it (``words``: a language's
+    words of this page), in Bangkok; the day alone without ``time``."""
     if not value:
         return ""
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    local = moment.astimezone(BANGKOK)
+    at = datetime.fromisoformat(value)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    local = at.astimezone(BANGKOK)
     year = to_buddhist_year(local.year) if words["buddhist_era"] else local.year
     day = words["date"].format(
         day=local.day, month=words["months"][local.month - 1], year=year
@@ -157,7 +158,10 @@ def office_name(office: str | None, agency: str | None, language: str) -> str:
     return str(words["office"].format(agency=name, place=where))
 
 
-def _referral_lines(referral: Mapping[str, Any], language: str) -> dict[str, Any]:
+def referral_lines(referral: Mapping[str, Any], language: str) -> dict[str, Any]:
+    """One office's line of ``case_progress.html`` (a ``ReferralOutSchema``
+    document in words): its name, status since when, due date while it is
+    open, outcome, and its note when the document has one."""
     words = phrases()[language]
     status = referral["status"]
     outcome = referral.get("outcome")
@@ -165,10 +169,10 @@ def _referral_lines(referral: Mapping[str, Any], language: str) -> dict[str, Any
         "name": office_name(referral.get("office"), referral.get("agency"), language),
         "status": words["referral"].get(status, status),
         "since": words["since"].format(
-            date=_moment(referral.get("since"), words, time=False)
+            date=moment(referral.get("since"), words, time=False)
         ),
         "expected_by": words["expected_by"].format(
-            date=_moment(referral.get("expected_by"), words, time=False)
+            date=moment(referral.get("expected_by"), words, time=False)
         )
         if status in ("pending", "accepted", "in_progress")
         and referral.get("expected_by")
@@ -184,7 +188,10 @@ def _referral_lines(referral: Mapping[str, Any], language: str) -> dict[str, Any
     }
 
 
-def _step(entry: Mapping[str, Any], language: str) -> dict[str, Any]:
+def step(entry: Mapping[str, Any], language: str) -> dict[str, Any]:
+    """One step of the timeline in ``case_progress.html`` (a
+    ``TimelineEntrySchema`` document in words): when, what, the outcome,
+    and the note when the document has one."""
     words = phrases()[language]
     status = entry["status"]
     if status == "withdrawn" and not entry.get("agency"):
@@ -203,7 +210,7 @@ def _step(entry: Mapping[str, Any], language: str) -> dict[str, Any]:
             outcome=words["outcomes"].get(outcome, outcome)
         )
     return {
-        "when": _moment(entry.get("occurred_at"), words),
+        "when": moment(entry.get("occurred_at"), words),
         "iso": entry.get("occurred_at") or "",
         "text": text,
         "outcome": outcome,
@@ -211,22 +218,37 @@ def _step(entry: Mapping[str, Any], language: str) -> dict[str, Any]:
     }
 
 
+def progress(
+    case: Mapping[str, Any], document: str, language: str, *, notes: bool
+) -> dict[str, Any]:
+    """What a page showing ``case``'s progress (``case_progress.html``) is
+    rendered with: its heading, reference and status in ``document``'s
+    words, the offices' and the timeline's lines, when it was last updated,
+    and whether the offices' ``notes`` are shown."""
+    words = citizen_pages.phrases(document)[language]
+    status = words["status"].get(case["status"], words["status"]["routed"])
+    return {
+        "heading": status["title"],
+        "reference": case["reference"],
+        "status": status,
+        "offices": [referral_lines(r, language) for r in case["referrals"]],
+        "steps": [step(entry, language) for entry in case["timeline"]],
+        "notes": notes,
+        "updated": words["updated"].format(
+            date=moment(case["updated_at"], phrases()[language])
+        ),
+    }
+
+
 def status_page(case: Mapping[str, Any], language: str) -> Response:
     """The case as ``GET /v1/cases/{reference}`` shows it to the holder of
     the tracking code (``case``: that answer), in words."""
-    words = phrases()[language]
-    status = case["status"]
     body = citizen_pages.render(
         "follow_status.html",
         DOCUMENT,
         language,
-        heading=words["status"].get(status, words["status"]["routed"])["title"],
-        reference=case["reference"],
-        status=words["status"].get(status, words["status"]["routed"]),
-        offices=[_referral_lines(r, language) for r in case["referrals"]],
-        steps=[_step(entry, language) for entry in case["timeline"]],
-        open=status in OPEN_STATUSES,
-        updated=words["updated"].format(date=_moment(case["updated_at"], words)),
+        **progress(case, DOCUMENT, language, notes=True),
+        open=case["status"] in OPEN_STATUSES,
     )
     return citizen_pages.html_response(200, body)
 

@@ -274,6 +274,20 @@ class CaseStatusSchema(Schema):
     referrals = fields.List(fields.Nested(ReferralOutSchema))
 
 
+class CaseLinkSummarySchema(CaseStatusSchema):
+    """What a field agent's case link shows (``/a/{reference}``), to any
+    agent it was sent to: the status view without the offices' notes (a
+    note may quote the citizen), and the place's area codes. Nothing
+    personal, no description, no address: the link is easily forwarded."""
+
+    timeline = fields.List(fields.Nested(TimelineEntrySchema, exclude=("note",)))
+    referrals = fields.List(fields.Nested(ReferralOutSchema, exclude=("note",)))
+    location = fields.Nested(
+        CaseLocationOutSchema,
+        only=("province_code", "district_code", "subdistrict_code"),
+    )
+
+
 class CitizenOutSchema(Schema):
     """The citizen's data, for the submitting agent and operators."""
 
@@ -424,6 +438,20 @@ class FeedbackPageQuerySchema(PageQuerySchema):
         required=True,
         validate=validate.Length(1, 500),
         metadata={"description": "The signed single-use token of the link."},
+    )
+
+
+class AgentPageQuerySchema(PageQuerySchema):
+    """``GET /a/{reference}``: a field agent's case link (documentation only:
+    the page answers anything, in HTML)."""
+
+    t = Text(
+        required=True,
+        validate=validate.Length(1, 500),
+        metadata={
+            "description": "The signed token of the link: one agent, one "
+            "case, 14 days, not single-use."
+        },
     )
 
 

@@ -8,12 +8,21 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from labornet_intake import citizen_pages, domain, feedback_page, follow_page, open311
+from labornet_intake import (
+    agent_page,
+    citizen_pages,
+    domain,
+    feedback_page,
+    follow_page,
+    open311,
+)
 from labornet_intake.dependencies import Settings, intake_database, intake_relay
 from labornet_intake.open311 import Open311Error, open311_api
 from labornet_intake.schemas import (
+    AgentPageQuerySchema,
     CaseCreatedSchema,
     CaseCreateSchema,
+    CaseLinkSummarySchema,
     CaseListQuerySchema,
     CaseListSchema,
     CaseSchema,
@@ -50,6 +59,7 @@ TRACKING_HEADER = "X-Tracking-Code"
 # costs more than validating a case.
 CASE_STATUS = CaseStatusSchema()
 CASE = CaseSchema()
+CASE_LINK_SUMMARY = CaseLinkSummarySchema()
 CASE_CREATED = CaseCreatedSchema()
 CASE_CREATE = CaseCreateSchema()
 CASE_LIST_QUERY = CaseListQuerySchema()
@@ -64,8 +74,9 @@ NOTIFICATION_CONTACT = NotificationContactSchema()
 log = logging.getLogger("labornet.intake")
 
 
-def _case_view(case: Any, whole: bool) -> dict[str, Any]:
-    data = {
+def _status_data(case: Any) -> dict[str, Any]:
+    """What every view of a case starts from: status, offices, timeline."""
+    return {
         "reference": case.reference,
         "status": case.status,
         "category": case.category,
@@ -97,6 +108,10 @@ def _case_view(case: Any, whole: bool) -> dict[str, Any]:
             for referral in case.referrals
         ],
     }
+
+
+def _case_view(case: Any, whole: bool) -> dict[str, Any]:
+    data = _status_data(case)
     if not whole:
         return dict(CASE_STATUS.dump(data))
     contact = case.contact
@@ -127,6 +142,15 @@ def _case_view(case: Any, whole: bool) -> dict[str, Any]:
         },
     )
     return dict(CASE.dump(data))
+
+
+def _case_link_view(case: Any) -> dict[str, Any]:
+    """The anonymous summary an agent's case link shows
+    (:class:`CaseLinkSummarySchema`); ``case`` is loaded without its
+    personal data (:func:`domain.case_for_agent_link`)."""
+    data = _status_data(case)
+    data["location"] = domain.case_location(case)
+    return dict(CASE_LINK_SUMMARY.dump(data))
 
 
 def _contact_view(case: Any) -> dict[str, Any]:
@@ -368,6 +392,28 @@ OPERATIONS = [
         },
     ),
     Operation(
+        "GET",
+        "/a/{reference}",
+        "The page a field agent's case link in notify's messages opens (HTML, "
+        "for a phone's browser, no login): the link's token names the agent "
+        "notify sent it to and the case, for 14 days. It shows any such agent "
+        "an anonymous summary in words: status, category, place, when the "
+        "case was received, the offices handling it (status, due date) and "
+        "the timeline without notes; never the citizen's personal data or the "
+        "description (those are in the app), so the read is not audited. An "
+        "expired or forged link is a page with 401 (checked first), a link to "
+        "another case or an unknown case 404. In Thai, English or Myanmar "
+        "(lang, else Accept-Language, else Thai)",
+        query=AgentPageQuerySchema,
+        errors=(),
+        path_schemas={"reference": REFERENCE},
+        extra={
+            "responses": citizen_pages.html_responses(
+                (200, "the case's summary"), (401, 404, 429)
+            )
+        },
+    ),
+    Operation(
         "DELETE",
         "/v1/cases/{reference}/personal-data",
         "Erase the citizen's personal data (PDPA; operator)",
@@ -595,6 +641,25 @@ class IntakeService(web.Probes):
             raise Problem(404, "not_found") from exc
         return follow_page.status_page(
             _case_view(case, whole=False), citizen_pages.language_of(request)
+        )
+
+    @agent_page.page("GET", "/a/<reference>")
+    def agent_case(self, request: Request, reference: str) -> Any:
+        """The page a field agent's case link opens: the case's anonymous
+        summary, for any agent the link was minted for (nothing personal
+        read, nothing audited); 401 for an expired or forged link, 404 for
+        a link to another case or an unknown case."""
+        token = request.args.get("t", "")
+        try:
+            case = domain.case_for_agent_link(
+                self.db.session, reference, token, self.settings.token_secret
+            )
+        except InvalidToken as exc:
+            raise agent_page.refused_link(exc) from exc
+        except domain.CaseNotFound as exc:
+            raise Problem(404, "not_found") from exc
+        return agent_page.case_page(
+            _case_link_view(case), citizen_pages.language_of(request), token=token
         )
 
     # --- notify asks over RPC ------------------------------------------------

@@ -82,10 +82,12 @@ def build_channels(config: dict[str, Any]) -> dict[str, Channel]:
 
 
 #: the links in the messages, unless config says otherwise: ``<reference>``,
-#: the feedback link's signed ``<token>`` and ``<language>`` (the message's,
-#: so the page opens in the language the citizen reads) are filled in
+#: ``<language>`` (the message's, so the page opens in the language its
+#: reader reads) and the signed ``<token>`` of the feedback link (the
+#: citizen's, single-use) and of the case link (one field agent's: the
+#: recipient's id, 14 days) are filled in
 FOLLOW_URL = "https://labornet.mol.go.th/t/<reference>?lang=<language>"
-CASE_URL = "https://labornet.mol.go.th/a/<reference>"
+CASE_URL = "https://labornet.mol.go.th/a/<reference>?t=<token>&lang=<language>"
 FEEDBACK_URL = "https://labornet.mol.go.th/f/<reference>?t=<token>&lang=<language>"
 
 
@@ -353,12 +355,10 @@ class DeliverySender(DependencyProvider):
             raise Undeliverable(f"no {delivery.channel} contact")
         facts = {
             "recipient_name": agent.name_th,
-            "case_url": fill_link(
-                self.case_url,
-                reference=reference or "",
-                language=_written_in(
-                    delivery.message, delivery.channel, delivery.language
-                ),
+            "case_url": self._case_url(
+                reference or "",
+                agent.id,
+                _written_in(delivery.message, delivery.channel, delivery.language),
             ),
         }
         return delivery.channel, address, facts, delivery.language
@@ -395,6 +395,20 @@ class DeliverySender(DependencyProvider):
         token = issue_feedback_token(self.token_secret, reference, timedelta(days=30))
         return fill_link(
             self.feedback_url, reference=reference, token=token, language=language
+        )
+
+    def _case_url(self, reference: str, agent_id: str, language: str) -> str:
+        """The case link for one field agent: its token lets that agent,
+        and no one else, open the case on intake's page for 14 days."""
+        from labornet_shared.tokens import CASE_LINK_TTL, issue_case_link_token
+
+        token = ""
+        if "<token>" in self.case_url and reference:
+            token = issue_case_link_token(
+                self.token_secret, reference, agent_id, CASE_LINK_TTL
+            )
+        return fill_link(
+            self.case_url, reference=reference, token=token, language=language
         )
 
     def _fallback(self, session: Session, delivery: Delivery, used: str) -> list[str]:

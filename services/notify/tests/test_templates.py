@@ -17,6 +17,7 @@ from labornet_notify import sender as sender_defaults
 from labornet_notify.audience import (
     AGENCY_WEBHOOKS,
     AGENT_PROJECTION_EVENTS,
+    AREA_AGENTS,
     CASE_URL,
     CHANNELS,
     CITIZEN,
@@ -33,7 +34,7 @@ from labornet_notify.audience import (
     messages,
     notices_for,
 )
-from labornet_notify.models import Delivery
+from labornet_notify.models import AgentContact, Delivery
 from labornet_notify.rendering import (
     RenderError,
     available,
@@ -51,6 +52,7 @@ from labornet_shared.events import (
     make_event,
     parse_event,
 )
+from labornet_shared.tokens import verify_case_link_token
 
 LANGUAGES = ("th", "en", "my")
 ANSWERS = (
@@ -239,7 +241,9 @@ def facts_for(notice: Notice, event: Event) -> dict[str, Any]:
         FOLLOW_URL: f"https://labornet.mol.go.th/track/{reference}",
         # a signed single-use token, as short as intake can make it
         FEEDBACK_URL: "https://labornet.mol.go.th/f/q7Xb2LmP9vKc4RtY8wNs1EoJ6hZu3GaD5fVi0TyWkQe",
-        CASE_URL: f"https://labornet.mol.go.th/agent/cases/{reference}",
+        # one agent's signed 14-day token (56 characters for a UUID agent id)
+        CASE_URL: f"https://labornet.mol.go.th/a/{reference}"
+        "?t=AQoJAAAE0msa2_ofBl1j_BtOQ5dHJyX3KtM8O0rrcpAcX2qJ7R02L4I5&lang=th",
         RECIPIENT_NAME: "สมชาย ใจดี",
     }
     return {fact: known[fact] for fact in notice.template_facts}
@@ -721,3 +725,67 @@ def test_the_citizen_s_links_open_the_pages_in_the_message_s_language(
     sender.follow_url = "https://labornet.mol.go.th/track/<reference>"
     [link] = links("case_received", "sms", "my")
     assert link.startswith("https://labornet.mol.go.th/track/LN-") and "?" not in link
+
+
+def test_an_agent_s_message_carries_a_case_link_for_that_agent_only(
+    monkeypatch,
+) -> None:
+    """The case link in a field agent's LINE, SMS and e-mail messages opens
+    intake's ``/a/`` page in the message's language with a token minted for
+    the recipient: it verifies (with intake's shared TOKEN_SECRET) to that
+    agent and that case, for 14 days."""
+    monkeypatch.delenv("LABORNET_NOTIFY_CASE_URL", raising=False)
+    config = load_service_config("notify")  # config.yml's defaults, as deployed
+    assert config["CASE_URL"] == sender_defaults.CASE_URL
+    sender = DeliverySender()
+    sender.container = SimpleNamespace(config=config)
+    sender.setup()
+    agents = {
+        agent_id: AgentContact(
+            id=agent_id,
+            status="active",
+            name_th="สมชาย ใจดี",
+            phone="+66812345678",
+            email="somchai@example.org",
+            line_user_id="U4af4980629f8d2a1b0c3e5d7f9a1b2c3",
+        )
+        for agent_id in (
+            "0193f0c2-1111-7c3b-9a51-2f0c4d1e8a10",  # registry's ids: UUIDs
+            "0193f0c2-2222-7c3b-9a51-2f0c4d1e8a10",
+        )
+    }
+    session = SimpleNamespace(get=lambda model, key: agents.get(key))
+    link = re.compile(
+        r"https://labornet\.mol\.go\.th/a/(LN-\d{4}-\d{8})\?t=([\w-]+)&lang=(\w+)"
+    )
+    cases = [
+        (case_received(), AREA_AGENTS, "new_case_in_area"),
+        (status_changed(), SUBMITTING_AGENT, "your_case_changed"),
+        (referral_overdue(), FOLLOW_UP_AGENT, "referral_overdue"),
+    ]
+    for (event, kind, message), agent_id, (channel, language) in zip(
+        cases * 2,
+        itertools.cycle(agents),
+        itertools.product(("line", "sms", "email"), ("my", "th")),
+        strict=False,
+    ):
+        reference = event.payload["reference"]
+        delivery = Delivery(
+            id="d-1",
+            recipient_kind=kind,
+            recipient_id=agent_id,
+            case_reference=reference,
+            channel=channel,
+            message=message,
+            language=language,
+        )
+        used, address, facts, written = sender._address(session, delivery, event)  # type: ignore[arg-type]
+        sent = sender._message(session, delivery, event, used, address, facts, written)  # type: ignore[arg-type]
+        both = f"{sent.text} {sent.html or ''}".replace("&amp;", "&")
+        found = {match.groups() for match in link.finditer(both)}
+        assert len(found) == 1, (message, channel, sent.text)
+        [(linked, token, opens_in)] = found
+        assert (linked, opens_in) == (reference, language)
+        claim = verify_case_link_token(config["TOKEN_SECRET"], token)
+        assert (claim.reference, claim.agent_id) == (reference, agent_id)
+        assert len(token) == 56
