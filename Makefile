@@ -7,7 +7,7 @@ SERVICES := $(notdir $(wildcard services/*))
 PACKAGES := shared/labornet_shared $(foreach s,$(SERVICES),services/$(s)/labornet_$(s))
 TEST_DIRS := shared/tests $(foreach s,$(SERVICES),services/$(s)/tests) tests
 
-.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify venv migrate setup-broker clean eval-routing
+.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify bench-publish venv migrate setup-broker clean eval-routing
 
 venv: $(STAMP)
 
@@ -63,6 +63,10 @@ bench-routing: $(STAMP)
 # bench-notify: issue 6's deliveries/s through the fake providers
 bench-notify: $(STAMP)
 	$(BIN)/python tests/bench/bench_notify.py $(BENCH_ARGS)
+
+# bench-publish: the relay's CPU per event, its own frames against py-amqp's
+bench-publish: $(STAMP)
+	cd tests/bench && ../../$(BIN)/python bench_publish.py $(PUBLISH_ARGS)
 
 clean:
 	rm -rf var .mypy_cache .ruff_cache
