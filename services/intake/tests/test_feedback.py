@@ -195,14 +195,18 @@ def test_another_cases_link_is_404(intake_api, closed_case, feedback_link, intak
     assert given.status_code == 201, given.text
 
 
-def test_a_link_to_a_case_that_does_not_exist_is_404(intake_api, feedback_link):
+def test_a_link_to_a_case_that_does_not_exist_is_404(
+    intake_api, feedback_link, intake_sql
+):
     reference = "LN-2569-99999999"
     token = feedback_link(reference)
-    problem(
+    refused = problem(
         answer(intake_api, reference, token=token, rating=3, solved=True),
         404,
         "not_found",
     )
+    assert refused["status"] == 404
+    assert feedback_rows(intake_sql) == []
 
 
 def test_an_expired_link_is_401(intake_api, closed_case, feedback_link, intake_sql):
@@ -299,14 +303,15 @@ def test_a_bad_form_is_400_naming_the_field(
     assert {(e["field"], e["code"]) for e in errors} == {(field, code)}
 
 
-def test_other_media_types_are_415(intake_api, closed_case, feedback_link):
+def test_other_media_types_are_415(intake_api, closed_case, feedback_link, intake_sql):
     reference = closed_case()["reference"]
     response = intake_api.post(
         f"/v1/cases/{reference}/feedback",
         data=f"token={feedback_link(reference)}&rating=4&solved=yes",
         headers={"Content-Type": "text/plain"},
     )
-    problem(response, 415, "unsupported_media_type")
+    assert problem(response, 415, "unsupported_media_type")["status"] == 415
+    assert feedback_rows(intake_sql) == []  # the link is not used up
 
 
 # --- privacy ---------------------------------------------------------------------

@@ -770,14 +770,21 @@ def test_a_name_resolving_to_any_inside_address_is_refused():
     ],
 )
 def test_public_https_webhook_urls_are_accepted(url):
-    check_webhook_url(url, allow_insecure_local=False)
+    # accepted: returns without raising UnsafeUrl
+    assert check_webhook_url(url, allow_insecure_local=False) is None
 
 
 def test_a_public_name_is_accepted():
-    check_webhook_url(
-        "https://hooks.sso.go.th/labornet",
-        resolver=lambda host, port: ["164.115.22.10"],
+    asked: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["164.115.22.10"]
+
+    assert (
+        check_webhook_url("https://hooks.sso.go.th/labornet", resolver=resolver) is None
     )
+    assert asked == ["hooks.sso.go.th"]  # the name was resolved and its address checked
 
 
 @pytest.mark.parametrize(

@@ -533,8 +533,15 @@ def test_facts_may_not_shadow_the_event() -> None:
 # --- names and dates -------------------------------------------------------------
 
 
-def test_every_agency_and_category_is_named_in_every_language() -> None:
-    agencies.check_tables()
+def test_every_agency_and_category_is_named_in_every_language(monkeypatch) -> None:
+    assert agencies.check_tables() is None  # the tables as shipped are complete
+    # and the check does catch a missing name
+    without_myanmar = {
+        k: v for k, v in agencies.CATEGORY_NAMES["unpaid_wages"].items() if k != "my"
+    }
+    monkeypatch.setitem(agencies.CATEGORY_NAMES, "unpaid_wages", without_myanmar)
+    with pytest.raises(LookupError, match=r"unpaid_wages: no name in \['my'\]"):
+        agencies.check_tables()
 
 
 def test_offices_are_named_as_the_public_knows_them() -> None:

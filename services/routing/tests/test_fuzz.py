@@ -66,12 +66,17 @@ def cursor(value: Any) -> str:
 def test_bad_input_never_gets_a_500(start_routing, routing_config, broker, subtests):
     api = start_routing(RATE_LIMIT_ANONYMOUS="1000000/minute")
     with api:
-        _fuzz(api, routing_config, broker, subtests)
+        seen = _fuzz(api, routing_config, broker, subtests)
+    # every operation was exercised, and nothing answered 5xx
+    assert set(seen) == {f"{method} {path}" for method, path in OPERATIONS}
+    for label, statuses in seen.items():
+        assert statuses, label
+        assert not [s for (_m, s) in statuses if s >= 500], (label, statuses)
 
 
 def _fuzz(
     api: Any, routing_config: dict[str, Any], broker: dict[str, Any], subtests: Any
-) -> None:
+) -> dict[str, Any]:
     secret = routing_config["TOKEN_SECRET"]
     operator = issue_token(secret, "operator", name="fuzz")
     headers = {"Authorization": f"Bearer {operator}"}
@@ -129,7 +134,7 @@ def _fuzz(
             for value in ("\ud800", "\u0000", 7, "not-a-uuid")
         ] + [operation.Case(query={"since": "0108-12-30T10:31:22.73-16:42"})]
 
-    fuzz_operations(
+    seen = fuzz_operations(
         api.base_url,
         OPERATIONS,
         operator,
@@ -142,3 +147,4 @@ def _fuzz(
     # the referrals that were there are still there, each once
     after = {r["id"] for r in referrals()}
     assert {r["id"] for r in known} <= after
+    return seen
