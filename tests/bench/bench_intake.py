@@ -697,6 +697,35 @@ def migrate(service: str, url: str) -> None:
             os.environ["LABORNET_ROOT"] = env_root
 
 
+def service_target(
+    service: str,
+    module: str,
+    *,
+    env: dict[str, str],
+    port: int,
+    db_url: str,
+    log_path: Path,
+) -> Target:
+    """``nameko run --config services/<service>/config.yml <module>`` from the
+    repository root, its events on ``<service>.events``."""
+    return Target(
+        name=service,
+        exchange=f"{service}.events",
+        command=[
+            str(NAMEKO),
+            "run",
+            "--config",
+            str(REPO / "services" / service / "config.yml"),
+            module,
+        ],
+        env=env,
+        cwd=REPO,
+        port=port,
+        db_url=db_url,
+        log_path=log_path,
+    )
+
+
 def make_intake(
     databases: Databases,
     broker: Broker,
@@ -722,18 +751,10 @@ def make_intake(
         "LABORNET_RATE_LIMIT_ANONYMOUS": "1000000/minute",
         **extra_env,
     }
-    return Target(
-        name="intake",
-        exchange="intake.events",
-        command=[
-            str(NAMEKO),
-            "run",
-            "--config",
-            str(REPO / "services" / "intake" / "config.yml"),
-            service_module,
-        ],
+    return service_target(
+        "intake",
+        service_module,
         env=env,
-        cwd=REPO,
         port=port,
         db_url=url,
         log_path=tmp / "intake.log",
@@ -1161,6 +1182,22 @@ def workspace(keep: bool = False) -> Iterator[Path]:
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def wait_quiet(seconds: float, what: str, figures: str = "low") -> float:
+    """Wait up to ``seconds`` for an idle machine; warn if it stays busy.
+    Returns how busy it was (a share of one core). ``figures``: how a busy
+    machine skews them ("low" throughput, "high" latency)."""
+    busy = machine_busy_now()
+    deadline = time.monotonic() + seconds
+    while busy > QUIET_CORES and time.monotonic() < deadline:
+        busy = machine_busy_now()
+    if busy > QUIET_CORES:
+        say(
+            f"  (warning: the machine was busy before the {what}: {busy:.0%} of a"
+            f" core; figures will be {figures} and noisy)"
+        )
+    return busy
 
 
 def machine_busy_now(seconds: float = 1.0) -> float:

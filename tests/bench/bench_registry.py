@@ -60,7 +60,6 @@ from bench_intake import (  # the sibling script, found through sys.path
     DEFAULT_AMQP,
     DEFAULT_MANAGEMENT,
     MAX_WORKERS,
-    NAMEKO,
     QUIET_CORES,
     REPO,
     VENV_BIN,
@@ -74,7 +73,6 @@ from bench_intake import (  # the sibling script, found through sys.path
     encode_request,
     free_port,
     interrupt,
-    machine_busy_now,
     machine_busy_seconds,
     migrate,
     ms,
@@ -82,6 +80,8 @@ from bench_intake import (  # the sibling script, found through sys.path
     profiling,
     run_clients,
     say,
+    service_target,
+    wait_quiet,
     workspace,
 )
 
@@ -461,18 +461,10 @@ def make_registry(
         "LABORNET_LOG_LEVEL": "WARNING",
         **(extra_env or {}),
     }
-    return Target(
-        name="registry",
-        exchange="registry.events",
-        command=[
-            str(NAMEKO),
-            "run",
-            "--config",
-            str(REPO / "services" / "registry" / "config.yml"),
-            service_module,
-        ],
+    return service_target(
+        "registry",
+        service_module,
         env=env,
-        cwd=REPO,
         port=port,
         db_url=db_url,
         log_path=tmp / "registry.log",
@@ -821,19 +813,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.search_rate < 0 or not 0 < args.open_requests <= args.requests:
         parser.error("--search-rate >= 0, 0 < --open-requests <= --requests")
     return args
-
-
-def wait_quiet(seconds: float, what: str) -> None:
-    """Wait up to ``seconds`` for an idle machine; warn if it stays busy."""
-    busy = machine_busy_now()
-    deadline = time.monotonic() + seconds
-    while busy > QUIET_CORES and time.monotonic() < deadline:
-        busy = machine_busy_now()
-    if busy > QUIET_CORES:
-        say(
-            f"  (warning: the machine was busy before the {what}: {busy:.0%} of a"
-            " core; figures will be low and noisy)"
-        )
 
 
 @dataclass

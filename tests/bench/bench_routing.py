@@ -54,8 +54,6 @@ from bench_intake import (  # the sibling script, found through sys.path
     DEFAULT_AMQP,
     DEFAULT_MANAGEMENT,
     MAX_WORKERS,
-    NAMEKO,
-    QUIET_CORES,
     REPO,
     Broker,
     Databases,
@@ -67,7 +65,6 @@ from bench_intake import (  # the sibling script, found through sys.path
     cpu_by_process,
     free_port,
     interrupt,
-    machine_busy_now,
     machine_busy_seconds,
     make_intake,
     migrate,
@@ -77,6 +74,8 @@ from bench_intake import (  # the sibling script, found through sys.path
     profiling,
     run_clients,
     say,
+    service_target,
+    wait_quiet,
     workspace,
 )
 
@@ -196,18 +195,10 @@ def make_routing(
         "LABORNET_LOG_LEVEL": "WARNING",
         **extra_env,
     }
-    return Target(
-        name="routing",
-        exchange="routing.events",
-        command=[
-            str(NAMEKO),
-            "run",
-            "--config",
-            str(REPO / "services" / "routing" / "config.yml"),
-            service,
-        ],
+    return service_target(
+        "routing",
+        service,
         env=env,
-        cwd=REPO,
         port=port,
         db_url=url,
         log_path=tmp / f"{label}.log",
@@ -334,20 +325,6 @@ def post_cases(
     return batch
 
 
-def wait_quiet(seconds: float, what: str) -> float:
-    """Wait up to ``seconds`` for an idle machine; warn if it stays busy."""
-    busy = machine_busy_now()
-    deadline = time.monotonic() + seconds
-    while busy > QUIET_CORES and time.monotonic() < deadline:
-        busy = machine_busy_now()
-    if busy > QUIET_CORES:
-        say(
-            f"  (warning: the machine was busy before the {what}: {busy:.0%} of a"
-            " core; figures will be high and noisy)"
-        )
-    return busy
-
-
 # --- the run ----------------------------------------------------------------------
 
 
@@ -405,7 +382,7 @@ def bench(
     run.warmup = post_cases("warm-up", cases[: args.warmup], intake, args, args.rate)
     run.referrals.wait_for(list(run.warmup.accepted), args.drain_seconds)
 
-    run.busy_before = wait_quiet(args.quiet_wait, "measured cases")
+    run.busy_before = wait_quiet(args.quiet_wait, "measured cases", "high")
     measured = cases[args.warmup : args.warmup + args.cases]
     cpu: dict[str, float] = {}
     with ExitStack() as stack:
