@@ -47,6 +47,16 @@ DEFAULT_BACKOFF_MS = 1000
 MAX_BACKOFF_MS = 60_000
 
 
+class PrerequisiteMissing(Exception):
+    """The event needs another that has not arrived yet.
+
+    Events of one case travel on different queues and may arrive in any
+    order: a handler that finds what it builds on missing raises this, so the
+    event is retried later instead of being acknowledged with nothing done.
+    The message says what is missing (never personal data).
+    """
+
+
 def processed_events_table(metadata: MetaData) -> Table:
     """Define the table of applied event ids in a consumer's metadata."""
     return Table(
