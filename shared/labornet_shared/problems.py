@@ -29,6 +29,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The request body is larger than allowed.",
         "ขนาดข้อมูลที่ส่งมาเกินกำหนด",
     ),
+    "request_timeout": (
+        "The request was not sent in time; send it again.",
+        "ส่งคำขอไม่ทันเวลาที่กำหนด กรุณาส่งใหม่อีกครั้ง",
+    ),
     "not_found": ("Not found.", "ไม่พบข้อมูลที่ร้องขอ"),
     "method_not_allowed": ("Method not allowed.", "ไม่รองรับวิธีการเรียกนี้"),
     "unauthorized": ("A valid bearer token is required.", "ต้องใช้โทเคนที่ถูกต้อง"),
