@@ -2,18 +2,19 @@
 
 :func:`api` replaces ``nameko.web.handlers.http``. Before a worker runs it
 refuses bodies over ``MAX_BODY_BYTES`` (413), verifies the bearer token
-(``request.principal``), applies the rate limit of the caller's scope (429
-with ``Retry-After``) and reads the whole body within its deadline (408; see
-:mod:`labornet_shared.connections`): a slow client never holds a worker. The
-worker's unit of work is committed before the answer is sent. Answers carry
-``Cache-Control: no-store`` unless the endpoint serves public reference data
-(``cacheable=True``), and the request's ``X-Correlation-Id`` (a new one when
-the caller sent none, or one that could carry personal data). Every error,
-including unknown routes and unexpected exceptions, is answered as
-problem+json in the caller's language; never a stack trace. An API with an
-error format of its own (Open311) subclasses the entrypoint and claims its
-paths with ``error_prefix``. eventlet's access log (client IPs, query strings)
-is off: a JSON line with method, route, status and duration replaces it.
+(``request.principal``) and applies the rate limit of the caller's scope (429
+with ``Retry-After``); first of all it reads the whole body within its
+deadline (408; see :mod:`labornet_shared.connections`): a slow client never
+holds a worker. The worker's unit of work is committed before the answer is
+sent. Answers carry ``Cache-Control: no-store`` unless the endpoint serves
+public reference data (``cacheable=True``), and the request's
+``X-Correlation-Id`` (a new one when the caller sent none, or one that could
+carry personal data). Every error, including unknown routes and unexpected
+exceptions, is answered as problem+json in the caller's language; never a
+stack trace. An API with an error format of its own (Open311) subclasses the
+entrypoint and claims its paths with ``error_prefix``. eventlet's access log
+(client IPs, query strings) is off: a JSON line with method, route, status and
+duration replaces it.
 """
 
 from __future__ import annotations
@@ -438,15 +439,16 @@ class HttpEntrypoint(HttpRequestHandler):
             length = request.content_length
             if length is not None and length > self.max_body:
                 raise Problem(413, "payload_too_large")
+            # the whole body, within its deadline, before a worker is taken
+            # (a worker waiting for a slow client is one of ten lost) and
+            # before the token: Open311's api_key may be a field of the form
+            _body(request)
             principal = self._principal(request) if self.authenticate else None
             request.principal = principal  # type: ignore[attr-defined]
             if self.rate_limited:
                 self.server.rate_limiter.check(  # type: ignore[attr-defined]
                     self.container.service_name, request, principal
                 )
-            # the whole body, within its deadline, before a worker is taken:
-            # a worker waiting for a slow client is one of ten lost
-            _body(request)
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             event = Event()
