@@ -19,7 +19,7 @@ import requests
 
 from labornet_registry.testing import agent_payload
 from labornet_shared.logs import JsonFormatter, accepted_correlation_id
-from labornet_shared.testing import case_payload
+from labornet_shared.testing import case_payload, logging_everything_to
 from labornet_shared.tokens import issue_token
 
 
@@ -35,15 +35,8 @@ def log_lines() -> Iterator[io.StringIO]:
     written = io.StringIO()
     handler = logging.StreamHandler(written)
     handler.setFormatter(JsonFormatter("test"))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with logging_everything_to(handler):
         yield written
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 # --- 6: numbers in paths ---------------------------------------------------------

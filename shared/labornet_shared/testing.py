@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import random
 import signal
@@ -22,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import kombu
@@ -440,6 +441,24 @@ class Api(requests.Session):
             url = self.base_url + url
         kwargs.setdefault("timeout", 30)
         return super().request(method, url, *args, **kwargs)
+
+
+_Handler = TypeVar("_Handler", bound=logging.Handler)
+
+
+@contextlib.contextmanager
+def logging_everything_to(handler: _Handler) -> Iterator[_Handler]:
+    """Every record of this process, from DEBUG up, also goes to ``handler``
+    while the block runs (a test looking for what must never be logged)."""
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
