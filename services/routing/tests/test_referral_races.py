@@ -8,7 +8,6 @@ one status event and at most one onward referral per transition."""
 from __future__ import annotations
 
 import os
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,11 +25,11 @@ from labornet_shared.testing import (
     free_port,
     publish_event,
     repo_root,
+    service_process,
     wait_until,
 )
 from labornet_shared.tokens import issue_token
 
-NAMEKO = str(Path(sys.executable).parent / "nameko")
 SECRET = "race-test-secret-0123456789abcdef"
 PER_SCENARIO = 20
 PROBLEM = "application/problem+json"
@@ -67,27 +66,12 @@ def start_routings(
                 LABORNET_ROUTING_SLA_CHECK_SECONDS=str(sla_check_seconds),
                 LABORNET_OUTBOX_POLL_SECONDS="0.2",
                 LABORNET_RATE_LIMIT_AGENCY="100000/minute",
-                LABORNET_EVENT_BACKOFF_MS="50",
                 LABORNET_LOG_LEVEL="WARNING",
                 PYTHONWARNINGS="ignore",
             )
-            config = str(repo_root() / "services" / "routing" / "config.yml")
-            argv = [NAMEKO, "run", "--config", config, "labornet_routing.service"]
-            process = ChildProcess(f"routing-{number}", argv, tmp_path, env)
-            processes.append(process)
-            api = Api(f"http://127.0.0.1:{port}")
-
-            def ready(api: Api = api) -> bool:
-                try:
-                    return bool(api.get("/readyz", timeout=1).status_code == 200)
-                except requests.RequestException:
-                    return False
-
-            try:
-                wait_until(ready, timeout=60)
-            except AssertionError:
-                raise AssertionError(process.logs()) from None
-            apis.append(api)
+            name = f"routing-{number}"
+            processes.append(service_process("routing", name, tmp_path, env, port))
+            apis.append(Api(f"http://127.0.0.1:{port}"))
         return apis
 
     yield start
