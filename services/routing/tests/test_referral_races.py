@@ -77,6 +77,7 @@ def start_routings(
     yield start
     for process in processes:
         process.kill()
+        print(process.logs())  # shown when the test failed
 
 
 def publish_cases(amqp_uri: str, count: int) -> list[str]:
