@@ -125,7 +125,7 @@ def _if_match(request: Request) -> int | None:
     if value is None:
         return None
     tag = value.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit() or not 0 < int(tag) < 2**31:
+    if not (tag.isascii() and tag.isdigit()) or not 0 < int(tag) < 2**31:
         raise Problem(400, "validation_failed", [FieldError("If-Match", "format")])
     return int(tag)
 
@@ -144,6 +144,15 @@ def _action_operation(action: str, schema: type, summary: str) -> Operation:
         errors=(400, 401, 404, 409, 413, 415, 429),
         path_schemas={"referral_id": REFERRAL_ID},
         security=("bearer",),
+        headers=(
+            {
+                "name": "If-Match",
+                "description": "the referral's version the action is meant "
+                'for, e.g. "3": 409 referral_changed if it changed since',
+                "schema": {"type": "string", "pattern": '^(W/)?"?[0-9]{1,9}"?$'},
+            },
+        ),
+        response_headers={"ETag": {"schema": {"type": "string"}}},
     )
 
 

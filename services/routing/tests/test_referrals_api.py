@@ -306,3 +306,30 @@ def test_an_erasure_wipes_the_description_and_the_offices_notes(
     # the referral itself stays, for the statistics and the office's work
     assert seen.json()["status"] == "accepted"
     assert [n["status"] for n in seen.json()["notes"]] == ["accepted"]
+
+
+def test_an_action_may_name_the_version_it_is_meant_for(
+    routing_api, broker, bearer
+) -> None:
+    publish_event(broker["AMQP_URI"], case_received_event(description=THREE_PROBLEMS))
+    sso = bearer("agency", agency="sso", province="TH-52")
+    (mine,) = referrals(routing_api, sso, 1)
+    path = f"/v1/referrals/{mine['id']}"
+    seen = routing_api.get(path, headers=sso)
+    assert (seen.json()["version"], seen.headers["ETag"]) == (1, '"1"')
+    problem = assert_problem(
+        routing_api.post(f"{path}/accept", headers={**sso, "If-Match": "²"}),
+        400,
+        "validation_failed",
+    )
+    assert problem["errors"][0]["field"] == "If-Match"
+    stale = routing_api.post(f"{path}/accept", headers={**sso, "If-Match": '"2"'})
+    problem = assert_problem(stale, 409, "referral_changed")
+    assert (problem["referral_status"], problem["referral_version"]) == ("pending", 1)
+    assert stale.headers["X-Referral-Status"] == "pending"
+    accepted = routing_api.post(f"{path}/accept", headers={**sso, "If-Match": '"1"'})
+    assert accepted.status_code == 200, accepted.text
+    assert (accepted.json()["version"], accepted.headers["ETag"]) == (2, '"2"')
+    again = routing_api.post(f"{path}/accept", headers=sso)
+    problem = assert_problem(again, 409, "illegal_transition")
+    assert (problem["referral_status"], problem["referral_version"]) == ("accepted", 2)
