@@ -333,3 +333,33 @@ def test_an_action_may_name_the_version_it_is_meant_for(
     again = routing_api.post(f"{path}/accept", headers=sso)
     problem = assert_problem(again, 409, "illegal_transition")
     assert (problem["referral_status"], problem["referral_version"]) == ("accepted", 2)
+
+
+def test_a_withdrawal_that_comes_before_its_case_waits_for_it(
+    routing_api, broker, queue_tap
+) -> None:
+    lampang = queue_tap(REFERRALS_EXCHANGE, "*.TH-52.*")
+    received = case_received_event(description=THREE_PROBLEMS)
+    reference = received.payload["reference"]
+    withdrawn = make_event(
+        "case_withdrawn",
+        {
+            "reference": reference,
+            "withdrawn_at": received.payload["received_at"],
+            "withdrawn_by": "citizen",
+        },
+        reference,
+    )
+    # the withdrawal's queue is served first: routing has no such case yet
+    publish_event(broker["AMQP_URI"], withdrawn)
+    time.sleep(0.2)
+    publish_event(broker["AMQP_URI"], received)
+    told = lampang.drain(expected=6, timeout=20)
+    statuses = sorted(
+        (m["event_type"], m["payload"]["referral"]["status"]) for m in told
+    )
+    assert (
+        statuses
+        == [("referral_issued", "pending")] * 3
+        + [("referral_status_changed", "withdrawn")] * 3
+    )
