@@ -343,6 +343,31 @@ class ChildProcess:
         return "\n".join(parts)
 
 
+def service_process(
+    service: str, name: str, tmp_path: Path, env: dict[str, str], port: int
+) -> ChildProcess:
+    """``nameko run`` of a service as its own process, with ``env`` (the
+    whole environment), once its ``/readyz`` on ``port`` answers 200."""
+    nameko = str(Path(sys.executable).parent / "nameko")
+    config = str(repo_root() / "services" / service / "config.yml")
+    argv = [nameko, "run", "--config", config, f"labornet_{service}.service"]
+    process = ChildProcess(name, argv, tmp_path, env)
+
+    def ready() -> bool:
+        try:
+            answer = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+        except requests.RequestException:
+            return False
+        return answer.status_code == 200
+
+    try:
+        wait_until(ready, timeout=60)
+    except AssertionError:
+        process.kill()
+        raise AssertionError(process.logs()) from None
+    return process
+
+
 # --- services --------------------------------------------------------------------
 
 
