@@ -227,7 +227,9 @@ def dlq_list(
             f"{letter.position:>4}  {letter.event_type or '?':<22} "
             f"{letter.event_id or '?'}"
             f"  {letter.correlation_id or '-'}  attempts={letter.attempts}"
-            f"  queue={letter.queue}\n      {letter.error}"
+            f"  failure={letter.kind or '-'}  queue={letter.queue}"
+            f"\n      {letter.error}"
+            + (f"\n      gave up: {letter.reason}" if letter.reason else "")
         )
 
 

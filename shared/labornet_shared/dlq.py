@@ -1,4 +1,8 @@
-"""Operators' tools for a service's dead-letter queue: list, replay, purge."""
+"""Operators' tools for a service's dead-letter queue: list, replay, purge.
+
+A replay takes each message that is in the queue when it starts, once: one
+that fails again and comes back meanwhile waits for the next replay.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ import amqp
 import kombu
 
 from labornet_shared.broker import DELIVERY_LIMIT
-from labornet_shared.consumer import ATTEMPT_HEADER, dead_letter_queue_name
+from labornet_shared.consumer import dead_letter_queue_name
+from labornet_shared.failures import ATTEMPT_HEADER, COUNT_HEADERS, KIND_HEADER
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,11 @@ class DeadLetter:
     error: str | None
     attempts: int
     failed_at: str | None
+    # transient | prerequisite | content, and why the consumer gave up
+    kind: str | None = None
+    reason: str | None = None
+    # failed deliveries by kind: {"transient": 40, "content": 0, ...}
+    failures: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -65,6 +75,14 @@ def _describe(position: int, message: Any) -> DeadLetter:
         error=error,
         attempts=int(attempts or death.get("count") or 0),
         failed_at=str(failed_at) if failed_at is not None else None,
+        kind=headers.get(KIND_HEADER),
+        reason=headers.get("x-labornet-gave-up") or death.get("reason"),
+        failures={
+            kind: int(headers[header])
+            for kind, header in COUNT_HEADERS.items()
+            if header in headers
+        }
+        or None,
     )
 
 
@@ -92,15 +110,20 @@ def replay_dead_letters(
 ) -> int:
     """Send parked messages back to the queue they failed in, attempts reset.
 
-    With ``event_id`` only that event; returns how many were replayed.
+    With ``event_id`` only that event; returns how many were replayed. Only
+    the messages in the queue when it starts are taken (at most ``limit``):
+    the queue is FIFO, so the first that many gets are those, never one that
+    failed again during this replay and came back behind them.
     """
     replayed = 0
+    queue = dead_letter_queue_name(service)
     with kombu.Connection(amqp_uri, connect_timeout=5) as connection:
         channel = connection.channel()
         channel.confirm_select()
         try:
-            for _ in range(limit):
-                message = channel.basic_get(dead_letter_queue_name(service))
+            waiting = channel.queue_declare(queue, passive=True).message_count
+            for _ in range(min(waiting, limit)):
+                message = channel.basic_get(queue)
                 if message is None:
                     break
                 letter = _describe(0, message)

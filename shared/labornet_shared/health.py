@@ -4,7 +4,10 @@ briefly so probes do not hammer it.
 
 A nameko service whose handler queue cannot be declared (PRECONDITION_FAILED)
 retries forever while its HTTP endpoints still answer; only a check that its
-consumers really consume tells.
+consumers really consume tells. A handler retrying a transient failure (its
+database or the broker unavailable) makes ``consumers`` false too, and the
+document's ``retrying`` list says which handler, what kind of error and since
+when.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class Readiness(DependencyProvider):
 
     def check(self) -> dict[str, Any]:
         """Run every check that applies to this service."""
-        from labornet_shared.consumer import ReliableQueueConsumer
+        from labornet_shared.consumer import ReliableEventHandler, ReliableQueueConsumer
         from labornet_shared.db import Database
         from labornet_shared.outbox import OutboxRelay
 
@@ -80,6 +83,15 @@ class Readiness(DependencyProvider):
             checks["database"] = all(database_ready(engine) for engine in engines)
         if relays:
             checks["outbox_relay"] = all(relay.healthy for relay in relays)
+        retrying = [
+            state.as_dict()
+            for handler in container.entrypoints
+            if isinstance(handler, ReliableEventHandler)
+            and (state := handler.current_retrying()) is not None
+        ]
         if consumers:
-            checks["consumers"] = all(c.consuming for c in consumers)
-        return {"ready": all(checks.values()), "checks": checks}
+            checks["consumers"] = not retrying and all(c.consuming for c in consumers)
+        document: dict[str, Any] = {"ready": all(checks.values()), "checks": checks}
+        if retrying:
+            document["retrying"] = retrying
+        return document

@@ -395,7 +395,7 @@ def service_fixtures(
             WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
             OUTBOX_POLL_SECONDS=0.2,
             RATE_LIMIT_ANONYMOUS="10000/minute",
-            EVENT_BACKOFF_MS=50,
+            EVENT_RETRY_DELAYS_MS="50,100,200",
             GC_FREEZE=False,
             **settings,
         )
