@@ -172,10 +172,13 @@ def on_postgresql() -> bool:
 
 @pytest.fixture
 def broker(rabbit_config: dict[str, Any]) -> dict[str, Any]:
-    """nameko's per-test vhost with labornet's topology declared in it."""
+    """nameko's per-test vhost with labornet's topology declared in it, except
+    the handlers' queues: each service declares its own as it starts (a test
+    starting one service wants no queue of the others filling up, and 21
+    quorum queues would cost every test half a second)."""
     from labornet_shared.broker import declare_topology
 
-    declare_topology(rabbit_config["AMQP_URI"], MANAGEMENT_URL)
+    declare_topology(rabbit_config["AMQP_URI"], MANAGEMENT_URL, consumer_queues=False)
     return rabbit_config
 
 
