@@ -12,10 +12,11 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -282,18 +283,30 @@ def unrouted_list(
 
     with _on_broker(REFERRALS_UNROUTED_QUEUE):
         waiting = list_unrouted(_amqp_uri(), limit)
-    if as_json:
-        typer.echo(json.dumps([referral.as_dict() for referral in waiting], indent=2))
-        return
-    if not waiting:
-        typer.echo(f"{REFERRALS_UNROUTED_QUEUE} is empty")
-    for referral in waiting:
-        typer.echo(
+    _show_waiting(
+        REFERRALS_UNROUTED_QUEUE,
+        waiting,
+        as_json,
+        lambda referral: (
             f"{referral.position:>4}  {referral.routing_key:<44} "
             f"{referral.event_type or '?':<24} {referral.reference or '-'}"
             f"  referral={referral.referral_id or '?'}"
             f"  at={referral.occurred_at or '?'}"
-        )
+        ),
+    )
+
+
+def _show_waiting(
+    queue: str, waiting: list[Any], as_json: bool, line: Callable[[Any], str]
+) -> None:
+    """Messages read from ``queue``: as JSON, or one ``line`` each."""
+    if as_json:
+        typer.echo(json.dumps([item.as_dict() for item in waiting], indent=2))
+        return
+    if not waiting:
+        typer.echo(f"{queue} is empty")
+    for item in waiting:
+        typer.echo(line(item))
 
 
 @referrals_unrouted_app.command("replay")
@@ -335,17 +348,16 @@ def events_unrouted_list(
 
     with _on_broker(UNROUTED_QUEUE):
         waiting = list_unrouted_events(_amqp_uri(), limit)
-    if as_json:
-        typer.echo(json.dumps([event.as_dict() for event in waiting], indent=2))
-        return
-    if not waiting:
-        typer.echo(f"{UNROUTED_QUEUE} is empty")
-    for event in waiting:
-        typer.echo(
+    _show_waiting(
+        UNROUTED_QUEUE,
+        waiting,
+        as_json,
+        lambda event: (
             f"{event.position:>4}  {event.exchange or '?'}  {event.routing_key:<26} "
             f"{event.event_id or '?'}  {event.reference or '-'}"
             f"  at={event.occurred_at or '?'}"
-        )
+        ),
+    )
 
 
 @unrouted_app.command("replay")

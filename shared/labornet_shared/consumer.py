@@ -361,9 +361,8 @@ class ReliableEventHandler(EventHandler):
         return result, exc_info
 
     def _note_transient(self, error: BaseException, now: datetime) -> None:
-        stale_after = 2 * max(self.policy.delays_ms) / 1000 + 5
-        state = self.retrying
-        if state is None or time.monotonic() - state.last_at > stale_after:
+        state = self.current_retrying()
+        if state is None:
             state = self.retrying = Retrying(
                 self.consumer_name, type(error).__name__, now, time.monotonic()
             )

@@ -16,6 +16,7 @@ import kombu
 from labornet_shared.broker import DELIVERY_LIMIT
 from labornet_shared.consumer import dead_letter_queue_name
 from labornet_shared.failures import ATTEMPT_HEADER, COUNT_HEADERS, KIND_HEADER
+from labornet_shared.unrouted import peek
 
 
 @dataclass(frozen=True)
@@ -90,19 +91,7 @@ def list_dead_letters(
     amqp_uri: str, service: str, limit: int = 100
 ) -> list[DeadLetter]:
     """Read up to ``limit`` messages without removing them."""
-    with kombu.Connection(amqp_uri, connect_timeout=5) as connection:
-        channel = connection.channel()
-        found = []
-        try:
-            for position in range(1, limit + 1):
-                message = channel.basic_get(dead_letter_queue_name(service))
-                if message is None:
-                    break
-                found.append(_describe(position, message))
-        finally:
-            # unacked messages return to the queue, in order, when it closes
-            channel.close()
-    return found
+    return peek(amqp_uri, dead_letter_queue_name(service), _describe, limit)
 
 
 def replay_dead_letters(

@@ -104,6 +104,29 @@ def withdrawn_event_body(reference: str) -> dict[str, Any]:
     ).to_body()
 
 
+def case_received_event(reference: str = "LN-2568-00000042", **envelope: Any) -> Any:
+    """A valid ``case_received`` :class:`~labornet_shared.events.Event`, as
+    intake publishes it (no personal data); ``envelope`` overrides."""
+    from labornet_shared.events import make_event
+
+    return make_event(
+        "case_received",
+        {
+            "reference": reference,
+            "category": "termination_severance",
+            "description": "ถูกเลิกจ้างโดยไม่ได้รับค่าชดเชย",
+            "location": {"province_code": "TH-52", "lat": 18.29, "long": 99.49},
+            "channel": "line",
+            "language": "th",
+            "abroad_country": None,
+            "submitted_by_agent_id": None,
+            "received_at": "2025-11-26T04:00:00+00:00",
+        },
+        correlation_id=reference,
+        **envelope,
+    )
+
+
 # --- databases -------------------------------------------------------------------
 
 

@@ -43,9 +43,9 @@ from labornet_shared.dlq import (
     purge_dead_letters,
     replay_dead_letters,
 )
-from labornet_shared.events import Event, make_event
+from labornet_shared.events import Event
 from labornet_shared.health import Readiness
-from labornet_shared.testing import MANAGEMENT_URL, wait_until
+from labornet_shared.testing import MANAGEMENT_URL, case_received_event, wait_until
 
 SERVICE = "routing"
 CONSUMER = "routing.on_case_received"
@@ -122,23 +122,7 @@ def routing(
     return config
 
 
-def case_received(reference: str = "LN-2568-00000042", **envelope: Any) -> Event:
-    return make_event(
-        "case_received",
-        {
-            "reference": reference,
-            "category": "termination_severance",
-            "description": "ถูกเลิกจ้างโดยไม่ได้รับค่าชดเชย",
-            "location": {"province_code": "TH-52", "lat": 18.29, "long": 99.49},
-            "channel": "line",
-            "language": "th",
-            "abroad_country": None,
-            "submitted_by_agent_id": None,
-            "received_at": "2025-11-26T04:00:00+00:00",
-        },
-        correlation_id=reference,
-        **envelope,
-    )
+case_received = case_received_event
 
 
 def publish(amqp_uri: str, body: Any, routing_key: str = "case_received") -> None:

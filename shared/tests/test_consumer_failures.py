@@ -35,6 +35,7 @@ from labornet_shared.events import Event, make_event
 from labornet_shared.health import Readiness
 from labornet_shared.testing import (
     TcpProxy,
+    case_received_event,
     publish_event,
     wait_until,
     withdrawn_event_body,
@@ -89,22 +90,7 @@ class Notify:
             self.db.session.execute(withdrawals.insert().values(reference=reference))
 
 
-def case_received(reference: str) -> Event:
-    return make_event(
-        "case_received",
-        {
-            "reference": reference,
-            "category": "unpaid_wages",
-            "description": "นายจ้างค้างจ่ายค่าจ้างสองเดือน",
-            "location": {"province_code": "TH-52", "lat": 18.29, "long": 99.49},
-            "channel": "line",
-            "language": "th",
-            "abroad_country": None,
-            "submitted_by_agent_id": None,
-            "received_at": "2025-11-26T04:00:00+00:00",
-        },
-        correlation_id=reference,
-    )
+case_received = case_received_event
 
 
 def case_withdrawn(reference: str) -> Event:
