@@ -34,7 +34,7 @@ class Subscription:
         return f"{self.source}.events"
 
 
-_ = Subscription
+_ = Subscription  # one row a line
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     # source, event type, consuming service, method
