@@ -325,13 +325,19 @@ def unrouted_replay(
 
     with _on_broker(REFERRALS_UNROUTED_QUEUE):
         result = replay_unrouted(_amqp_uri(), referral_id)
+    _show_replay(
+        REFERRALS_UNROUTED_QUEUE, result, f"message(s) to {REFERRALS_EXCHANGE}"
+    )
+
+
+def _show_replay(queue: str, result: Any, what: str) -> None:
+    """What a replay of ``queue`` did, in one line."""
     if not result.republished:
-        typer.echo(f"nothing to replay in {REFERRALS_UNROUTED_QUEUE}")
+        typer.echo(f"nothing to replay in {queue}")
         return
     typer.echo(
-        f"re-published {result.republished} message(s) to {REFERRALS_EXCHANGE}: "
-        f"{result.delivered} delivered, {result.came_back} came back to "
-        f"{REFERRALS_UNROUTED_QUEUE}"
+        f"re-published {result.republished} {what}: {result.delivered} "
+        f"delivered, {result.came_back} came back to {queue}"
         + (" (no queue binds their key yet)" if result.came_back else "")
     )
 
@@ -372,14 +378,7 @@ def events_unrouted_replay(
 
     with _on_broker(UNROUTED_QUEUE):
         result = replay_unrouted_events(_amqp_uri(), event_id)
-    if not result.republished:
-        typer.echo(f"nothing to replay in {UNROUTED_QUEUE}")
-        return
-    typer.echo(
-        f"re-published {result.republished} event(s): {result.delivered} "
-        f"delivered, {result.came_back} came back to {UNROUTED_QUEUE}"
-        + (" (no queue binds their key yet)" if result.came_back else "")
-    )
+    _show_replay(UNROUTED_QUEUE, result, "event(s)")
 
 
 @contextmanager
