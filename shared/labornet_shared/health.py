@@ -4,10 +4,7 @@ briefly so probes do not hammer it.
 
 A nameko service whose handler queue cannot be declared (PRECONDITION_FAILED)
 retries forever while its HTTP endpoints still answer; only a check that its
-consumers really consume tells. A handler retrying a transient failure (its
-database or the broker unavailable) makes ``consumers`` false too, and the
-document's ``retrying`` list says which handler, what kind of error and since
-when.
+consumers really consume tells.
 """
 
 from __future__ import annotations
@@ -59,7 +56,13 @@ class Readiness(DependencyProvider):
         return self.check
 
     def check(self) -> dict[str, Any]:
-        """Run every check that applies to this service."""
+        """Run every check that applies to this service.
+
+        A handler retrying a transient failure (its database or the broker
+        unavailable) makes ``consumers`` false too, and the document's
+        ``retrying`` list says which handler, what kind of error (a type
+        name, no personal data) and since when.
+        """
         from labornet_shared.consumer import ReliableEventHandler, ReliableQueueConsumer
         from labornet_shared.db import Database
         from labornet_shared.outbox import OutboxRelay
