@@ -63,7 +63,24 @@ class Readiness(DependencyProvider):
         ``retrying`` list says which handler, what kind of error (a type
         name, no personal data) and since when.
         """
-        from labornet_shared.consumer import ReliableEventHandler, ReliableQueueConsumer
+        from labornet_shared.consumer import ReliableEventHandler
+
+        document = self.check_dependencies()
+        retrying = [
+            state.as_dict()
+            for handler in self.container.entrypoints
+            if isinstance(handler, ReliableEventHandler)
+            and (state := handler.current_retrying()) is not None
+        ]
+        if retrying:
+            document["checks"]["consumers"] = False
+            document["ready"] = False
+            document["retrying"] = retrying
+        return document
+
+    def check_dependencies(self) -> dict[str, Any]:
+        """The database(s), the broker, the relay(s), the consumers."""
+        from labornet_shared.consumer import ReliableQueueConsumer
         from labornet_shared.db import Database
         from labornet_shared.outbox import OutboxRelay
 
@@ -86,15 +103,6 @@ class Readiness(DependencyProvider):
             checks["database"] = all(database_ready(engine) for engine in engines)
         if relays:
             checks["outbox_relay"] = all(relay.healthy for relay in relays)
-        retrying = [
-            state.as_dict()
-            for handler in container.entrypoints
-            if isinstance(handler, ReliableEventHandler)
-            and (state := handler.current_retrying()) is not None
-        ]
         if consumers:
-            checks["consumers"] = not retrying and all(c.consuming for c in consumers)
-        document: dict[str, Any] = {"ready": all(checks.values()), "checks": checks}
-        if retrying:
-            document["retrying"] = retrying
-        return document
+            checks["consumers"] = all(c.consuming for c in consumers)
+        return {"ready": all(checks.values()), "checks": checks}
