@@ -1,7 +1,8 @@
 """``labornet``: the one operator command.
 
 token create · setup-broker · migrate · relay · dlq list|replay|purge ·
-referrals unrouted list|replay · agency create|delete · run, and each
+unrouted list|replay · referrals unrouted list|replay · agency create|delete ·
+run, and each
 installed service's own commands (``labornet registry import``).
 """
 
@@ -11,10 +12,11 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -34,14 +36,18 @@ dlq_app = typer.Typer(help="dead-letter queues", no_args_is_help=True)
 referrals_app = typer.Typer(
     help="referrals on labornet.referrals", no_args_is_help=True
 )
-unrouted_app = typer.Typer(
+referrals_unrouted_app = typer.Typer(
     help="referrals no agency queue took yet", no_args_is_help=True
+)
+unrouted_app = typer.Typer(
+    help="events no consumer queue took (labornet.unrouted)", no_args_is_help=True
 )
 agency_app = typer.Typer(help="agencies' RabbitMQ users", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(referrals_app, name="referrals")
-referrals_app.add_typer(unrouted_app, name="unrouted")
+app.add_typer(unrouted_app, name="unrouted")
+referrals_app.add_typer(referrals_unrouted_app, name="unrouted")
 app.add_typer(agency_app, name="agency")
 
 
@@ -136,11 +142,18 @@ def token_create(
 
 @app.command("setup-broker")
 def setup_broker() -> None:
-    """Declare exchanges, queues and policies (idempotent)."""
+    """Declare exchanges, every consumer's queue, retry queues and policies
+    (idempotent)."""
     from labornet_shared.broker import BrokerUnavailable, declare_topology
+    from labornet_shared.failures import DEFAULT_RETRY_DELAYS_MS, retry_delays
 
+    delays = retry_delays(
+        _setting("EVENT_RETRY_DELAYS_MS", ",".join(map(str, DEFAULT_RETRY_DELAYS_MS)))
+    )
     try:
-        declared = declare_topology(_amqp_uri(), _management_url())
+        declared = declare_topology(
+            _amqp_uri(), _management_url(), retry_delays_ms=delays
+        )
     except BrokerUnavailable as exc:
         _err(f"error: {exc}")
         raise typer.Exit(1) from exc
@@ -227,7 +240,9 @@ def dlq_list(
             f"{letter.position:>4}  {letter.event_type or '?':<22} "
             f"{letter.event_id or '?'}"
             f"  {letter.correlation_id or '-'}  attempts={letter.attempts}"
-            f"  queue={letter.queue}\n      {letter.error}"
+            f"  failure={letter.kind or '-'}  queue={letter.queue}"
+            f"\n      {letter.error}"
+            + (f"\n      gave up: {letter.reason}" if letter.reason else "")
         )
 
 
@@ -257,7 +272,7 @@ def dlq_purge(
     typer.echo(f"purged {count} message(s) from {service}.dlq")
 
 
-@unrouted_app.command("list")
+@referrals_unrouted_app.command("list")
 def unrouted_list(
     limit: int = typer.Option(100, help="at most this many, oldest first"),
     as_json: bool = typer.Option(False, "--json"),
@@ -268,21 +283,33 @@ def unrouted_list(
 
     with _on_broker(REFERRALS_UNROUTED_QUEUE):
         waiting = list_unrouted(_amqp_uri(), limit)
-    if as_json:
-        typer.echo(json.dumps([referral.as_dict() for referral in waiting], indent=2))
-        return
-    if not waiting:
-        typer.echo(f"{REFERRALS_UNROUTED_QUEUE} is empty")
-    for referral in waiting:
-        typer.echo(
+    _show_waiting(
+        REFERRALS_UNROUTED_QUEUE,
+        waiting,
+        as_json,
+        lambda referral: (
             f"{referral.position:>4}  {referral.routing_key:<44} "
             f"{referral.event_type or '?':<24} {referral.reference or '-'}"
             f"  referral={referral.referral_id or '?'}"
             f"  at={referral.occurred_at or '?'}"
-        )
+        ),
+    )
 
 
-@unrouted_app.command("replay")
+def _show_waiting(
+    queue: str, waiting: list[Any], as_json: bool, line: Callable[[Any], str]
+) -> None:
+    """Messages read from ``queue``: as JSON, or one ``line`` each."""
+    if as_json:
+        typer.echo(json.dumps([item.as_dict() for item in waiting], indent=2))
+        return
+    if not waiting:
+        typer.echo(f"{queue} is empty")
+    for item in waiting:
+        typer.echo(line(item))
+
+
+@referrals_unrouted_app.command("replay")
 def unrouted_replay(
     referral_id: str | None = typer.Option(
         None, "--referral-id", help="only this referral's messages"
@@ -298,15 +325,60 @@ def unrouted_replay(
 
     with _on_broker(REFERRALS_UNROUTED_QUEUE):
         result = replay_unrouted(_amqp_uri(), referral_id)
+    _show_replay(
+        REFERRALS_UNROUTED_QUEUE, result, f"message(s) to {REFERRALS_EXCHANGE}"
+    )
+
+
+def _show_replay(queue: str, result: Any, what: str) -> None:
+    """What a replay of ``queue`` did, in one line."""
     if not result.republished:
-        typer.echo(f"nothing to replay in {REFERRALS_UNROUTED_QUEUE}")
+        typer.echo(f"nothing to replay in {queue}")
         return
     typer.echo(
-        f"re-published {result.republished} message(s) to {REFERRALS_EXCHANGE}: "
-        f"{result.delivered} delivered, {result.came_back} came back to "
-        f"{REFERRALS_UNROUTED_QUEUE}"
+        f"re-published {result.republished} {what}: {result.delivered} "
+        f"delivered, {result.came_back} came back to {queue}"
         + (" (no queue binds their key yet)" if result.came_back else "")
     )
+
+
+@unrouted_app.command("list")
+def events_unrouted_list(
+    limit: int = typer.Option(100, help="at most this many, oldest first"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show the events waiting in labornet.unrouted (no consumer queue took
+    them; the oldest overflow into labornet.unrouted.dlq)."""
+    from labornet_shared.broker import UNROUTED_QUEUE
+    from labornet_shared.unrouted import list_unrouted_events
+
+    with _on_broker(UNROUTED_QUEUE):
+        waiting = list_unrouted_events(_amqp_uri(), limit)
+    _show_waiting(
+        UNROUTED_QUEUE,
+        waiting,
+        as_json,
+        lambda event: (
+            f"{event.position:>4}  {event.exchange or '?'}  {event.routing_key:<26} "
+            f"{event.event_id or '?'}  {event.reference or '-'}"
+            f"  at={event.occurred_at or '?'}"
+        ),
+    )
+
+
+@unrouted_app.command("replay")
+def events_unrouted_replay(
+    event_id: str | None = typer.Option(None, "--event-id", help="only this event"),
+) -> None:
+    """Publish each waiting event once more to its own exchange and routing
+    key (after a consumer's queue was bound); those that still no queue
+    takes come back."""
+    from labornet_shared.broker import UNROUTED_QUEUE
+    from labornet_shared.unrouted import replay_unrouted_events
+
+    with _on_broker(UNROUTED_QUEUE):
+        result = replay_unrouted_events(_amqp_uri(), event_id)
+    _show_replay(UNROUTED_QUEUE, result, "event(s)")
 
 
 @contextmanager

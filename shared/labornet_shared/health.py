@@ -59,7 +59,30 @@ class Readiness(DependencyProvider):
         return self.check
 
     def check(self) -> dict[str, Any]:
-        """Run every check that applies to this service."""
+        """Run every check that applies to this service.
+
+        A handler retrying a transient failure (its database or the broker
+        unavailable) makes ``consumers`` false too, and the document's
+        ``retrying`` list says which handler, what kind of error (a type
+        name, no personal data) and since when.
+        """
+        from labornet_shared.consumer import ReliableEventHandler
+
+        document = self.check_dependencies()
+        retrying = [
+            state.as_dict()
+            for handler in self.container.entrypoints
+            if isinstance(handler, ReliableEventHandler)
+            and (state := handler.current_retrying()) is not None
+        ]
+        if retrying:
+            document["checks"]["consumers"] = False
+            document["ready"] = False
+            document["retrying"] = retrying
+        return document
+
+    def check_dependencies(self) -> dict[str, Any]:
+        """The database(s), the broker, the relay(s), the consumers."""
         from labornet_shared.consumer import ReliableQueueConsumer
         from labornet_shared.db import Database
         from labornet_shared.outbox import OutboxRelay

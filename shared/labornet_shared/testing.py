@@ -105,6 +105,29 @@ def withdrawn_event_body(reference: str) -> dict[str, Any]:
     ).to_body()
 
 
+def case_received_event(reference: str = "LN-2568-00000042", **envelope: Any) -> Any:
+    """A valid ``case_received`` :class:`~labornet_shared.events.Event`, as
+    intake publishes it (no personal data); ``envelope`` overrides."""
+    from labornet_shared.events import make_event
+
+    return make_event(
+        "case_received",
+        {
+            "reference": reference,
+            "category": "termination_severance",
+            "description": "ถูกเลิกจ้างโดยไม่ได้รับค่าชดเชย",
+            "location": {"province_code": "TH-52", "lat": 18.29, "long": 99.49},
+            "channel": "line",
+            "language": "th",
+            "abroad_country": None,
+            "submitted_by_agent_id": None,
+            "received_at": "2025-11-26T04:00:00+00:00",
+        },
+        correlation_id=reference,
+        **envelope,
+    )
+
+
 # --- databases -------------------------------------------------------------------
 
 
@@ -173,10 +196,13 @@ def on_postgresql() -> bool:
 
 @pytest.fixture
 def broker(rabbit_config: dict[str, Any]) -> dict[str, Any]:
-    """nameko's per-test vhost with labornet's topology declared in it."""
+    """nameko's per-test vhost with labornet's topology declared in it, except
+    the handlers' queues: each service declares its own as it starts (a test
+    starting one service wants no queue of the others filling up, and 21
+    quorum queues would cost every test half a second)."""
     from labornet_shared.broker import declare_topology
 
-    declare_topology(rabbit_config["AMQP_URI"], MANAGEMENT_URL)
+    declare_topology(rabbit_config["AMQP_URI"], MANAGEMENT_URL, consumer_queues=False)
     return rabbit_config
 
 
@@ -421,7 +447,7 @@ def service_fixtures(
             WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
             OUTBOX_POLL_SECONDS=0.2,
             RATE_LIMIT_ANONYMOUS="10000/minute",
-            EVENT_BACKOFF_MS=50,
+            EVENT_RETRY_DELAYS_MS="50,100,200",
             GC_FREEZE=False,
             **settings,
         )

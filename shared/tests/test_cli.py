@@ -119,11 +119,23 @@ def test_setup_broker_declares_and_says_what(rabbit_config: dict[str, Any]) -> N
     assert "queue intake.dlq" in lines
     assert "queue labornet.unrouted" in lines
     assert "policy labornet-routing-handlers" in lines
+    assert "policy labornet-unrouted-bound" in lines
+    # every consumer's queue, bound, before any service ran
+    assert f"queue {HANDLER_QUEUE} <- intake.events case_received" in lines
+    # the retry levels of config.yml's EVENT_RETRY_DELAYS_MS, or the operator's
+    assert "queue routing.retry.1s" in lines
+    assert "queue routing.retry.1m" in lines
     with kombu.Connection(amqp_uri) as connection:
         channel = connection.channel()
         channel.exchange_declare("intake.events", "topic", passive=True)
         channel.queue_declare("routing.dlq", passive=True)
+        channel.queue_declare(HANDLER_QUEUE, passive=True)
         channel.close()
+    tuned = labornet(
+        "setup-broker", amqp_uri=amqp_uri, LABORNET_EVENT_RETRY_DELAYS_MS="250,2000"
+    )
+    assert tuned.returncode == 0, tuned.stderr
+    assert "queue notify.retry.250ms" in tuned.stdout.splitlines()
     # and once more: nothing changes, nothing fails
     again = labornet("setup-broker", amqp_uri=amqp_uri)
     assert again.returncode == 0
@@ -229,6 +241,47 @@ def test_dlq_replay_of_one_event(broker: dict[str, Any]) -> None:
         labornet("dlq", "list", "routing", "--json", amqp_uri=amqp_uri).stdout
     )
     assert left["event_id"] == first["event_id"]
+
+
+def test_unrouted_list_and_replay(broker: dict[str, Any]) -> None:
+    amqp_uri = broker["AMQP_URI"]
+    body = withdrawn_event_body("LN-2568-00000079")
+    with kombu.Connection(amqp_uri) as connection:
+        # nobody consumes notify's notification_failed
+        kombu.Producer(connection.channel()).publish(
+            body,
+            exchange="notify.events",
+            routing_key="notification_failed",
+            serializer="json",
+            delivery_mode=2,
+        )
+    listed = labornet("unrouted", "list", "--json", amqp_uri=amqp_uri)
+    assert listed.returncode == 0, listed.stderr
+    [event] = json.loads(listed.stdout)
+    assert event["event_id"] == body["event_id"]
+    assert (event["exchange"], event["routing_key"]) == (
+        "notify.events",
+        "notification_failed",
+    )
+    text = labornet("unrouted", "list", amqp_uri=amqp_uri)
+    assert body["event_id"] in text.stdout
+
+    replayed = labornet("unrouted", "replay", amqp_uri=amqp_uri)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "re-published 1 event(s): 0 delivered, 1 came back" in replayed.stdout
+    with kombu.Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        channel.queue_declare("test-failed-notices", durable=True, auto_delete=False)
+        channel.queue_bind(
+            "test-failed-notices", "notify.events", "notification_failed"
+        )
+        channel.close()
+    replayed = labornet("unrouted", "replay", amqp_uri=amqp_uri)
+    assert "re-published 1 event(s): 1 delivered, 0 came back" in replayed.stdout
+    [message] = take_all(amqp_uri, "test-failed-notices")
+    assert json.loads(message.body) == body
+    empty = labornet("unrouted", "list", amqp_uri=amqp_uri)
+    assert empty.stdout.strip() == "labornet.unrouted is empty"
 
 
 def test_dlq_commands_say_so_when_the_broker_is_down(closed_port: int) -> None:
