@@ -399,11 +399,22 @@ def agency_delete(
 
 
 @app.command("run")
-def run() -> None:
-    """Migrate, declare the broker, run every service; Ctrl-C stops all."""
+def run(
+    services: list[str] | None = typer.Argument(
+        None, help="only these services (default: every installed one)"
+    ),
+) -> None:
+    """Migrate, declare the broker, run every service (a service that exits
+    is restarted); Ctrl-C stops all."""
     from labornet_shared.supervisor import run_platform
 
-    raise typer.Exit(run_platform(installed_services()))
+    installed = installed_services()
+    unknown = sorted(set(services or ()) - set(installed))
+    if unknown:
+        known = ", ".join(installed)
+        _err(f"error: unknown service {', '.join(unknown)}; one of {known}")
+        raise typer.Exit(2)
+    raise typer.Exit(run_platform(services or installed))
 
 
 def _add_service_commands() -> None:

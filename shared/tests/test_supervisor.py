@@ -1,0 +1,118 @@
+"""``make run``'s supervisor keeps the platform up: a service that exits is
+started again, with a capped backoff, and says so; Ctrl-C stops everything.
+
+issue 12: when intake died, the supervisor stopped every service, and cases
+were refused until a person restarted the platform.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from labornet_shared.supervisor import Supervision
+from labornet_shared.testing import (
+    MANAGEMENT_URL,
+    ChildProcess,
+    free_port,
+    repo_root,
+    wait_until,
+)
+
+LABORNET = str(Path(sys.executable).with_name("labornet"))
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_service_that_keeps_exiting_is_restarted_with_a_capped_backoff() -> None:
+    clock, lines = Clock(), []
+    exits = [sys.executable, "-c", "raise SystemExit(3)"]
+    supervision = Supervision(
+        {"crasher": exits}, dict(os.environ), clock=clock, say=lines.append
+    )
+    supervision.start()
+    waits = []
+    try:
+        for _ in range(8):
+            supervision.processes()["crasher"].wait(timeout=30)
+            supervision.poll()
+            assert lines[-1].startswith("crasher exited (status 3); restarting in ")
+            waits.append(lines[-1].rsplit(" in ", 1)[1])
+            clock.now += float(waits[-1].split()[0])
+            supervision.poll()
+            assert lines[-1] == "crasher restarted"
+        # a run that lasted a while was healthy: the next wait starts over
+        supervision.processes()["crasher"].wait(timeout=30)
+        clock.now += 120
+        supervision.poll()
+        waits.append(lines[-1].rsplit(" in ", 1)[1])
+    finally:
+        supervision.stop()
+    assert waits == ["1 s", "2 s", "4 s", "8 s", "16 s", "30 s", "30 s", "30 s", "1 s"]
+
+
+def healthy(port: int) -> bool:
+    """Whether the service on ``port`` answers /healthz."""
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux)."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+def test_make_run_restarts_a_killed_service_and_ctrl_c_stops_it(
+    broker: dict[str, Any], tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABORNET_")}
+    env.update(
+        LABORNET_ROOT=str(repo_root()),
+        LABORNET_AMQP_URI=broker["AMQP_URI"],
+        LABORNET_RABBIT_MANAGEMENT_URL=MANAGEMENT_URL,
+        LABORNET_REGISTRY_DB=f"sqlite:///{tmp_path / 'registry.db'}",
+        LABORNET_REGISTRY_PORT=str(port),
+        LABORNET_TOKEN_SECRET="supervisor-test-token-secret",
+        LABORNET_TRACKING_CODE_PEPPER="supervisor-test-pepper",
+        LABORNET_LOG_LEVEL="WARNING",
+    )
+    platform = ChildProcess("run", [LABORNET, "run", "registry"], tmp_path, env)
+    try:
+        wait_until(lambda: healthy(port), timeout=60)
+        (first,) = children(platform.proc.pid)
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: "restarting in 1 s" in platform.logs(), timeout=30)
+        assert "registry exited (killed by SIGKILL)" in platform.logs()
+        wait_until(lambda: healthy(port), timeout=60)
+        (second,) = children(platform.proc.pid)
+        assert second != first
+        assert platform.alive(), platform.logs()
+
+        platform.signal(signal.SIGINT)  # Ctrl-C
+        assert platform.proc.wait(timeout=30) == 0, platform.logs()
+        assert not Path(f"/proc/{second}").exists() or _zombie(second)
+        assert not healthy(port)
+    finally:
+        platform.kill()
+
+
+def _zombie(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return "\nState:\tZ" in status
