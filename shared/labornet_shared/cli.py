@@ -23,6 +23,7 @@ from labornet_shared.config import (
     DEFAULT_AMQP_URI,
     DEFAULT_MANAGEMENT_URL,
     DEVELOPMENT_TOKEN_SECRET,
+    flag,
     load_service_config,
     repo_root,
     service_config_path,
@@ -100,9 +101,28 @@ def _management_url() -> str:
 
 
 def _token_secret() -> str:
+    """The secret the services check tokens with: LABORNET_TOKEN_SECRET, else
+    this checkout's ``var/secrets.env`` (which ``make run`` uses too)."""
+    from labornet_shared.local_secrets import (
+        ALLOW_SETTING,
+        PUBLIC_SECRETS,
+        local_secrets,
+        secrets_file,
+    )
+
+    if not os.environ.get("LABORNET_TOKEN_SECRET"):
+        values, made = local_secrets()
+        if made:
+            _err(f"made this checkout's secrets in {secrets_file()} (mode 0600)")
+        return values["LABORNET_TOKEN_SECRET"]
     secret = _setting("TOKEN_SECRET", DEVELOPMENT_TOKEN_SECRET)
-    if secret == DEVELOPMENT_TOKEN_SECRET:
-        _err("warning: LABORNET_TOKEN_SECRET is not set; using the development secret")
+    if secret in PUBLIC_SECRETS and not flag(_setting(ALLOW_SETTING, "false")):
+        _err(
+            "error: LABORNET_TOKEN_SECRET is a public development value; no"
+            " service accepts tokens signed with it (unset it to use"
+            " var/secrets.env, as `make run` does)"
+        )
+        raise typer.Exit(2)
     return secret
 
 

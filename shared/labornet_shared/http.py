@@ -35,6 +35,7 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from labornet_shared.db import finish_units_of_work
+from labornet_shared.local_secrets import private_setting
 from labornet_shared.logs import correlation_id_var
 from labornet_shared.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
 from labornet_shared.problems import from_validation_error as _from_validation_error
@@ -301,7 +302,8 @@ class HttpEntrypoint(HttpRequestHandler):
                 config.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             )
         )
-        self.token_secret = str(config.get("TOKEN_SECRET", ""))
+        # a public secret would let anyone sign tokens: refuse to start
+        self.token_secret = private_setting(config, "TOKEN_SECRET")
         # one limiter per container: all its endpoints count together
         if not hasattr(self.server, "rate_limiter"):
             self.server.rate_limiter = RateLimiter(config)  # type: ignore[attr-defined]

@@ -18,12 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from labornet_shared.config import (
-    DEVELOPMENT_PEPPER,
-    DEVELOPMENT_TOKEN_SECRET,
-    load_service_config,
-    repo_root,
-)
+from labornet_shared.config import load_service_config, repo_root
+from labornet_shared.local_secrets import SECRET_VARIABLES, local_secrets, secrets_file
 
 STOP_GRACE_SECONDS = 10
 # a service that exits is started again after 1 s, then 2, 4 … at most 30 s
@@ -40,12 +36,7 @@ def _say(message: str) -> None:
 def run_platform(services: list[str]) -> int:
     """Run until Ctrl-C; returns the exit status."""
     from labornet_shared.broker import BrokerUnavailable, check_broker, declare_topology
-    from labornet_shared.cli import (
-        _amqp_uri,
-        _management_url,
-        _setting,
-        migrate_service,
-    )
+    from labornet_shared.cli import _amqp_uri, _management_url, migrate_service
 
     amqp_uri = _amqp_uri()
     try:
@@ -58,13 +49,7 @@ def run_platform(services: list[str]) -> int:
             "or set LABORNET_AMQP_URI."
         )
         return 1
-    if _setting("TOKEN_SECRET", DEVELOPMENT_TOKEN_SECRET) == DEVELOPMENT_TOKEN_SECRET:
-        _say("warning: using the development token secret; set LABORNET_TOKEN_SECRET")
-    if _setting("TRACKING_CODE_PEPPER", DEVELOPMENT_PEPPER) == DEVELOPMENT_PEPPER:
-        _say(
-            "warning: using the development tracking-code pepper; "
-            "set LABORNET_TRACKING_CODE_PEPPER"
-        )
+    secrets = _platform_secrets()
     (repo_root() / "var").mkdir(exist_ok=True)
     for service in services:
         migrate_service(service)
@@ -100,6 +85,7 @@ def run_platform(services: list[str]) -> int:
     environment = {
         # the development settings, unless the environment sets them
         **development,
+        **secrets,
         **os.environ,
         # eventlet's and pkg_resources' start-up warnings are not JSON
         "PYTHONWARNINGS": "ignore",
@@ -124,6 +110,17 @@ def run_platform(services: list[str]) -> int:
     finally:
         supervision.stop()
     return 0
+
+
+def _platform_secrets() -> dict[str, str]:
+    """This checkout's own random secrets (``var/secrets.env``, made once)
+    for those the environment does not set; {} when it sets them all."""
+    if all(os.environ.get(name) for name in SECRET_VARIABLES):
+        return {}
+    values, made = local_secrets()
+    if made:
+        _say(f"made this checkout's secrets in {secrets_file()} (mode 0600)")
+    return values
 
 
 def _service_command(nameko: str, service: str) -> list[str]:

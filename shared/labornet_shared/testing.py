@@ -33,9 +33,20 @@ from labornet_shared.config import load_service_config, repo_root
 from labornet_shared.reference import generate_national_id
 
 TEST_DB_ENV = "LABORNET_TEST_DB_URL"
+#: Services refuse config.yml's public secrets unless this is true; the test
+#: suite runs them with those (see labornet_shared.local_secrets).
+ALLOW_DEVELOPMENT_SECRETS_ENV = "LABORNET_ALLOW_DEVELOPMENT_SECRETS"
 MANAGEMENT_URL = os.environ.get(
     "LABORNET_RABBIT_MANAGEMENT_URL", "http://guest:guest@localhost:15672"
 )
+
+
+def pytest_configure(config: Any) -> None:
+    """Let the services of this test run use config.yml's development
+    secrets: the containers' configs (read from config.yml) and every
+    process a test starts with this environment inherit the setting."""
+    os.environ.setdefault(ALLOW_DEVELOPMENT_SECRETS_ENV, "true")
+
 
 # --- factories -----------------------------------------------------------------
 
@@ -282,8 +293,12 @@ def run_labornet(
     environment.update(
         LABORNET_RABBIT_MANAGEMENT_URL=MANAGEMENT_URL,
         LABORNET_ROOT=str(repo_root()),
-        **env,
     )
+    if ALLOW_DEVELOPMENT_SECRETS_ENV in os.environ:
+        environment[ALLOW_DEVELOPMENT_SECRETS_ENV] = os.environ[
+            ALLOW_DEVELOPMENT_SECRETS_ENV
+        ]
+    environment.update(env)
     if amqp_uri:
         environment["LABORNET_AMQP_URI"] = amqp_uri
     return subprocess.run(  # noqa: S603 - our own command

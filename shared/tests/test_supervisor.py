@@ -15,14 +15,17 @@ from typing import Any
 
 import requests
 
+from labornet_shared.config import DEVELOPMENT_TOKEN_SECRET
 from labornet_shared.supervisor import Supervision
 from labornet_shared.testing import (
     MANAGEMENT_URL,
     ChildProcess,
     free_port,
     repo_root,
+    run_labornet,
     wait_until,
 )
+from labornet_shared.tokens import issue_token
 
 LABORNET = str(Path(sys.executable).with_name("labornet"))
 
@@ -84,18 +87,39 @@ def test_make_run_restarts_a_killed_service_and_ctrl_c_stops_it(
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABORNET_")}
     env.update(
+        LABORNET_ALLOW_DEVELOPMENT_SECRETS="false",
         LABORNET_ROOT=str(repo_root()),
         LABORNET_AMQP_URI=broker["AMQP_URI"],
         LABORNET_RABBIT_MANAGEMENT_URL=MANAGEMENT_URL,
         LABORNET_REGISTRY_DB=f"sqlite:///{tmp_path / 'registry.db'}",
         LABORNET_REGISTRY_PORT=str(port),
-        LABORNET_TOKEN_SECRET="supervisor-test-token-secret",
-        LABORNET_TRACKING_CODE_PEPPER="supervisor-test-pepper",
+        # no secret set: make run makes this checkout's own, once
+        LABORNET_SECRETS_FILE=str(tmp_path / "secrets.env"),
         LABORNET_LOG_LEVEL="WARNING",
     )
     platform = ChildProcess("run", [LABORNET, "run", "registry"], tmp_path, env)
     try:
         wait_until(lambda: healthy(port), timeout=60)
+        # the token `labornet token create` prints works against make run
+        created = run_labornet(
+            "token",
+            "create",
+            "--scope",
+            "operator",
+            LABORNET_SECRETS_FILE=env["LABORNET_SECRETS_FILE"],
+            LABORNET_ALLOW_DEVELOPMENT_SECRETS="false",
+        )
+        assert created.returncode == 0, created.stderr
+        for token, status in (
+            (created.stdout.strip(), 200),
+            (issue_token(DEVELOPMENT_TOKEN_SECRET, "operator"), 401),
+        ):
+            answer = requests.get(
+                f"http://127.0.0.1:{port}/v1/agents",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            assert answer.status_code == status, answer.text
         (first,) = children(platform.proc.pid)
         os.kill(first, signal.SIGKILL)
         wait_until(lambda: "restarting in 1 s" in platform.logs(), timeout=30)
