@@ -72,7 +72,7 @@ def run_platform(services: list[str]) -> int:
         # the messages' links open intake's pages here, in the message's
         # language: following the case, the closing message's rate-us, and
         # a field agent's case link
-        intake = f"http://127.0.0.1:{_port('intake')}"
+        intake = _base_url("intake")
         development["LABORNET_NOTIFY_FOLLOW_URL"] = (
             f"{intake}/t/<reference>?lang=<language>"
         )
@@ -96,7 +96,7 @@ def run_platform(services: list[str]) -> int:
     )
     supervision.start()
     for service in services:
-        _say(f"{service}: http://127.0.0.1:{_port(service)}/  (openapi: /openapi.json)")
+        _say(f"{service}: {_base_url(service)}/  (openapi: /openapi.json)")
     _say(
         f"RabbitMQ {version}, management: http://127.0.0.1:15672/"
         " — Ctrl-C stops everything"
@@ -227,10 +227,15 @@ class Supervision:
         _stop(self.processes())
 
 
-def _port(service: str) -> str:
-    """The port a service listens on, as its config (and environment) say."""
+def _base_url(service: str) -> str:
+    """The URL a service answers on, as its config (and environment) say:
+    ``LABORNET_<SERVICE>_HOST`` (127.0.0.1 unless set) and ``_PORT``."""
     address = str(load_service_config(service)["WEB_SERVER_ADDRESS"])
-    return address.rsplit(":", 1)[-1]
+    host, _, port = address.rpartition(":")
+    # every interface: loopback too
+    if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104 - read, not bound
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
 
 
 def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:

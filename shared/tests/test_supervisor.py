@@ -75,13 +75,28 @@ def healthy(port: int) -> bool:
         return False
 
 
+def listening_on(port: int) -> set[str]:
+    """The local addresses with a socket listening on TCP ``port`` (Linux)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.rpartition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # LISTEN
+                if len(address) == 8:  # IPv4, little-endian
+                    found.add(".".join(str(b) for b in bytes.fromhex(address)[::-1]))
+                else:
+                    found.add(f"ipv6:{address}")
+    return found
+
+
 def children(pid: int) -> list[int]:
     """The processes ``pid`` started (Linux)."""
     text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     return [int(child) for child in text.split()]
 
 
-def test_make_run_restarts_a_killed_service_and_ctrl_c_stops_it(
+def test_make_run_on_loopback_with_its_own_secrets_restarts_a_killed_service(
     broker: dict[str, Any], tmp_path: Path
 ) -> None:
     port = free_port()
@@ -100,6 +115,9 @@ def test_make_run_restarts_a_killed_service_and_ctrl_c_stops_it(
     platform = ChildProcess("run", [LABORNET, "run", "registry"], tmp_path, env)
     try:
         wait_until(lambda: healthy(port), timeout=60)
+        # loopback only, as the URL it prints says
+        assert f"registry: http://127.0.0.1:{port}/" in platform.logs()
+        assert listening_on(port) == {"127.0.0.1"}
         # the token `labornet token create` prints works against make run
         created = run_labornet(
             "token",
