@@ -126,6 +126,22 @@ def _token_secret() -> str:
     return secret
 
 
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def _duration(text: str) -> timedelta:
+    """``90m``, ``12h``, ``30d``: ValueError for anything else."""
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in _DURATION_UNITS or not number.isdigit() or int(number) <= 0:
+        raise ValueError(f"--ttl {text}: a positive number of m, h or d (e.g. 12h)")
+    return timedelta(**{_DURATION_UNITS[unit]: int(number)})
+
+
+def _spoken(duration: timedelta) -> str:
+    hours = duration.total_seconds() / 3600
+    return f"{hours / 24:g}d" if hours >= 24 and hours % 24 == 0 else f"{hours:g}h"
+
+
 @token_app.command("create")
 def token_create(
     scope: str = typer.Option(..., help="operator | agent | agency | open311"),
@@ -133,12 +149,31 @@ def token_create(
     agency: str | None = typer.Option(None, help="ops doe dsd dlpw sso tosh"),
     province: str | None = typer.Option(None, help="TH-xx, narrows an agency token"),
     name: str | None = typer.Option(None, help="who the token is for"),
-    ttl_days: int = typer.Option(365, help="days until it expires"),
+    ttl: str | None = typer.Option(
+        None,
+        help="how long it lives (90m, 12h, 30d); default and most: the scope's"
+        " TOKEN_MAX_HOURS (operator 12h, agent 30d, agency and open311 365d)",
+    ),
 ) -> None:
     """Sign a token; prints only the token on stdout."""
-    from labornet_shared.tokens import issue_token
+    from labornet_shared.tokens import SCOPES, issue_token, token_lifetimes
 
     try:
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+        longest = token_lifetimes(
+            {
+                f"TOKEN_MAX_HOURS_{scope.upper()}": _setting(
+                    f"TOKEN_MAX_HOURS_{scope.upper()}", ""
+                )
+            }
+        )[scope]
+        lifetime = _duration(ttl) if ttl else longest
+        if lifetime > longest:
+            raise ValueError(
+                f"--ttl {ttl} is longer than the {scope} scope allows"
+                f" ({_spoken(longest)}, LABORNET_TOKEN_MAX_HOURS_{scope.upper()})"
+            )
         token = issue_token(
             _token_secret(),
             scope,
@@ -146,7 +181,7 @@ def token_create(
             agency=agency,
             province=province,
             name=name,
-            ttl=timedelta(days=ttl_days),
+            ttl=lifetime,
         )
     except ValueError as exc:
         _err(f"error: {exc}")

@@ -39,7 +39,12 @@ from labornet_shared.local_secrets import private_setting
 from labornet_shared.logs import correlation_id_var
 from labornet_shared.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
 from labornet_shared.problems import from_validation_error as _from_validation_error
-from labornet_shared.tokens import InvalidToken, Principal, verify_token
+from labornet_shared.tokens import (
+    InvalidToken,
+    Principal,
+    token_lifetimes,
+    verify_token,
+)
 
 log = logging.getLogger("labornet.http")
 
@@ -304,6 +309,7 @@ class HttpEntrypoint(HttpRequestHandler):
         )
         # a public secret would let anyone sign tokens: refuse to start
         self.token_secret = private_setting(config, "TOKEN_SECRET")
+        self.token_lifetimes = token_lifetimes(config)
         # one limiter per container: all its endpoints count together
         if not hasattr(self.server, "rate_limiter"):
             self.server.rate_limiter = RateLimiter(config)  # type: ignore[attr-defined]
@@ -320,7 +326,7 @@ class HttpEntrypoint(HttpRequestHandler):
         if scheme.lower() != "bearer" or not token.strip():
             raise Problem(401, "invalid_token", headers={"WWW-Authenticate": "Bearer"})
         try:
-            return verify_token(self.token_secret, token.strip())
+            return verify_token(self.token_secret, token.strip(), self.token_lifetimes)
         except InvalidToken as exc:
             raise Problem(
                 401, "invalid_token", headers={"WWW-Authenticate": "Bearer"}

@@ -291,3 +291,30 @@ def test_run_without_rabbitmq_says_so_in_one_line(closed_port: int) -> None:
     assert "rabbitmq-server" in line  # how to start it
     assert "guest:guest" not in line  # no credentials
     assert "Traceback" not in result.stderr
+
+
+def _lifetime(token: str) -> int:
+    import jwt
+
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], issuer="labornet")
+    return int(claims["exp"] - claims["iat"])
+
+
+def test_token_lifetime_defaults_to_the_scope_cap_and_ttl_stays_within_it() -> None:
+    def create(*args: str) -> subprocess.CompletedProcess[str]:
+        return labornet("token", "create", *args, LABORNET_TOKEN_SECRET=SECRET)
+
+    operator = create("--scope", "operator")
+    assert operator.returncode == 0, operator.stderr
+    assert _lifetime(operator.stdout.strip()) == 12 * 3600
+    agency = create("--scope", "agency", "--agency", "sso")
+    assert _lifetime(agency.stdout.strip()) == 365 * 24 * 3600
+    short = create("--scope", "agent", "--agent-id", "A-1", "--ttl", "90m")
+    assert short.returncode == 0, short.stderr
+    assert _lifetime(short.stdout.strip()) == 90 * 60
+    too_long = create("--scope", "operator", "--ttl", "2d")
+    assert too_long.returncode == 2
+    assert too_long.stdout == ""
+    assert "longer than the operator scope allows (12h" in too_long.stderr
+    garbage = create("--scope", "operator", "--ttl", "soon")
+    assert garbage.returncode == 2 and "--ttl soon" in garbage.stderr
