@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import kombu
 import pytest
@@ -564,6 +564,27 @@ class TcpProxy:
         self.cut()
         if self._server is not None:
             self._server.close()
+
+
+def amqp_through(amqp_uri: str, port: int) -> str:
+    """``amqp_uri`` (credentials and vhost kept) sent to 127.0.0.1:``port``,
+    e.g. a :class:`TcpProxy`."""
+    parts = urlsplit(amqp_uri)
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@pytest.fixture
+def broker_proxy(broker: dict[str, Any]) -> Iterator[TcpProxy]:
+    """A cuttable TCP proxy in front of this test's RabbitMQ; connect through
+    it with ``amqp_through(broker["AMQP_URI"], broker_proxy.port)``."""
+    port = urlsplit(broker["AMQP_URI"]).port or 5672
+    proxy = TcpProxy(("127.0.0.1", port)).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
 
 
 def repo() -> Path:

@@ -14,16 +14,19 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import pytest
 from nameko.exceptions import UnknownService
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from labornet_shared.testing import ChildProcess, TcpProxy, repo_root, wait_until
+from labornet_shared.testing import (
+    ChildProcess,
+    TcpProxy,
+    amqp_through,
+    repo_root,
+    wait_until,
+)
 
 NAMEKO = str(Path(sys.executable).parent / "nameko")
 
@@ -53,24 +56,6 @@ class Holder:
 '''
 
 
-def via(amqp_uri: str, port: int) -> str:
-    """``amqp_uri`` through a local port (the proxy), same vhost and user."""
-    parts = urlsplit(amqp_uri)
-    credentials = parts.netloc.rpartition("@")[0]
-    return urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{port}"))
-
-
-@pytest.fixture
-def broker_proxy(rabbit_config: dict[str, Any]) -> Iterator[TcpProxy]:
-    """A cuttable TCP proxy in front of the test's RabbitMQ."""
-    port = urlsplit(rabbit_config["AMQP_URI"]).port or 5672
-    proxy = TcpProxy(("127.0.0.1", port)).start()
-    try:
-        yield proxy
-    finally:
-        proxy.stop()
-
-
 def answers(holder: Any) -> bool:
     """Whether the service consumes its queue yet."""
     try:
@@ -90,13 +75,13 @@ def gave_up(service: ChildProcess) -> bool:
 
 
 def test_a_reply_on_a_dropped_connection_leaves_the_service_running(
-    rabbit_config: dict[str, Any], broker_proxy: TcpProxy, tmp_path: Path
+    broker: dict[str, Any], broker_proxy: TcpProxy, tmp_path: Path
 ) -> None:
     (tmp_path / "holder_service.py").write_text(textwrap.dedent(SERVICE))
     held, release = tmp_path / "held", tmp_path / "release"
     config = tmp_path / "config.yml"
     config.write_text(
-        f"AMQP_URI: {via(rabbit_config['AMQP_URI'], broker_proxy.port)}\n"
+        f"AMQP_URI: {amqp_through(broker['AMQP_URI'], broker_proxy.port)}\n"
         "serializer: json\n"
         # a dead broker is noticed within seconds, not minutes
         "HEARTBEAT: 2\n"
@@ -114,7 +99,7 @@ def test_a_reply_on_a_dropped_connection_leaves_the_service_running(
     argv = [NAMEKO, "run", "--config", str(config), "holder_service"]
     service = ChildProcess("holder", argv, tmp_path, env)
     # the caller reaches RabbitMQ directly: only the service's side is cut
-    caller_config = {"AMQP_URI": rabbit_config["AMQP_URI"], "serializer": "json"}
+    caller_config = {"AMQP_URI": broker["AMQP_URI"], "serializer": "json"}
     try:
         with ServiceRpcProxy("holder", caller_config, timeout=30) as holder:
             wait_until(lambda: answers(holder), timeout=30)
