@@ -25,6 +25,7 @@ from labornet_shared.config import (
     DEFAULT_AMQP_URI,
     DEFAULT_MANAGEMENT_URL,
     DEVELOPMENT_TOKEN_SECRET,
+    flag,
     load_service_config,
     repo_root,
     service_config_path,
@@ -106,10 +107,45 @@ def _management_url() -> str:
 
 
 def _token_secret() -> str:
+    """The secret the services check tokens with: LABORNET_TOKEN_SECRET, else
+    this checkout's ``var/secrets.env`` (which ``make run`` uses too)."""
+    from labornet_shared.local_secrets import (
+        ALLOW_SETTING,
+        PUBLIC_SECRETS,
+        local_secrets,
+        secrets_file,
+    )
+
+    if not os.environ.get("LABORNET_TOKEN_SECRET"):
+        values, made = local_secrets()
+        if made:
+            _err(f"made this checkout's secrets in {secrets_file()} (mode 0600)")
+        return values["LABORNET_TOKEN_SECRET"]
     secret = _setting("TOKEN_SECRET", DEVELOPMENT_TOKEN_SECRET)
-    if secret == DEVELOPMENT_TOKEN_SECRET:
-        _err("warning: LABORNET_TOKEN_SECRET is not set; using the development secret")
+    if secret in PUBLIC_SECRETS and not flag(_setting(ALLOW_SETTING, "false")):
+        _err(
+            "error: LABORNET_TOKEN_SECRET is a public development value; no"
+            " service accepts tokens signed with it (unset it to use"
+            " var/secrets.env, as `make run` does)"
+        )
+        raise typer.Exit(2)
     return secret
+
+
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def _duration(text: str) -> timedelta:
+    """``90m``, ``12h``, ``30d``: ValueError for anything else."""
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in _DURATION_UNITS or not number.isdigit() or int(number) <= 0:
+        raise ValueError(f"--ttl {text}: a positive number of m, h or d (e.g. 12h)")
+    return timedelta(**{_DURATION_UNITS[unit]: int(number)})
+
+
+def _spoken(duration: timedelta) -> str:
+    hours = duration.total_seconds() / 3600
+    return f"{hours / 24:g}d" if hours >= 24 and hours % 24 == 0 else f"{hours:g}h"
 
 
 @token_app.command("create")
@@ -119,12 +155,31 @@ def token_create(
     agency: str | None = typer.Option(None, help="ops doe dsd dlpw sso tosh"),
     province: str | None = typer.Option(None, help="TH-xx, narrows an agency token"),
     name: str | None = typer.Option(None, help="who the token is for"),
-    ttl_days: int = typer.Option(365, help="days until it expires"),
+    ttl: str | None = typer.Option(
+        None,
+        help="how long it lives (90m, 12h, 30d); default and most: the scope's"
+        " TOKEN_MAX_HOURS (operator 12h, agent 30d, agency and open311 365d)",
+    ),
 ) -> None:
     """Sign a token; prints only the token on stdout."""
-    from labornet_shared.tokens import issue_token
+    from labornet_shared.tokens import SCOPES, issue_token, token_lifetimes
 
     try:
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+        longest = token_lifetimes(
+            {
+                f"TOKEN_MAX_HOURS_{scope.upper()}": _setting(
+                    f"TOKEN_MAX_HOURS_{scope.upper()}", ""
+                )
+            }
+        )[scope]
+        lifetime = _duration(ttl) if ttl else longest
+        if lifetime > longest:
+            raise ValueError(
+                f"--ttl {ttl} is longer than the {scope} scope allows"
+                f" ({_spoken(longest)}, LABORNET_TOKEN_MAX_HOURS_{scope.upper()})"
+            )
         token = issue_token(
             _token_secret(),
             scope,
@@ -132,7 +187,7 @@ def token_create(
             agency=agency,
             province=province,
             name=name,
-            ttl=timedelta(days=ttl_days),
+            ttl=lifetime,
         )
     except ValueError as exc:
         _err(f"error: {exc}")
@@ -471,11 +526,22 @@ def agency_delete(
 
 
 @app.command("run")
-def run() -> None:
-    """Migrate, declare the broker, run every service; Ctrl-C stops all."""
+def run(
+    services: list[str] | None = typer.Argument(
+        None, help="only these services (default: every installed one)"
+    ),
+) -> None:
+    """Migrate, declare the broker, run every service (a service that exits
+    is restarted); Ctrl-C stops all."""
     from labornet_shared.supervisor import run_platform
 
-    raise typer.Exit(run_platform(installed_services()))
+    installed = installed_services()
+    unknown = sorted(set(services or ()) - set(installed))
+    if unknown:
+        known = ", ".join(installed)
+        _err(f"error: unknown service {', '.join(unknown)}; one of {known}")
+        raise typer.Exit(2)
+    raise typer.Exit(run_platform(services or installed))
 
 
 def _add_service_commands() -> None:

@@ -42,10 +42,16 @@ from werkzeug.wrappers import Request, Response
 
 from labornet_shared.connections import ConnectionLimits, GuardedProtocol
 from labornet_shared.db import finish_units_of_work
+from labornet_shared.local_secrets import private_setting
 from labornet_shared.logs import accepted_correlation_id, correlation_id_var
 from labornet_shared.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
 from labornet_shared.problems import from_validation_error as _from_validation_error
-from labornet_shared.tokens import InvalidToken, Principal, verify_token
+from labornet_shared.tokens import (
+    InvalidToken,
+    Principal,
+    token_lifetimes,
+    verify_token,
+)
 
 log = logging.getLogger("labornet.http")
 
@@ -404,7 +410,9 @@ class HttpEntrypoint(HttpRequestHandler):
                 config.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             )
         )
-        self.token_secret = str(config.get("TOKEN_SECRET", ""))
+        # a public secret would let anyone sign tokens: refuse to start
+        self.token_secret = private_setting(config, "TOKEN_SECRET")
+        self.token_lifetimes = token_lifetimes(config)
         # one limiter per container: all its endpoints count together
         if not hasattr(self.server, "rate_limiter"):
             self.server.rate_limiter = RateLimiter(config)  # type: ignore[attr-defined]
@@ -421,7 +429,7 @@ class HttpEntrypoint(HttpRequestHandler):
         if scheme.lower() != "bearer" or not token.strip():
             raise Problem(401, "invalid_token", headers={"WWW-Authenticate": "Bearer"})
         try:
-            return verify_token(self.token_secret, token.strip())
+            return verify_token(self.token_secret, token.strip(), self.token_lifetimes)
         except InvalidToken as exc:
             raise Problem(
                 401, "invalid_token", headers={"WWW-Authenticate": "Bearer"}

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import kombu
 import pytest
@@ -34,9 +34,20 @@ from labornet_shared.config import load_service_config, repo_root
 from labornet_shared.reference import generate_national_id
 
 TEST_DB_ENV = "LABORNET_TEST_DB_URL"
+#: Services refuse config.yml's public secrets unless this is true; the test
+#: suite runs them with those (see labornet_shared.local_secrets).
+ALLOW_DEVELOPMENT_SECRETS_ENV = "LABORNET_ALLOW_DEVELOPMENT_SECRETS"
 MANAGEMENT_URL = os.environ.get(
     "LABORNET_RABBIT_MANAGEMENT_URL", "http://guest:guest@localhost:15672"
 )
+
+
+def pytest_configure(config: Any) -> None:
+    """Let the services of this test run use config.yml's development
+    secrets: the containers' configs (read from config.yml) and every
+    process a test starts with this environment inherit the setting."""
+    os.environ.setdefault(ALLOW_DEVELOPMENT_SECRETS_ENV, "true")
+
 
 # --- factories -----------------------------------------------------------------
 
@@ -309,8 +320,12 @@ def run_labornet(
     environment.update(
         LABORNET_RABBIT_MANAGEMENT_URL=MANAGEMENT_URL,
         LABORNET_ROOT=str(repo_root()),
-        **env,
     )
+    if ALLOW_DEVELOPMENT_SECRETS_ENV in os.environ:
+        environment[ALLOW_DEVELOPMENT_SECRETS_ENV] = os.environ[
+            ALLOW_DEVELOPMENT_SECRETS_ENV
+        ]
+    environment.update(env)
     if amqp_uri:
         environment["LABORNET_AMQP_URI"] = amqp_uri
     return subprocess.run(  # noqa: S603 - our own command
@@ -619,6 +634,27 @@ class TcpProxy:
         self.cut()
         if self._server is not None:
             self._server.close()
+
+
+def amqp_through(amqp_uri: str, port: int) -> str:
+    """``amqp_uri`` (credentials and vhost kept) sent to 127.0.0.1:``port``,
+    e.g. a :class:`TcpProxy`."""
+    parts = urlsplit(amqp_uri)
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@pytest.fixture
+def broker_proxy(broker: dict[str, Any]) -> Iterator[TcpProxy]:
+    """A cuttable TCP proxy in front of this test's RabbitMQ; connect through
+    it with ``amqp_through(broker["AMQP_URI"], broker_proxy.port)``."""
+    port = urlsplit(broker["AMQP_URI"]).port or 5672
+    proxy = TcpProxy(("127.0.0.1", port)).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
 
 
 def repo() -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import kombu
+import pytest
 
 from labornet_shared.config import DEVELOPMENT_TOKEN_SECRET
 from labornet_shared.testing import (
@@ -17,7 +18,7 @@ from labornet_shared.testing import (
     take_all,
     withdrawn_event_body,
 )
-from labornet_shared.tokens import verify_token
+from labornet_shared.tokens import InvalidToken, verify_token
 
 LABORNET = str(Path(sys.executable).with_name("labornet"))
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,12 +46,51 @@ def test_operator_token_is_the_only_output() -> None:
     assert verify_token(SECRET, lines[0]).scope == "operator"
 
 
-def test_development_secret_is_used_with_a_warning_on_stderr() -> None:
-    result = labornet("token", "create", "--scope", "operator")
-    assert result.returncode == 0
-    [token] = result.stdout.splitlines()
-    assert verify_token(DEVELOPMENT_TOKEN_SECRET, token).is_operator
-    assert "LABORNET_TOKEN_SECRET" in result.stderr
+def test_without_a_secret_the_checkouts_own_is_made_once_and_used(
+    tmp_path: Path,
+) -> None:
+    """No LABORNET_TOKEN_SECRET: the token is signed with this checkout's
+    random secret (the one `make run` gives the services), never with the
+    public development one."""
+    secrets_file = tmp_path / "var" / "secrets.env"
+    tokens = []
+    for _ in range(2):
+        result = labornet(
+            "token",
+            "create",
+            "--scope",
+            "operator",
+            LABORNET_SECRETS_FILE=str(secrets_file),
+        )
+        assert result.returncode == 0, result.stderr
+        tokens += result.stdout.splitlines()
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+    values = dict(
+        line.split("=", 1)
+        for line in secrets_file.read_text().splitlines()
+        if not line.startswith("#")
+    )
+    secret = values["LABORNET_TOKEN_SECRET"]
+    assert len(secret) >= 40 and secret != DEVELOPMENT_TOKEN_SECRET
+    assert values["LABORNET_TRACKING_CODE_PEPPER"] not in (secret, "")
+    for token in tokens:  # the second run kept the first run's secret
+        assert verify_token(secret, token).is_operator
+    with pytest.raises(InvalidToken):
+        verify_token(DEVELOPMENT_TOKEN_SECRET, tokens[0])
+
+
+def test_the_public_development_secret_is_refused() -> None:
+    result = labornet(
+        "token",
+        "create",
+        "--scope",
+        "operator",
+        LABORNET_TOKEN_SECRET=DEVELOPMENT_TOKEN_SECRET,
+        LABORNET_ALLOW_DEVELOPMENT_SECRETS="false",
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "LABORNET_TOKEN_SECRET is a public development value" in result.stderr
 
 
 def test_agent_token_needs_its_agent_id() -> None:
@@ -304,3 +344,30 @@ def test_run_without_rabbitmq_says_so_in_one_line(closed_port: int) -> None:
     assert "rabbitmq-server" in line  # how to start it
     assert "guest:guest" not in line  # no credentials
     assert "Traceback" not in result.stderr
+
+
+def _lifetime(token: str) -> int:
+    import jwt
+
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], issuer="labornet")
+    return int(claims["exp"] - claims["iat"])
+
+
+def test_token_lifetime_defaults_to_the_scope_cap_and_ttl_stays_within_it() -> None:
+    def create(*args: str) -> subprocess.CompletedProcess[str]:
+        return labornet("token", "create", *args, LABORNET_TOKEN_SECRET=SECRET)
+
+    operator = create("--scope", "operator")
+    assert operator.returncode == 0, operator.stderr
+    assert _lifetime(operator.stdout.strip()) == 12 * 3600
+    agency = create("--scope", "agency", "--agency", "sso")
+    assert _lifetime(agency.stdout.strip()) == 365 * 24 * 3600
+    short = create("--scope", "agent", "--agent-id", "A-1", "--ttl", "90m")
+    assert short.returncode == 0, short.stderr
+    assert _lifetime(short.stdout.strip()) == 90 * 60
+    too_long = create("--scope", "operator", "--ttl", "2d")
+    assert too_long.returncode == 2
+    assert too_long.stdout == ""
+    assert "longer than the operator scope allows (12h" in too_long.stderr
+    garbage = create("--scope", "operator", "--ttl", "soon")
+    assert garbage.returncode == 2 and "--ttl soon" in garbage.stderr
