@@ -10,7 +10,6 @@ notify knows is counted with its reason.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,13 +20,12 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from labornet_notify import deliveries
-from labornet_notify.models import Base, Delivery
+from labornet_notify.models import Delivery
 from labornet_notify.service import NotifyService
 from labornet_routing.testing import case_received_event
 from labornet_shared.consumer import PrerequisiteMissing
 from labornet_shared.db import normalise_url
 from labornet_shared.events import Event, make_event
-from labornet_shared.outbox import bind_outbox
 from labornet_shared.testing import publish_event, wait_until
 from labornet_shared.tokens import issue_token
 
@@ -98,16 +96,6 @@ def referred_notices(session: Session, reference: str) -> list[Delivery]:
 
 
 # --- the rule, on a session ----------------------------------------------------
-
-
-@pytest.fixture
-def session() -> Iterator[Session]:
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        bind_outbox(session, Base.metadata)
-        yield session
-    engine.dispose()
 
 
 def test_a_case_routed_before_its_case_is_known_waits(session) -> None:
