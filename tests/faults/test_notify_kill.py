@@ -5,8 +5,8 @@ twice, nothing silently missing.
 notify runs as its own process (``nameko run``) against local servers that
 speak LINE's and ThaiBulkSMS's protocols. Half the agents are on LINE (a
 retried push carries the same retry key, so LINE shows it once), half only
-have a phone (an SMS that may have left when notify died is recorded as
-failed, ``interrupted``, never sent again).
+have a phone (an SMS that may have left when notify died is recorded
+``interrupted``, never sent again).
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def test_notify_killed_mid_burst_sends_each_message_once(
             second.kill()
         final = rows(db)
     by_status = Counter(row.status for row in final)
-    assert by_status["sent"] + by_status["failed"] == planned
+    assert by_status["sent"] + by_status["interrupted"] == planned
     # LINE: every delivery sent, each shown once (the retry key)
     line_rows = [row for row in final if row.channel == "line"]
     assert {row.status for row in line_rows} == {"sent"}
@@ -168,8 +168,8 @@ def test_notify_killed_mid_burst_sends_each_message_once(
     assert len(shown) == len(line_rows)
     # SMS: sent once, or recorded as interrupted — never twice
     sms_rows = [row for row in final if row.channel == "sms"]
-    failed = [row for row in sms_rows if row.status == "failed"]
-    assert all(row.last_error == "interrupted" for row in failed)
+    interrupted = [row for row in sms_rows if row.status == "interrupted"]
+    assert all(row.last_error == "sender_lost" for row in interrupted)
     per_agent = Counter(row.recipient_id for row in sms_rows)
     sent_per_agent = Counter(
         row.recipient_id for row in sms_rows if row.status == "sent"

@@ -776,9 +776,13 @@ def _track(
         note = None
     current = (_utc(referral.updated_at), _REFERRAL_RANK[referral.status])
     if (at, _REFERRAL_RANK[status]) < current:
-        if said is not None and status == referral.status:
-            referral.last_note = referral.last_note or note
-            referral.outcome = referral.outcome or outcome
+        if status == referral.status:
+            # the same status, told earlier (a closing snapshot came first):
+            # the referral has had it since then
+            referral.since = min(_utc(referral.since), at)
+            if said is not None:
+                referral.last_note = referral.last_note or note
+                referral.outcome = referral.outcome or outcome
         return referral
     if status != referral.status:
         # what was said belonged to the previous status

@@ -8,10 +8,18 @@ Plain Python over a SQLAlchemy session. The rules:
   event a no-op;
 * a sender *claims* a due row (a conditional UPDATE to ``sending`` with a
   lease) and commits before it sends, so two senders never send one row;
-* a row whose lease ran out (the sender was killed mid-send) is sent again
-  only on channels that drop duplicates themselves (LINE's retry key, the
-  webhook id); an SMS or e-mail that may have left is recorded as failed
-  (``interrupted``), never sent twice;
+* an event whose case notify has not seen yet (its ``case_received``
+  travels on another queue) plans nothing and raises
+  :class:`~labornet_shared.consumer.PrerequisiteMissing`: it is retried, never
+  acknowledged with nobody told; a notice that finds nobody for a known
+  case is counted with its reason;
+* a failure before the provider is called (the contact, the broker, the
+  database) is retried: nothing left;
+* a message that may have reached its provider without an answer (a timeout,
+  or a sender killed mid-send: its lease ran out) is sent again only on
+  channels that drop duplicates themselves (LINE's retry key, the webhook
+  id); an SMS or e-mail is recorded ``interrupted``, counted, and never sent
+  twice by itself (an operator may retry it);
 * transient failures retry with exponential backoff and jitter until the
   row's ``give_up_at``; a final failure emits ``notification_failed`` and
   falls back to the recipient's next channel.
@@ -19,8 +27,9 @@ Plain Python over a SQLAlchemy session. The rules:
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -31,18 +40,20 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from labornet_notify import audience
+from labornet_notify import audience, metrics
 from labornet_notify.models import (
     AgentContact,
     Delivery,
     NotifyCase,
     WebhookSubscription,
 )
+from labornet_shared.consumer import PrerequisiteMissing
 from labornet_shared.events import Event, make_event, wipe_free_text
 from labornet_shared.ids import new_time_ordered_id
 from labornet_shared.outbox import add_event
 
 SERVICE = "notify"
+log = logging.getLogger("labornet.notify.deliveries")
 BANGKOK = ZoneInfo("Asia/Bangkok")
 #: no SMS between these hours (Bangkok) except escalations: they wait
 QUIET_FROM, QUIET_UNTIL = time(21, 0), time(8, 0)
@@ -51,6 +62,15 @@ QUIET_FROM, QUIET_UNTIL = time(21, 0), time(8, 0)
 IDEMPOTENT_CHANNELS = frozenset({"line", "webhook"})
 #: the citizen's channel is the one they chose, known only at send time
 CITIZENS_CHOICE = "auto"
+#: a delivery that may have reached its provider and is not sent again by
+#: itself (an operator may retry it)
+INTERRUPTED = "interrupted"
+#: the recipients that are found through the case ``case_received`` told of
+CASE_AUDIENCES = frozenset(
+    {audience.CITIZEN, audience.AREA_AGENTS, audience.SUBMITTING_AGENT}
+)
+#: events that change what notify knows of the case: they need it too
+CASE_STATE_EVENTS = frozenset({"case_withdrawn", "case_closed"})
 
 Clock = Callable[[], datetime]
 
@@ -259,6 +279,46 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def why_nobody(
+    session: Session, notice: audience.Notice, event: Event, case: NotifyCase | None
+) -> str:
+    """Why ``notice`` of ``event`` found no recipient (a metric's label)."""
+    if notice.to == audience.CITIZEN:
+        return "case_withdrawn"
+    if notice.to == audience.AREA_AGENTS:
+        return "no_agent_in_area"
+    if notice.to == audience.AGENCY_WEBHOOKS:
+        return "no_subscription"
+    if notice.to == audience.SUBMITTING_AGENT:
+        agent_id = case.submitted_by_agent_id if case is not None else None
+        if agent_id is None:
+            return "not_submitted_by_agent"
+    else:
+        agent_id = event.payload.get("referral", {}).get("agent_id")
+        if agent_id is None:
+            return "no_follow_up_agent"
+    agent = session.get(AgentContact, agent_id)
+    if agent is None:
+        return "agent_unknown"
+    return "agent_inactive" if agent.status != "active" else "agent_unreachable"
+
+
+def note_case_state(session: Session, event: Event) -> None:
+    """A withdrawal or a closing, kept with the case (a withdrawn case's
+    citizen hears no more). Raises :class:`PrerequisiteMissing` before its
+    ``case_received``: applied now, the case would open afterwards."""
+    reference = event.payload["reference"]
+    case = session.get(NotifyCase, reference)
+    if case is None:
+        _not_planned(event, "any", "case_not_received_yet")
+        raise PrerequisiteMissing(f"case {reference} not received yet")
+    case.status = "withdrawn" if event.event_type == "case_withdrawn" else "closed"
+
+
+def _not_planned(event: Event, message: str, reason: str) -> None:
+    metrics.NOT_PLANNED.labels(event.event_type, message, reason).inc()
+
+
 def plan(
     session: Session,
     event: Event,
@@ -266,13 +326,38 @@ def plan(
     retry_window: timedelta,
     clock: Clock = utc_now,
 ) -> int:
-    """Write the deliveries ``event`` calls for; returns how many are new."""
+    """Write the deliveries ``event`` calls for; returns how many are new.
+
+    Raises :class:`PrerequisiteMissing` (nothing written) when a notice
+    needs the case and its ``case_received`` has not arrived yet. A notice
+    that finds nobody is counted (``labornet_notify_notices_not_planned_total``)
+    and an event that plans nobody at all is logged, with the reasons.
+    """
     now = clock()
     reference = event.correlation_id
     case = session.get(NotifyCase, reference) if reference else None
+    notices = audience.notices_for(event.event_type, event.payload)
+    if case is None and any(n.to in CASE_AUDIENCES for n in notices):
+        _not_planned(event, "any", "case_not_received_yet")
+        log.info(
+            "event %s (%s) of %s waits: its case_received has not arrived",
+            event.event_id,
+            event.event_type,
+            reference,
+        )
+        raise PrerequisiteMissing(f"case {reference} not received yet")
     rows: list[dict[str, Any]] = []
-    for notice in audience.notices_for(event.event_type, event.payload):
-        for recipient in recipients(session, notice, event, case):
+    nobody: list[str] = []
+    if not notices:
+        _not_planned(event, "any", "no_notice_applies")
+        nobody.append("no_notice_applies")
+    for notice in notices:
+        found = recipients(session, notice, event, case)
+        if not found:
+            reason = why_nobody(session, notice, event, case)
+            _not_planned(event, notice.message, reason)
+            nobody.append(f"{notice.message}:{reason}")
+        for recipient in found:
             rows.append(
                 {
                     "id": new_time_ordered_id(),
@@ -294,6 +379,14 @@ def plan(
                     "updated_at": now,
                 }
             )
+    if not rows:
+        log.info(
+            "event %s (%s) of %s plans no delivery: %s",
+            event.event_id,
+            event.event_type,
+            reference,
+            ", ".join(nobody),
+        )
     return _insert_ignoring_duplicates(session, rows)
 
 
@@ -332,21 +425,43 @@ def claim_due(
     return claimed
 
 
-def recover_interrupted(session: Session, clock: Clock = utc_now) -> int:
+def release_unsent(
+    session: Session, delivery_ids: Collection[str], clock: Clock = utc_now
+) -> int:
+    """Claimed rows this sender failed before calling their provider (the
+    database or the broker went away mid-attempt): due again, nothing left.
+    Returns how many were still claimed."""
+    if not delivery_ids:
+        return 0
+    now = clock()
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(list(delivery_ids)), Delivery.status == "sending")
+        .values(status="pending", next_attempt_at=now, lease_until=None, updated_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def recover_interrupted(
+    session: Session, busy: Collection[str] = (), clock: Clock = utc_now
+) -> int:
     """Rows whose sender died mid-send: send again where the provider drops
-    a repeat; else record them failed (a message that may have left is
-    never sent twice)."""
+    a repeat; else record them ``interrupted`` (a message that may have
+    left is never sent twice by itself). ``busy``: rows the caller itself
+    is still attempting, left alone."""
     now = clock()
     stale = session.scalars(
         select(Delivery).where(Delivery.status == "sending", Delivery.lease_until < now)
     ).all()
     for delivery in stale:
+        if delivery.id in busy:
+            continue
         if delivery.channel in IDEMPOTENT_CHANNELS:
             delivery.status = "pending"
             delivery.next_attempt_at = now
             delivery.updated_at = now
         else:
-            fail(session, delivery, "interrupted", clock=clock)
+            interrupt(session, delivery, "sender_lost", clock=clock)
     return len(stale)
 
 
@@ -437,6 +552,38 @@ def retry_later(
     if not count_attempt:
         delivery.attempts -= 1
     return True
+
+
+def interrupt(
+    session: Session,
+    delivery: Delivery,
+    reason: str,
+    *,
+    response: str = "",
+    channel: str | None = None,
+    address_masked: str | None = None,
+    clock: Clock = utc_now,
+) -> None:
+    """The message may have reached a provider that cannot drop a repeat
+    (``reason``: ``no_answer`` — sent, then no answer in time;
+    ``sender_lost`` — the sender died mid-send): recorded ``interrupted``,
+    counted, announced, and neither retried nor sent on another channel.
+    An operator lists these (``GET /v1/deliveries?status=interrupted``) and
+    may send one again."""
+    now = clock()
+    fail(session, delivery, reason, response=response, clock=clock)
+    delivery.status = INTERRUPTED
+    delivery.sent_channel = channel or delivery.sent_channel
+    delivery.address_masked = address_masked or delivery.address_masked
+    delivery.updated_at = now
+    metrics.INTERRUPTED.labels(channel or delivery.channel, reason).inc()
+    log.warning(
+        "delivery %s (%s) interrupted: %s; not sent again unless an operator"
+        " retries it",
+        delivery.id,
+        delivery.channel,
+        reason,
+    )
 
 
 def skip(
@@ -537,11 +684,12 @@ def list_deliveries(
 def retry_now(
     session: Session, delivery_id: str, window: timedelta, clock: Clock = utc_now
 ) -> Delivery | None:
-    """An operator sends a failed or skipped delivery again (a new window)."""
+    """An operator sends a failed, skipped or interrupted delivery again (a
+    new window); an interrupted one may then reach its recipient twice."""
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
         return None
-    if delivery.status not in ("failed", "skipped"):
+    if delivery.status not in ("failed", "skipped", INTERRUPTED):
         raise ValueError(delivery.status)
     now = clock()
     delivery.status = "pending"

@@ -54,7 +54,10 @@ class Delivery(Base):
     ``status``: ``pending`` (to be sent at ``next_attempt_at``), ``sending``
     (claimed by a sender until ``lease_until``), ``sent``, ``failed``
     (finally, with ``last_error``), ``skipped`` (nothing to send: no
-    consent, no contact, data erased).
+    consent, no contact, data erased), ``interrupted`` (may have reached a
+    provider that cannot drop a repeat, SMS or e-mail: never sent again
+    unless an operator retries it; ``last_error`` says ``no_answer`` or
+    ``sender_lost``).
     """
 
     __tablename__ = "deliveries"
@@ -75,7 +78,7 @@ class Delivery(Base):
     # the event's envelope: what the message says (events carry no
     # personal data); the address is looked up when it is sent
     event: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

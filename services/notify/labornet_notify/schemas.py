@@ -96,7 +96,9 @@ class DeliveryQuerySchema(Schema):
     recipient = Text(validate=validate.Length(1, 64))
     channel = Text(validate=validate.OneOf(("auto", "sms", "line", "email", "webhook")))
     status = Text(
-        validate=validate.OneOf(("pending", "sending", "sent", "failed", "skipped"))
+        validate=validate.OneOf(
+            ("pending", "sending", "sent", "failed", "skipped", "interrupted")
+        )
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIMIT))
     cursor = Text(load_default=None)

@@ -6,10 +6,16 @@ died, claims due rows (committed before anything is sent), and sends each in
 its own green thread through the channel's provider, at the provider's rate.
 A citizen's address comes from intake over RPC at send time (an audited
 read); only its masked form is stored.
+
+An attempt has two halves. Before the provider is called (the contact from
+intake, the message, the broker, the database) any failure is retried:
+nothing left. Once it is called, a message without a clear answer may have
+left: on SMS and e-mail it is recorded ``interrupted`` and not repeated.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -18,6 +24,8 @@ from typing import Any
 
 import eventlet
 import eventlet.queue
+import kombu
+import kombu.exceptions
 from eventlet.greenpool import GreenPool
 from nameko.amqp.publish import UndeliverableMessage
 from nameko.exceptions import RpcTimeout, UnknownService
@@ -25,7 +33,7 @@ from nameko.extensions import DependencyProvider
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy.orm import Session, sessionmaker
 
-from labornet_notify import audience, deliveries, domain, rendering
+from labornet_notify import audience, deliveries, domain, metrics, rendering
 from labornet_notify.channels import (
     Channel,
     LineChannel,
@@ -45,8 +53,30 @@ from labornet_shared.outbox import bind_outbox
 
 log = logging.getLogger("labornet.notify.sender")
 
-#: what asking intake for a contact may raise when intake is away
-RPC_TROUBLE = (UnknownService, RpcTimeout, UndeliverableMessage, OSError)
+#: what asking intake for a contact raises when intake is away or slow (the
+#: broker's own connection errors are added from the connection: see
+#: :func:`broker_errors`)
+RPC_TROUBLE: tuple[type[BaseException], ...] = (
+    UnknownService,
+    RpcTimeout,
+    UndeliverableMessage,
+)
+
+
+def broker_errors(amqp_uri: str) -> tuple[type[BaseException], ...]:
+    """What a dropped broker connection raises: the transport's
+    ``connection_errors`` and ``recoverable_connection_errors`` and kombu's
+    ``OperationalError``, which kombu raises in their place (no I/O here)."""
+    connection = kombu.Connection(amqp_uri)
+    return tuple(
+        dict.fromkeys(
+            (
+                *connection.connection_errors,
+                *connection.recoverable_connection_errors,
+                kombu.exceptions.OperationalError,
+            )
+        )
+    )
 
 
 def build_channels(config: dict[str, Any]) -> dict[str, Channel]:
@@ -59,6 +89,7 @@ def build_channels(config: dict[str, Any]) -> dict[str, Channel]:
             api_secret=str(config.get("SMS_API_SECRET", "")),
             sender=str(config.get("SMS_SENDER", "MOL")),
             base_url=str(config.get("SMS_BASE_URL", "https://api-v2.thaibulksms.com")),
+            timeout=float(config.get("SMS_TIMEOUT_SECONDS", 10)),
         )
     if config.get("LINE_ACCESS_TOKEN"):
         channels["line"] = LineChannel(
@@ -146,6 +177,15 @@ class DeliverySender(DependencyProvider):
         self.token_secret = str(config.get("TOKEN_SECRET", ""))
         self.rotation = timedelta(hours=float(config.get("WEBHOOK_ROTATION_HOURS", 24)))
         self.rpc_timeout = float(config.get("CONTACT_RPC_TIMEOUT_SECONDS", 10))
+        self.contact_errors = (*RPC_TROUBLE, *broker_errors(config["AMQP_URI"]))
+        # claimed rows whose attempt failed before their provider was called
+        # and could not be put back then (the database was away): put back
+        # with the next claim, before their lease could call them interrupted
+        self.unsent: set[str] = set()
+        # rows this process is attempting now: its own lease recovery leaves
+        # them alone however long the attempt takes (another instance's
+        # waits for the lease)
+        self.in_flight: set[str] = set()
         self.quiet_hours = deliveries.parse_quiet_hours(
             config.get("SMS_QUIET_HOURS", "21:00-08:00")
         )
@@ -199,43 +239,93 @@ class DeliverySender(DependencyProvider):
         if free <= 0:
             eventlet.sleep(0.005)  # every sender busy: wait for one
             return []
+        unsent = set(self.unsent)
         with self._session() as session, session.begin():
-            deliveries.recover_interrupted(session)
-            return deliveries.claim_due(session, free, self.lease)
+            deliveries.release_unsent(session, unsent)
+            deliveries.recover_interrupted(session, busy=self.in_flight)
+            claimed = deliveries.claim_due(session, free, self.lease)
+        self.unsent -= unsent
+        self.in_flight.update(claimed)
+        return claimed
 
     def send_one(self, delivery_id: str) -> None:
         """One attempt of one claimed delivery, recorded whatever happens."""
+        called = [False]  # whether the provider was called
         try:
             with self._session() as session, session.begin():
                 delivery = session.get(Delivery, delivery_id)
                 if delivery is None or delivery.status != "sending":
                     return
-                self._attempt(session, delivery)
-        except Exception:
-            # the lease runs out and recover_interrupted decides
-            log.exception("delivery %s could not be recorded", delivery_id)
+                self._attempt(session, delivery, called)
+        except Exception as exc:
+            self._not_recorded(delivery_id, exc, called[0])
+        finally:
+            self.in_flight.discard(delivery_id)
 
-    def _attempt(self, session: Session, delivery: Delivery) -> None:
-        event = parse_event(delivery.event)
-        try:
-            channel_name, address, facts, language = self._address(
-                session, delivery, event
+    def _not_recorded(self, delivery_id: str, exc: Exception, called: bool) -> None:
+        if called:
+            # the message may have left: the lease runs out and
+            # recover_interrupted decides
+            log.error(
+                "delivery %s could not be recorded (%s)",
+                delivery_id,
+                type(exc).__name__,
             )
+            return
+        # nothing left: it is put back once the database answers
+        self.unsent.add(delivery_id)
+        metrics.NOT_SENT.labels("record").inc()
+        log.warning(
+            "delivery %s not sent (%s); tried again later",
+            delivery_id,
+            type(exc).__name__,
+        )
+
+    def _attempt(
+        self, session: Session, delivery: Delivery, called: list[bool]
+    ) -> None:
+        try:
+            prepared = self._prepare(session, delivery)
         except Undeliverable as exc:
             deliveries.skip(session, delivery, str(exc))
             return
-        except RPC_TROUBLE as exc:
-            # intake is down or slow: the citizen's contact waits, like a
-            # provider that does not answer
+        except Exception as exc:
+            # before the provider call nothing left: whatever failed (intake,
+            # the broker, a template), the delivery is simply tried later
+            stage = "contact" if isinstance(exc, self.contact_errors) else "prepare"
+            metrics.NOT_SENT.labels(stage).inc()
+            if stage == "prepare":
+                log.exception("delivery %s could not be prepared", delivery.id)
+            else:
+                log.warning(
+                    "delivery %s: contact unavailable (%s); tried again later",
+                    delivery.id,
+                    type(exc).__name__,
+                )
             deliveries.retry_later(
                 session,
                 delivery,
                 after=deliveries.backoff(
                     delivery.attempts, self.backoff_base, self.backoff_cap, self.rng
                 ),
-                response=f"contact unavailable: {type(exc).__name__}",
+                response=f"not sent: {stage} failed ({type(exc).__name__})",
             )
             return
+        if prepared is None:
+            return
+        channel, channel_name, message, masked, fallback = prepared
+        self.limits[channel_name].acquire()
+        called[0] = True
+        result: SendResult = channel.send(message)
+        self._record(session, delivery, result, channel_name, masked, fallback)
+
+    def _prepare(
+        self, session: Session, delivery: Delivery
+    ) -> tuple[Channel, str, Message, str, list[str]] | None:
+        """The channel and the message of this attempt; None when the
+        attempt ends here (recorded: quiet hours, no such channel)."""
+        event = parse_event(delivery.event)
+        channel_name, address, facts, language = self._address(session, delivery, event)
         if (
             channel_name == "sms"
             and not delivery.urgent
@@ -253,20 +343,35 @@ class DeliverySender(DependencyProvider):
                 response="quiet hours",
                 count_attempt=False,
             )
-            return
+            return None
         channel = self.channels.get(channel_name)
         fallback = self._fallback(session, delivery, channel_name)
         if channel is None:
             deliveries.fail(
                 session, delivery, "channel_not_configured", fallback=fallback
             )
-            return
+            return None
         message = self._message(
             session, delivery, event, channel_name, address, facts, language
         )
-        self.limits[channel_name].acquire()
-        result: SendResult = channel.send(message)
-        masked = mask_recipient(channel_name, address)
+        return (
+            channel,
+            channel_name,
+            message,
+            mask_recipient(channel_name, address),
+            fallback,
+        )
+
+    def _record(
+        self,
+        session: Session,
+        delivery: Delivery,
+        result: SendResult,
+        channel_name: str,
+        masked: str,
+        fallback: list[str],
+    ) -> None:
+        """What the provider's answer makes of the delivery."""
         if result.accepted:
             deliveries.sent(
                 session,
@@ -281,6 +386,21 @@ class DeliverySender(DependencyProvider):
             return
         if delivery.recipient_kind == audience.AGENCY_WEBHOOKS:
             domain.webhook_failed(session, delivery.recipient_id)
+        if (
+            result.maybe_delivered
+            and channel_name not in deliveries.IDEMPOTENT_CHANNELS
+        ):
+            # it may have left (no answer in time): a provider without an
+            # idempotency key would show a repeat, so none is sent
+            deliveries.interrupt(
+                session,
+                delivery,
+                "no_answer",
+                response=result.provider_response,
+                channel=channel_name,
+                address_masked=masked,
+            )
+            return
         if result.retry:
             after = result.retry_after or deliveries.backoff(
                 delivery.attempts, self.backoff_base, self.backoff_cap, self.rng
@@ -374,7 +494,12 @@ class DeliverySender(DependencyProvider):
             proxy = self._proxies.get_nowait()
         except eventlet.queue.Empty:
             proxy = ClusterRpcProxy(self.config, timeout=self.rpc_timeout)
-            proxy.start()
+            try:
+                proxy.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    proxy.stop()
+                raise
         try:
             contact = proxy._proxy.intake.contact_for_notification(reference, purpose)
         except BaseException:

@@ -18,7 +18,7 @@ from labornet_notify import deliveries, domain
 from labornet_notify.audience import AGENT_PROJECTION_EVENTS
 from labornet_notify.channels import Message
 from labornet_notify.dependencies import Webhooks, notify_database, notify_relay
-from labornet_notify.models import Delivery, NotifyCase
+from labornet_notify.models import Delivery
 from labornet_notify.schemas import (
     DeliveryListSchema,
     DeliveryQuerySchema,
@@ -111,7 +111,7 @@ OPERATIONS = [
     Operation(
         "POST",
         "/v1/deliveries/{delivery_id}/retry",
-        "Send a failed or skipped delivery again (operator)",
+        "Send a failed, skipped or interrupted delivery again (operator)",
         response=DeliverySchema,
         errors=(401, 404, 409, 429),
         path_schemas={"delivery_id": {"type": "string", "format": "uuid"}},
@@ -176,12 +176,9 @@ class NotifyService(web.Probes):
         session = self.db.session
         if event.event_type == "case_received":
             deliveries.remember_case(session, event)
-        elif event.event_type in ("case_withdrawn", "case_closed"):
-            case = session.get(NotifyCase, event.payload["reference"])
-            if case is not None:
-                case.status = (
-                    "withdrawn" if event.event_type == "case_withdrawn" else "closed"
-                )
+        elif event.event_type in deliveries.CASE_STATE_EVENTS:
+            # before its case_received: PrerequisiteMissing, retried later
+            deliveries.note_case_state(session, event)
         if event.event_type in AGENT_PROJECTION_EVENTS:
             deliveries.apply_agent(session, event)
             return
@@ -263,7 +260,7 @@ class NotifyService(web.Probes):
 
     @api("POST", "/v1/deliveries/<uuid:delivery_id>/retry")
     def retry_delivery(self, request: Request, delivery_id: uuid.UUID) -> Any:
-        """Send a failed or skipped delivery again (operator)."""
+        """Send a failed, skipped or interrupted delivery again (operator)."""
         _require_operator(request)
         try:
             row = deliveries.retry_now(

@@ -4,32 +4,18 @@ backoff, and the pausing of a webhook endpoint that keeps failing."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 
-import pytest
-from sqlalchemy import create_engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from labornet_notify import deliveries, domain
-from labornet_notify.models import Base, Delivery
+from labornet_notify.models import Delivery
 from labornet_routing.testing import agent_event, case_received_event
 from labornet_shared.events import ERASED_TEXT
-from labornet_shared.outbox import bind_outbox
 from labornet_shared.tokens import Principal
 
 OPERATOR = Principal(scope="operator", subject="ops")
 WINDOW = timedelta(hours=24)
-
-
-@pytest.fixture
-def session() -> Iterator[Session]:
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        bind_outbox(session, Base.metadata)
-        yield session
-    engine.dispose()
 
 
 def line_agent(agent_id: str = "agent-1") -> object:
