@@ -207,7 +207,7 @@ def test_case_routed_first_on_real_queues_is_planned_once_case_received_comes(
     start_notify, notify_config, broker
 ) -> None:
     # retried long enough for this test to publish case_received in between
-    api = start_notify(EVENT_BACKOFF_MS=300)
+    api = start_notify(EVENT_RETRY_DELAYS_MS="300")
     operator = {
         "Authorization": "Bearer "
         + issue_token(notify_config["TOKEN_SECRET"], "operator", name="ops")
