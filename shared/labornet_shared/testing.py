@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import random
 import signal
@@ -30,6 +31,7 @@ import pytest
 import requests
 
 from labornet_shared.config import load_service_config, repo_root
+from labornet_shared.logs import JsonFormatter
 from labornet_shared.reference import generate_national_id
 
 TEST_DB_ENV = "LABORNET_TEST_DB_URL"
@@ -217,6 +219,47 @@ class QueueTap:
                 bodies.append(body)
             channel.close()
         return bodies
+
+
+# --- logs ---------------------------------------------------------------------------
+
+#: the test's own HTTP client logs its URLs at DEBUG; it is not a service
+CLIENT_LOGGERS = ("urllib3", "requests")
+
+
+class LogCapture(logging.Handler):
+    """Every record of the process, raw and as a service's JSON line."""
+
+    def __init__(self, service: str = "test") -> None:
+        super().__init__(logging.DEBUG)
+        self.json = JsonFormatter(service)
+        self.records: list[tuple[str, str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the record's name, its full text and its JSON line."""
+        if record.name.startswith(CLIENT_LOGGERS):
+            return
+        raw = record.getMessage()
+        if record.exc_info:
+            raw += "\n" + logging.Formatter().formatException(record.exc_info)
+        if record.stack_info:
+            raw += "\n" + record.stack_info
+        self.records.append((record.name, raw, self.json.format(record)))
+
+
+@contextlib.contextmanager
+def capture_logs(service: str = "test") -> Iterator[LogCapture]:
+    """Capture every log record at DEBUG while the block runs."""
+    capture = LogCapture(service)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(capture)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield capture
+    finally:
+        root.removeHandler(capture)
+        root.setLevel(level)
 
 
 def take_all(amqp_uri: str, queue: str) -> list[Any]:
