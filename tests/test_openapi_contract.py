@@ -16,6 +16,11 @@ import pytest
 from marshmallow import Schema, fields, validate
 
 from labornet_shared.openapi import Operation, build_spec
+from labornet_shared.reference import (
+    ReferenceError,
+    validate_country,
+    validate_national_id,
+)
 from labornet_shared.web import PROBE_OPERATIONS
 
 SERVICES = {
@@ -90,3 +95,41 @@ def test_webhook_urls_the_service_refuses_outright_the_document_refuses() -> Non
         "javascript:alert(1)",
     ):
         assert not re.search(pattern, bad), bad
+
+
+def field_schema(service: str, component: str, name: str) -> dict[str, Any]:
+    schemas = document(service)["components"]["schemas"]
+    return dict(schemas[component]["properties"][name])
+
+
+# (service, component, field): values the service takes, and values whose
+# shape it refuses — the document must say the same of each
+SHAPES = [
+    (
+        ("intake", "Citizen", "national_id"),
+        ["1101700230708", "1-1017-00230-70-8", " 1 1017 00230 70 8 ", "๑๑๐๑๗๐๐๒๓๐๗๐๘"],
+        ["1101700230708x", "abc", "-1101700230708", ""],
+    ),
+    (
+        ("registry", "AgentCreate", "national_id"),
+        ["1101700230708", "1-1017-00230-70-8"],
+        ["1101700230708x", "11017.00230708"],
+    ),
+    (("intake", "CaseCreate", "abroad_country"), ["TW", "tw", " KR "], ["TWN", "T1"]),
+    (("registry", "AgentCreate", "abroad_country"), ["TW", "il"], ["Taiwan", "1"]),
+]
+
+
+@pytest.mark.parametrize(("where", "taken", "refused"), SHAPES)
+def test_the_document_takes_what_the_service_takes(
+    where: tuple[str, str, str], taken: list[str], refused: list[str]
+) -> None:
+    pattern = field_schema(*where)["pattern"]
+    check = validate_country if where[2] == "abroad_country" else validate_national_id
+    for value in taken:
+        check(value)  # the service takes it
+        assert re.search(pattern, value), (where, value)
+    for value in refused:
+        with pytest.raises(ReferenceError):
+            check(value)
+        assert not re.search(pattern, value), (where, value)
