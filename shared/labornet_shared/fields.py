@@ -30,6 +30,15 @@ class _Storable:
         return text
 
 
+# The shapes the reference checks accept, said in the OpenAPI documents (as
+# field metadata: the checks themselves stay the reference data's, which
+# also know the ISO codes and the check digit). JSON Schema (ECMA) syntax.
+#: an ISO 3166-1 alpha-2 code, any case, spaces around it
+COUNTRY_SHAPE = {"pattern": r"^\s*[A-Za-z]{2}\s*$"}
+#: 13 digits (Arabic or Thai) grouped with dashes or spaces
+NATIONAL_ID_SHAPE = {"pattern": r"^\s*[0-9\u0e50-\u0e59][0-9\u0e50-\u0e59 -]*\s*$"}
+
+
 class Text(_Storable, fields.String):
     """An input string: storable text only."""
 

@@ -29,9 +29,6 @@ from functools import partial
 from typing import Any
 
 from eventlet.event import Event
-from limits import parse as parse_rate
-from limits import storage as rate_storage
-from limits import strategies
 from marshmallow import Schema, ValidationError
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer
@@ -46,6 +43,7 @@ from labornet_shared.local_secrets import private_setting
 from labornet_shared.logs import accepted_correlation_id, correlation_id_var
 from labornet_shared.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
 from labornet_shared.problems import from_validation_error as _from_validation_error
+from labornet_shared.ratelimit import RateLimiter
 from labornet_shared.tokens import (
     InvalidToken,
     Principal,
@@ -325,47 +323,6 @@ class ApiServer(WebServer):
         )
         server.connection_limits = limits
         return server
-
-
-class RateLimiter:
-    """Per-scope request limits from config, counted by the ``limits`` package."""
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        uri = str(config.get("RATE_LIMIT_STORAGE") or "memory://")
-        self.strategy = strategies.MovingWindowRateLimiter(
-            rate_storage.storage_from_string(uri)
-        )
-        self.limits = {
-            scope: parse_rate(str(config[key]))
-            for scope, key in (
-                ("anonymous", "RATE_LIMIT_ANONYMOUS"),
-                ("agent", "RATE_LIMIT_AGENT"),
-                ("agency", "RATE_LIMIT_AGENCY"),
-                ("open311", "RATE_LIMIT_OPEN311"),
-            )
-            if config.get(key)
-        }
-
-    def check(
-        self, service: str, request: Request, principal: Principal | None
-    ) -> None:
-        """Count this request; raise a 429 Problem when over the limit."""
-        if principal is not None and principal.is_operator:
-            return
-        scope = principal.scope if principal is not None else "anonymous"
-        limit = self.limits.get(scope)
-        if limit is None:
-            return
-        who = (
-            principal.subject if principal is not None else (request.remote_addr or "?")
-        )
-        key = (service, scope, who)
-        if not self.strategy.hit(limit, *key):
-            stats = self.strategy.get_window_stats(limit, *key)
-            retry_after = max(1, int(stats.reset_time - time.time()) + 1)
-            raise Problem(
-                429, "rate_limited", headers={"Retry-After": str(retry_after)}
-            )
 
 
 class HttpEntrypoint(HttpRequestHandler):

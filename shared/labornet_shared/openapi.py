@@ -169,7 +169,7 @@ def build_spec(title: str, version: str, operations: list[Operation]) -> dict[st
         paths.setdefault(op.path, {})[op.method.lower()] = operation
     for path, operations_by_method in paths.items():
         spec.path(path=path, operations=operations_by_method)
-    return _responses_complete(spec.to_dict())
+    return _ecma_patterns(_responses_complete(spec.to_dict()))
 
 
 def _refs(node: Any) -> set[str]:
@@ -220,6 +220,29 @@ def _responses_complete(document: dict[str, Any]) -> dict[str, Any]:
         if properties:
             schemas[name]["required"] = list(properties)
     return document
+
+
+# Python-only anchors in the marshmallow validators' patterns. JSON Schema's
+# patterns are ECMA-262, where "\\Z" is a literal "Z" (or an error): a client
+# generated from the document would refuse every valid value. ``$`` is the
+# same end of the text there (ECMA's ``$`` never matches before a newline).
+_PYTHON_ANCHORS = (("\\A", "^"), ("\\Z", "$"))
+
+
+def _ecma_patterns(node: Any) -> Any:
+    """Every ``pattern`` of the document in ECMA-262 syntax (in place)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                for python, ecma in _PYTHON_ANCHORS:
+                    value = value.replace(python, ecma)
+                node[key] = value
+            else:
+                _ecma_patterns(value)
+    elif isinstance(node, list):
+        for item in node:
+            _ecma_patterns(item)
+    return node
 
 
 def _path_parameters(path: str) -> list[str]:

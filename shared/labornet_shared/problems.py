@@ -111,6 +111,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "phone_format": ("The phone number is not valid.", "หมายเลขโทรศัพท์ไม่ถูกต้อง"),
     "email_format": ("The e-mail address is not valid.", "อีเมลไม่ถูกต้อง"),
+    "unsafe_url": (
+        "The URL must be http(s), public, with no spaces or control characters.",
+        "URL ต้องเป็น http(s) ที่อยู่สาธารณะ และไม่มีช่องว่างหรืออักขระควบคุม",
+    ),
     "date_format": ("The date is not valid.", "วันที่ไม่ถูกต้อง"),
     "country_unknown": ("Unknown country code.", "ไม่รู้จักรหัสประเทศนี้"),
     "province_format": (

@@ -31,6 +31,7 @@ import pytest
 import requests
 
 from labornet_shared.config import load_service_config, repo_root
+from labornet_shared.logs import JsonFormatter
 from labornet_shared.reference import generate_national_id
 
 TEST_DB_ENV = "LABORNET_TEST_DB_URL"
@@ -255,6 +256,39 @@ class QueueTap:
                 bodies.append(body)
             channel.close()
         return bodies
+
+
+# --- logs ---------------------------------------------------------------------------
+
+#: the test's own HTTP client logs its URLs at DEBUG; it is not a service
+CLIENT_LOGGERS = ("urllib3", "requests")
+
+
+class LogCapture(logging.Handler):
+    """Every record of the process, raw and as a service's JSON line."""
+
+    def __init__(self, service: str = "test") -> None:
+        super().__init__(logging.DEBUG)
+        self.json = JsonFormatter(service)
+        self.records: list[tuple[str, str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the record's name, its full text and its JSON line."""
+        if record.name.startswith(CLIENT_LOGGERS):
+            return
+        raw = record.getMessage()
+        if record.exc_info:
+            raw += "\n" + logging.Formatter().formatException(record.exc_info)
+        if record.stack_info:
+            raw += "\n" + record.stack_info
+        self.records.append((record.name, raw, self.json.format(record)))
+
+
+@contextlib.contextmanager
+def capture_logs(service: str = "test") -> Iterator[LogCapture]:
+    """Capture every log record at DEBUG while the block runs."""
+    with logging_everything_to(LogCapture(service)) as capture:
+        yield capture
 
 
 def take_all(amqp_uri: str, queue: str) -> list[Any]:

@@ -10,6 +10,7 @@ from labornet_intake.models import Base
 from labornet_shared.db import Database
 from labornet_shared.local_secrets import private_setting
 from labornet_shared.outbox import OutboxRelay
+from labornet_shared.ratelimit import GuessLimiter
 
 
 def intake_database() -> Database:
@@ -46,3 +47,17 @@ class Settings(DependencyProvider):
     def get_dependency(self, worker_ctx: Any) -> Settings:
         """This provider itself (read-only values)."""
         return self
+
+
+class TrackingCodeGuesses(DependencyProvider):
+    """Wrong tracking codes counted per case and per client
+    (:class:`labornet_shared.ratelimit.GuessLimiter`), one count per process
+    or shared through ``RATE_LIMIT_STORAGE``."""
+
+    def setup(self) -> None:
+        """Read the limits and the trusted proxies from config."""
+        self.limiter = GuessLimiter(self.container.service_name, self.container.config)
+
+    def get_dependency(self, worker_ctx: Any) -> GuessLimiter:
+        """The limiter (it keeps no per-worker state)."""
+        return self.limiter

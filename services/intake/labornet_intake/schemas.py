@@ -21,7 +21,14 @@ from marshmallow import (
 )
 
 from labornet_shared.categories import CATEGORIES, CHANNELS, CONTACT_CHANNELS, LANGUAGES
-from labornet_shared.fields import Email, Text, in_utc_range, reference_check
+from labornet_shared.fields import (
+    COUNTRY_SHAPE,
+    NATIONAL_ID_SHAPE,
+    Email,
+    Text,
+    in_utc_range,
+    reference_check,
+)
 from labornet_shared.reference import (
     normalize_phone,
     validate_country,
@@ -79,7 +86,7 @@ class CitizenSchema(Schema):
         validate=validate.Length(max=254),
         error_messages={"invalid": "email_format"},
     )
-    national_id = Text(load_default=None, allow_none=True)
+    national_id = Text(load_default=None, allow_none=True, metadata=NATIONAL_ID_SHAPE)
     language = Text(load_default="th", validate=validate.OneOf(LANGUAGES))
     contact_channel = Text(
         load_default="none", validate=validate.OneOf(CONTACT_CHANNELS)
@@ -141,7 +148,7 @@ class CaseCreateSchema(Schema):
     )
     channel = Text(load_default="web", validate=validate.OneOf(CHANNELS))
     location = fields.Nested(LocationSchema, required=True)
-    abroad_country = Text(load_default=None, allow_none=True)
+    abroad_country = Text(load_default=None, allow_none=True, metadata=COUNTRY_SHAPE)
     citizen = fields.Nested(CitizenSchema, load_default=None, allow_none=True)
     consent = fields.Nested(ConsentSchema, load_default=None, allow_none=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import nullcontext
 from typing import Any
 
 from werkzeug.wrappers import Request
@@ -16,7 +17,12 @@ from labornet_intake import (
     follow_page,
     open311,
 )
-from labornet_intake.dependencies import Settings, intake_database, intake_relay
+from labornet_intake.dependencies import (
+    Settings,
+    TrackingCodeGuesses,
+    intake_database,
+    intake_relay,
+)
 from labornet_intake.open311 import Open311Error, open311_api
 from labornet_intake.schemas import (
     AgentPageQuerySchema,
@@ -450,6 +456,7 @@ class IntakeService(web.Probes):
     db = intake_database()
     relay = intake_relay()
     settings = Settings()
+    guesses = TrackingCodeGuesses()
 
     @api("POST", "/v1/cases")
     def submit_case(self, request: Request) -> Any:
@@ -504,12 +511,13 @@ class IntakeService(web.Probes):
             if principal is not None:
                 case = domain.case_for_principal(session, reference, principal)
                 return 200, _case_view(case, whole=True)
-            case = domain.case_for_citizen(
-                session,
-                reference,
-                request.headers.get(TRACKING_HEADER),
-                self.settings.pepper,
-            )
+            with self.guesses.guarding(request, reference, domain.CaseNotFound):
+                case = domain.case_for_citizen(
+                    session,
+                    reference,
+                    request.headers.get(TRACKING_HEADER),
+                    self.settings.pepper,
+                )
         except domain.CaseNotFound as exc:
             raise Problem(404, "not_found") from exc
         return 200, _case_view(case, whole=False)
@@ -547,15 +555,23 @@ class IntakeService(web.Probes):
     def withdraw_case(self, request: Request, reference: str) -> Any:
         """Withdraw: the citizen by tracking code, or the agent, or an operator."""
         data = load(WITHDRAW, read_json(request)) if request.content_length else {}
+        principal = principal_of(request)
+        # a citizen's code is a guess like any other; a token is not
+        guarded = (
+            self.guesses.guarding(request, reference, domain.CaseNotFound)
+            if principal is None
+            else nullcontext()
+        )
         try:
-            case = domain.withdraw_case(
-                self.db.session,
-                reference,
-                principal=principal_of(request),
-                code=request.headers.get(TRACKING_HEADER),
-                pepper=self.settings.pepper,
-                reason=data.get("reason"),
-            )
+            with guarded:
+                case = domain.withdraw_case(
+                    self.db.session,
+                    reference,
+                    principal=principal,
+                    code=request.headers.get(TRACKING_HEADER),
+                    pepper=self.settings.pepper,
+                    reason=data.get("reason"),
+                )
         except domain.CaseNotFound as exc:
             raise Problem(404, "not_found") from exc
         except domain.CaseNotOpen as exc:
@@ -634,9 +650,10 @@ class IntakeService(web.Probes):
         tracking code; the same 404 for a wrong code and an unknown case."""
         code = follow_page.read_code(request)
         try:
-            case = domain.case_for_citizen(
-                self.db.session, reference, code, self.settings.pepper
-            )
+            with self.guesses.guarding(request, reference, domain.CaseNotFound):
+                case = domain.case_for_citizen(
+                    self.db.session, reference, code, self.settings.pepper
+                )
         except domain.CaseNotFound as exc:
             raise Problem(404, "not_found") from exc
         return follow_page.status_page(

@@ -29,6 +29,7 @@ OPERATIONS = [
     ("POST", "/v1/cases"),
     ("GET", "/v1/cases/{reference}"),
     ("GET", "/v1/cases"),
+    ("GET", "/v1/cases/{reference}/contact"),
     ("POST", "/v1/cases/{reference}/withdraw"),
     ("DELETE", "/v1/cases/{reference}/personal-data"),
     ("POST", "/v1/cases/{reference}/feedback"),

@@ -4,16 +4,14 @@ line or an event, whatever the request and however verbose the logging."""
 from __future__ import annotations
 
 import json
-import logging
 import random
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from labornet_shared.logs import JsonFormatter
 from labornet_shared.reference import generate_national_id
-from labornet_shared.testing import case_payload, logging_everything_to
+from labornet_shared.testing import LogCapture, capture_logs, case_payload
 from labornet_shared.tokens import issue_token
 
 NATIONAL_ID = generate_national_id(random.Random(20260315))
@@ -49,33 +47,11 @@ SECRETS = (
     LINE_ID,
 )
 
-# the test's own HTTP client logs its URLs at DEBUG; it is not the service
-CLIENT_LOGGERS = ("urllib3", "requests")
-
-
-class Capture(logging.Handler):
-    """Every record of the process, raw and as the service's JSON line."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.json = JsonFormatter("intake")
-        self.records: list[tuple[str, str, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.name.startswith(CLIENT_LOGGERS):
-            return
-        raw = record.getMessage()
-        if record.exc_info:
-            raw += "\n" + logging.Formatter().formatException(record.exc_info)
-        if record.stack_info:
-            raw += "\n" + record.stack_info
-        self.records.append((record.name, raw, self.json.format(record)))
-
 
 @pytest.fixture
-def logs(intake_api) -> Iterator[Capture]:
+def logs(intake_api) -> Iterator[LogCapture]:
     """Capture everything at DEBUG while the test talks to intake."""
-    with logging_everything_to(Capture()) as capture:
+    with capture_logs("intake") as capture:
         yield capture
 
 

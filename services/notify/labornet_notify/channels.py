@@ -979,6 +979,7 @@ def _is_localhost_name(host: str) -> bool:
 
 
 _LEGACY_IPV4 = re.compile(r"[0-9][0-9a-fA-FxX.]*")
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
 def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -999,11 +1000,17 @@ def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
 def _check_target(
     url: str, allow_insecure_local: bool, resolver: Resolver | None = None
 ) -> _Target:
+    if _CONTROL_OR_SPACE.search(url):
+        # urlsplit quietly drops CR, LF and tab (WHATWG), so the URL checked
+        # would not be the URL kept and sent: refuse them outright
+        raise UnsafeUrl("malformed", "control characters or spaces in the URL")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise UnsafeUrl("malformed", "not a valid URL") from exc
+    if port == 0:  # checked before a missing port becomes the scheme's
+        raise UnsafeUrl("malformed", "port 0 is not a port")
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
     if scheme not in ("https", "http"):
@@ -1013,8 +1020,6 @@ def _check_target(
     if parts.username is not None or parts.password is not None:
         raise UnsafeUrl("credentials", "credentials in the URL are not accepted")
     port = port or (443 if scheme == "https" else 80)
-    if port == 0:
-        raise UnsafeUrl("malformed", "port 0 is not a port")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
     local_name = _is_localhost_name(host)

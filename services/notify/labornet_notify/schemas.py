@@ -9,6 +9,7 @@ from labornet_shared.events import EVENT_TYPES
 from labornet_shared.fields import Text
 from labornet_shared.pagination import MAX_LIMIT
 
+_URL = r"^[hH][tT][tT][pP][sS]?://[^\x00-\x20\x7f-\x9f]+\Z"
 _PROVINCE = validate.Regexp(r"^TH-[0-9]{2}\Z", error="province_format")
 # what an agency may subscribe to: routing's referral messages and events
 WEBHOOK_EVENT_TYPES = tuple(
@@ -22,7 +23,12 @@ class SubscriptionCreateSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    url = Text(required=True, validate=validate.Length(8, 2000))
+    # what the URL check (channels.check_webhook_url) refuses outright, said
+    # in the document too: http(s), no control characters or spaces
+    url = Text(
+        required=True,
+        validate=[validate.Length(8, 2000), validate.Regexp(_URL, error="unsafe_url")],
+    )
     agency = Text(required=True, validate=validate.OneOf(tuple(AGENCIES)))
     provinces = fields.List(
         Text(validate=_PROVINCE), load_default=list, validate=validate.Length(max=77)

@@ -126,6 +126,36 @@ def test_development_settings_still_refuse_private_networks(
     assert answer.status_code == 400, answer.text
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hooks\r\nX-Injected: 1",
+        "http://127.0.0.1:9/ho\nks",
+        "http://127.0.0.1:9/hooks\r",
+        "http://127.0.0.1:9/\thooks",
+        "http://127.0.0.1:9/a hook",
+        "http://127.0.0.1:0/",
+        "http://127.0.0.1:00/hooks",
+        "http://localhost:0/hooks",
+    ],
+)
+def test_urls_with_line_breaks_or_port_zero_are_refused_even_locally(
+    notify_api, operator, url
+) -> None:
+    """Development settings (local URLs allowed) still refuse a URL whose
+    line breaks would be dropped by the check but kept in the record, and
+    port 0."""
+    answer = notify_api.post(
+        "/v1/subscriptions", json={"url": url, "agency": "sso"}, headers=operator
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["Content-Type"] == PROBLEM
+    (error,) = answer.json()["errors"]
+    assert (error["field"], error["code"]) == ("url", "unsafe_url")
+    listed = notify_api.get("/v1/subscriptions", headers=operator).json()
+    assert all(s["url"] != url for s in listed["subscriptions"])
+
+
 def test_pause_and_resume(notify_api, operator) -> None:
     created = subscribe(notify_api, operator, "http://127.0.0.1:9/hooks")
     path = f"/v1/subscriptions/{created['id']}"

@@ -32,6 +32,7 @@ from typing import Any
 import geothai
 
 from labornet_shared.categories import AGENT_LANGUAGES
+from labornet_shared.csvcells import safe_cell
 from labornet_shared.reference.calendar import parse_thai_date, to_gregorian_year
 from labornet_shared.reference.countries import validate_country
 from labornet_shared.reference.errors import ReferenceError
@@ -1356,16 +1357,6 @@ def read_roster(data: bytes, filename: str) -> Roster:
 
 # --- output ----------------------------------------------------------------
 
-# Cells Excel would run as a formula when the CSV is opened (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9 ().\-]*")
-
-
-def _csv_safe(text: str) -> str:
-    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
-    return text
-
 
 def rejected_rows_csv(roster: Roster) -> bytes:
     """The rejected rows as a CSV for the operator to download and fix.
@@ -1387,8 +1378,8 @@ def rejected_rows_csv(roster: Roster) -> bytes:
         writer.writerow(
             [
                 rejected["row"],
-                *(_csv_safe(rejected.get(name, "")) for name in _NAMES),
-                _csv_safe(problems),
+                *(safe_cell(rejected.get(name, "")) for name in _NAMES),
+                safe_cell(problems),
             ]
         )
     return out.getvalue().encode("utf-8-sig")

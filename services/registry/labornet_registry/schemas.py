@@ -20,7 +20,13 @@ from marshmallow import (
 )
 
 from labornet_shared.categories import AGENT_KINDS, AGENT_LANGUAGES, AGENT_STATUSES
-from labornet_shared.fields import Email, Text, reference_check
+from labornet_shared.fields import (
+    COUNTRY_SHAPE,
+    NATIONAL_ID_SHAPE,
+    Email,
+    Text,
+    reference_check,
+)
 from labornet_shared.pagination import MAX_LIMIT
 from labornet_shared.reference import (
     normalize_phone,
@@ -109,7 +115,7 @@ class AgentPatchSchema(_ContactFields):
     first_name_en = Text(allow_none=True, validate=validate.Length(1, 100))
     last_name_en = Text(allow_none=True, validate=validate.Length(1, 100))
     areas = fields.List(fields.Nested(AreaSchema), validate=validate.Length(max=50))
-    abroad_country = Text(allow_none=True)
+    abroad_country = Text(allow_none=True, metadata=COUNTRY_SHAPE)
     abroad_city = Text(allow_none=True, validate=validate.Length(1, 100))
     start_date = fields.Date(allow_none=True)
     term_end = fields.Date(allow_none=True)
@@ -138,7 +144,7 @@ class AgentCreateSchema(AgentPatchSchema):
     last_name_th = _name(True)
     first_name_en = _name(False)
     last_name_en = _name(False)
-    national_id = Text(required=True)
+    national_id = Text(required=True, metadata=NATIONAL_ID_SHAPE)
     phone = Text(load_default=None, allow_none=True)
     email = Email(
         load_default=None,
@@ -157,7 +163,7 @@ class AgentCreateSchema(AgentPatchSchema):
     areas = fields.List(
         fields.Nested(AreaSchema), load_default=list, validate=validate.Length(max=50)
     )
-    abroad_country = Text(load_default=None, allow_none=True)
+    abroad_country = Text(load_default=None, allow_none=True, metadata=COUNTRY_SHAPE)
     abroad_city = Text(
         load_default=None, allow_none=True, validate=validate.Length(1, 100)
     )
@@ -261,7 +267,7 @@ class AgentListQuerySchema(Schema):
     province = Text(validate=_PROVINCE)
     district = Text(validate=_DISTRICT)
     subdistrict = Text(validate=_SUBDISTRICT)
-    country = Text()
+    country = Text(metadata=COUNTRY_SHAPE)
     language = Text(validate=validate.OneOf(AGENT_LANGUAGES))
     q = Text(validate=validate.Length(1, 100))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIMIT))
@@ -287,7 +293,7 @@ class CoverageQuerySchema(Schema):
     province = Text(validate=_PROVINCE)
     district = Text(validate=_DISTRICT)
     subdistrict = Text(validate=_SUBDISTRICT)
-    country = Text()
+    country = Text(metadata=COUNTRY_SHAPE)
     language = Text(validate=validate.OneOf(AGENT_LANGUAGES))
 
     @validates("country")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import geothai
 
+from labornet_shared.csvcells import safe_record
 from labornet_shared.reference.geography import provinces
 from labornet_shared.reference.national_id import generate_national_id
 
@@ -1111,5 +1112,5 @@ def write_network_csv(path: Path, seed: int = 2568, **counts: int) -> int:
     with Path(path).open("w", encoding="utf-8-sig", newline="") as out:
         writer = csv.DictWriter(out, fieldnames=ROSTER_COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(safe_record(row) for row in rows)
     return len(rows)

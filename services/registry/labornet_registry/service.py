@@ -30,6 +30,7 @@ from labornet_registry.schemas import (
 
 # the mixin by its module: nameko run serves every class in this module
 from labornet_shared import web
+from labornet_shared.csvcells import safe_record
 from labornet_shared.http import (
     api,
     load,
@@ -261,12 +262,15 @@ class RegistryService(web.Probes):
         writer = csv.DictWriter(out, fieldnames=columns)
         writer.writeheader()
         for agent in domain.export_agents(self.db.session, principal):
+            # agents write some of these cells themselves (line_user_id)
             writer.writerow(
-                {
-                    "agent_id": agent["id"],
-                    "status": agent["status"],
-                    **domain.roster_view(agent),
-                }
+                safe_record(
+                    {
+                        "agent_id": agent["id"],
+                        "status": agent["status"],
+                        **domain.roster_view(agent),
+                    }
+                )
             )
         return Response(
             "\ufeff" + out.getvalue(),

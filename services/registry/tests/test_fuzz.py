@@ -41,6 +41,9 @@ OPERATIONS = [
     ("GET", "/v1/coverage"),
     ("GET", "/v1/stats"),
     ("POST", "/v1/agents/import"),
+    # after the imports: their rejected rows, and the whole roster
+    ("GET", "/v1/agents/imports/{import_id}/rejected.csv"),
+    ("GET", "/v1/agents/export.csv"),
 ]
 
 # An agent is checked against the gazetteer, the national ID's check digit and
@@ -180,6 +183,15 @@ def naming_known_agents(known: list[dict[str, Any]], secret: str) -> Any:
         if label == "POST /v1/agents/import":
             roster = with_roster(operation.as_strategy(), known)
             strategies.append(signed(roster, operator))
+        if "{import_id}" in operation.path:
+            # the imports the fuzzing of POST /v1/agents/import made
+            strategies.extend(
+                signed(
+                    operation.as_strategy(path_parameters={"import_id": number}),
+                    operator,
+                )
+                for number in range(1, 30)
+            )
         if "{agent_id}" in operation.path:
             for agent in known:
                 agent_id = {"agent_id": agent["id"]}

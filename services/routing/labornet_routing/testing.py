@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,3 +76,39 @@ def agent_event(
         payload["changed"] = ["languages"]
     payload.update(overrides)
     return make_event(event_type, payload)
+
+
+def referral_issued_event(agency: str = "sso", province_code: str = "TH-52") -> Event:
+    """A ``referral_issued`` as routing publishes it, for ``agency``'s office
+    in ``province_code``, of a case with a reference of its own."""
+    reference = f"LN-2569-{next(_references):08d}"
+    referral = {
+        "referral_id": str(uuid.uuid4()),
+        "agency": agency,
+        "province_code": province_code,
+        "office": f"{agency}.{province_code}",
+        "categories": ["social_security_benefit"],
+        "status": "pending",
+        "due_accept_at": "2026-11-30T04:00:00+00:00",
+        "due_resolve_at": "2026-12-24T04:00:00+00:00",
+        "agent_id": None,
+    }
+    payload = {
+        "referral": referral,
+        "reference": reference,
+        "labels": [],
+        "needs_review": False,
+        "description": "ขอเงินว่างงาน",
+        "location": {
+            **case_received_event().payload["location"],
+            "province_code": province_code,
+        },
+        "abroad_country": None,
+        "channel": "phone",
+        "language": "th",
+        "follow_up_agent": None,
+        "hop": 1,
+        "escalated_from": None,
+        "issued_at": datetime.now(UTC).isoformat(),
+    }
+    return make_event("referral_issued", payload, reference)
