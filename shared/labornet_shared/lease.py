@@ -1,13 +1,15 @@
 """The outbox relay's lease: one relay publishes a given outbox at a time.
 
 Each outbox has one row in ``outbox_relay_lease``: who holds it and until
-when. A relay claims it with one conditional UPDATE (``WHERE holder = me OR
-holder IS NULL OR expires_at < now``) and publishes only while it holds it;
-it renews the lease in the very transaction that marks a batch sent (``WHERE
-holder = me``), so a relay that lost the lease meanwhile marks nothing, and
-it gives the lease back when the outbox is empty, so another process's relay
-(a second instance, ``labornet registry import``) can take over at once. A
-relay that dies keeps the lease only until it expires.
+when. A relay takes it with one conditional UPDATE (``WHERE holder = me OR
+holder IS NULL OR expires_at < now``) in the transaction that selects its
+batch, and publishes only while it holds it; it confirms and renews the
+lease in the very transaction that marks a batch sent (``WHERE holder =
+me``), so a relay that lost the lease meanwhile marks nothing and publishes
+no more. It keeps the lease while busy and gives it back at the first look
+that finds nothing to send, so another process's relay (a second instance,
+``labornet registry import``) takes over at once; a relay that dies keeps
+it only until it expires.
 
 The same statements work on SQLite and PostgreSQL: on both a conditional
 UPDATE of one row is atomic against a concurrent one (SQLite has one writer
@@ -24,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -86,6 +89,9 @@ class RelayLease:
         self._monotonic = monotonic
         # until when (own monotonic clock) this relay may still publish
         self._deadline = 0.0
+        # another relay held it at the last look: read before writing
+        self._contended = False
+        self._row_made = False
 
     def held(self) -> bool:
         """Whether this relay holds the lease, as far as it knows, with
@@ -97,16 +103,61 @@ class RelayLease:
         left = self._deadline - self._monotonic()
         return left > self.seconds * RENEW_FRACTION
 
-    def claim(self, engine: Engine) -> bool:
-        """Take or renew the lease if it is free, expired or already ours.
+    def take(
+        self, engine: Engine, then: Callable[[Connection], list[Any]]
+    ) -> list[Any] | None:
+        """Take the lease and run ``then`` (the batch's SELECT) in the same
+        transaction: the rows, ``[]`` if there are none (the lease is then
+        left as it was), None if another relay holds it.
 
-        Costs a read when another relay holds it and a one-row UPDATE
-        otherwise; nothing at all while a recent claim is still fresh.
+        One transaction for both is what keeps a batch cheap: the lease
+        costs one UPDATE of one row beside the SELECT.
         """
-        if self._fresh():
-            return True
+        if self._contended and not self._free(engine):
+            return None
         started = self._monotonic()
         now = self._now()
+        with engine.connect() as conn:
+            if not self._row_made:
+                self._insert(conn)
+                conn.commit()
+                self._row_made = True
+            result = conn.execute(self._claim_statement(now))
+            if result.rowcount != 1:
+                conn.rollback()
+                self._contended = True
+                self._deadline = 0.0
+                return None
+            rows = then(conn)
+            if not rows:
+                conn.rollback()  # nothing to publish: no need of the lease
+                return rows
+            conn.commit()
+        self._contended = False
+        self._deadline = started + self.seconds - SAFETY_SECONDS
+        return rows
+
+    def _claim_statement(self, now: datetime) -> Any:
+        table = self.table
+        return (
+            update(table)
+            .where(
+                table.c.outbox == self.outbox,
+                or_(
+                    table.c.holder == self.holder,
+                    table.c.holder.is_(None),
+                    table.c.expires_at.is_(None),
+                    table.c.expires_at < now,
+                ),
+            )
+            .values(
+                holder=self.holder,
+                expires_at=now + timedelta(seconds=self.seconds),
+            )
+        )
+
+    def _free(self, engine: Engine) -> bool:
+        # a read, so relays waiting for the holder do not queue for writes
         table = self.table
         with engine.connect() as conn:
             current = conn.execute(
@@ -114,31 +165,28 @@ class RelayLease:
                     table.c.outbox == self.outbox
                 )
             ).first()
-        if current is not None and not self._claimable(*current, now):
+        return current is None or self._claimable(*current, self._now())
+
+    def claim(self, engine: Engine) -> bool:
+        """Take or renew the lease if it is free, expired or already ours
+        (nothing to do while a recent claim is still fresh)."""
+        if self._fresh():
+            return True
+        started = self._monotonic()
+        if not self._free(engine):
+            self._contended = True
             self._deadline = 0.0
             return False
         with engine.begin() as conn:
-            if current is None:
+            if not self._row_made:
                 self._insert(conn)
-            result = conn.execute(
-                update(table)
-                .where(
-                    table.c.outbox == self.outbox,
-                    or_(
-                        table.c.holder == self.holder,
-                        table.c.holder.is_(None),
-                        table.c.expires_at.is_(None),
-                        table.c.expires_at < now,
-                    ),
-                )
-                .values(
-                    holder=self.holder,
-                    expires_at=now + timedelta(seconds=self.seconds),
-                )
-            )
+                self._row_made = True
+            result = conn.execute(self._claim_statement(self._now()))
         if result.rowcount != 1:
+            self._contended = True
             self._deadline = 0.0
             return False
+        self._contended = False
         self._deadline = started + self.seconds - SAFETY_SECONDS
         return True
 

@@ -56,7 +56,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from labornet_shared.db import Database, UnitOfWork, bulk_insert
@@ -450,38 +450,30 @@ class Relay:
         table = self.table
         return table.c.sent_at.is_(None) & table.c.parked_at.is_(None)
 
-    def _next_rows(self) -> list[Any]:
+    def _next_rows(self, conn: Connection) -> list[Any]:
         table = self.table
-        with self.engine.connect() as conn:
-            rows = (
-                conn.execute(
-                    select(
-                        table.c.id,
-                        table.c.event_id,
-                        table.c.exchange,
-                        table.c.routing_key,
-                        table.c.event_type,
-                        table.c.correlation_id,
-                        table.c.body,
-                    )
-                    .where(self._unsent())
-                    .order_by(table.c.id)
-                    .limit(self.batch_size)
+        rows = (
+            conn.execute(
+                select(
+                    table.c.id,
+                    table.c.event_id,
+                    table.c.exchange,
+                    table.c.routing_key,
+                    table.c.event_type,
+                    table.c.correlation_id,
+                    table.c.body,
                 )
-                .mappings()
-                .all()
+                .where(self._unsent())
+                .order_by(table.c.id)
+                .limit(self.batch_size)
             )
+            .mappings()
+            .all()
+        )
         if rows and rows[0]["id"] <= self._one_by_one_until:
             return list(rows[:1])
         self._one_by_one_until = 0
         return list(rows)
-
-    def _anything_unsent(self) -> bool:
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                select(self.table.c.id).where(self._unsent()).limit(1)
-            ).first()
-        return found is not None
 
     def publish_pending(self) -> int:
         """Publish one batch of unsent events in order; returns how many.
@@ -491,12 +483,16 @@ class Relay:
         the new holder sends it again, consumers being idempotent).
         """
         self._more = False
-        had_lease = self.lease.held()
-        if not had_lease and not self._anything_unsent():
-            return 0  # idle: no lease taken, no write
-        if not self.lease.claim(self.engine):
-            return -1
-        rows = self._next_rows()
+        if self.lease.held():
+            # ours from the last batch: renewed if half of it is gone
+            if not self.lease.claim(self.engine):
+                return -1
+            with self.engine.connect() as conn:
+                rows: list[Any] | None = self._next_rows(conn)
+        else:
+            rows = self.lease.take(self.engine, self._next_rows)
+            if rows is None:
+                return -1
         if not rows:
             self.lease.release(self.engine)
             return 0
@@ -516,8 +512,9 @@ class Relay:
         full = len(rows) >= limit
         with self.engine.begin() as conn:
             # the lease check and the mark commit together: a relay that
-            # lost the lease meanwhile marks nothing
-            if not self.lease.confirm(conn, release=not full):
+            # lost the lease meanwhile marks nothing. It is kept while busy
+            # and given back by the first look that finds nothing to send
+            if not self.lease.confirm(conn):
                 log.warning(
                     "outbox relay lost its lease during a batch of %d events;"
                     " the relay now holding it publishes them",
