@@ -12,13 +12,22 @@ you (see README.md in this folder)::
 Each referral is printed, accepted through routing's agency API (with
 ``--accept``), and only then acknowledged: if this program stops halfway,
 the referral is delivered again on the next start, never lost.
+
+labornet delivers at least once, so the same event may come twice (a relay
+that crashed after publishing publishes again; a message whose ack was lost
+with a connection is redelivered). The subscriber remembers the
+``event_id``s it handled in a small SQLite file (``--seen-db``, the last
+``--remember`` of them) and acknowledges a repeat without handling it again.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
+import sqlite3
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -78,9 +87,54 @@ def show_referral(event: dict[str, Any]) -> None:
         print("   field agent: none")
 
 
-def accept(api: str, token: str, referral_id: str) -> str:
-    """POST /v1/referrals/{id}/accept; a 409 means it is no longer pending
-    (accepted already, or withdrawn): nothing left to do either way."""
+class SeenEvents:
+    """The ids of the events already handled, in a SQLite file, so a repeat
+    is recognised after a restart too. Keeps the last ``remember`` ids: a
+    repeat comes soon after the original (a relay's retry, a redelivery)."""
+
+    def __init__(self, path: str, remember: int) -> None:
+        self.remember = remember
+        self.db = sqlite3.connect(path)
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS seen_events ("
+            " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " event_id TEXT NOT NULL UNIQUE,"
+            " handled_at REAL NOT NULL)"
+        )
+        self.db.commit()
+
+    def __contains__(self, event_id: str) -> bool:
+        found = self.db.execute(
+            "SELECT 1 FROM seen_events WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        return found is not None
+
+    def add(self, event_id: str) -> None:
+        """Remember ``event_id`` (committed before the message is acked)."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO seen_events (event_id, handled_at) VALUES (?, ?)",
+            (event_id, time.time()),
+        )
+        if cursor.lastrowid and cursor.lastrowid % 1000 == 0:
+            self.db.execute(
+                "DELETE FROM seen_events WHERE seq <= ?",
+                (cursor.lastrowid - self.remember,),
+            )
+        self.db.commit()
+
+    def close(self) -> None:
+        """Close the file."""
+        self.db.close()
+
+
+def accept(api: str, token: str, referral_id: str, tries: int = 3) -> str:
+    """POST /v1/referrals/{id}/accept.
+
+    A 409 ``illegal_transition`` means it is no longer pending (accepted
+    already, or withdrawn): nothing left to do. A 409 ``referral_changed``
+    means something else changed it while we asked (another clerk, its
+    deadline's escalation): ask again, now that it is settled.
+    """
     request = urllib.request.Request(  # noqa: S310 - http(s) checked in main
         f"{api.rstrip('/')}/v1/referrals/{referral_id}/accept",
         data=b"{}",
@@ -94,10 +148,16 @@ def accept(api: str, token: str, referral_id: str) -> str:
         with urllib.request.urlopen(request, timeout=30):  # noqa: S310
             return "accepted"
     except urllib.error.HTTPError as error:
+        text = error.read().decode("utf-8", "replace")
         if error.code == 409:
+            try:
+                problem = json.loads(text)
+            except ValueError:
+                problem = {}
+            if problem.get("code") == "referral_changed" and tries > 1:
+                return accept(api, token, referral_id, tries - 1)
             return "already handled"
-        problem = error.read().decode("utf-8", "replace")[:300]
-        raise Stop(f"the API answered {error.code} to accept: {problem}") from error
+        raise Stop(f"the API answered {error.code} to accept: {text[:300]}") from error
     except OSError as error:
         raise Stop(f"the API at {api} is not reachable: {error}") from error
 
@@ -118,6 +178,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", help="an agency token, for --accept")
     parser.add_argument("--accept", action="store_true", help="accept each referral")
     parser.add_argument("--max-messages", type=int, help="stop after this many")
+    parser.add_argument(
+        "--seen-db",
+        help="where the handled event ids are kept (default <queue>.seen.sqlite3)",
+    )
+    parser.add_argument(
+        "--remember",
+        type=int,
+        default=100_000,
+        help="how many handled event ids to keep (default 100000)",
+    )
     args = parser.parse_args(argv)
     if args.accept and not args.token:
         parser.error("--accept needs --token")
@@ -137,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         bindings=[kombu.binding(exchange, routing_key=key) for key in args.bind],
     )
     handled = 0
+    seen = SeenEvents(args.seen_db or f"{queue_name}.seen.sqlite3", args.remember)
 
     def on_decode_error(message: kombu.Message, error: Exception) -> None:
         # labornet sends JSON only; what is not JSON is nothing to act on
@@ -147,6 +218,13 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal handled
         if args.max_messages is not None and handled >= args.max_messages:
             return  # not acked: it stays in the queue for the next start
+        event_id = str(event.get("event_id") or "")
+        if event_id and event_id in seen:
+            # delivered again (at least once): handled already, only ack it
+            print(f"── event {event_id} again: handled already, skipped")
+            message.ack()
+            handled += 1
+            return
         kind, version = event.get("event_type"), event.get("schema_version")
         if kind == "referral_issued" and version == 1:
             show_referral(event)
@@ -163,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             print(f"── {kind} v{version}: a version this reader does not know")
+        if event_id:
+            seen.add(event_id)
         message.ack()  # only now: what was not handled is delivered again
         handled += 1
 
@@ -197,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         # broker: RabbitMQ's own words say which
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
+    finally:
+        seen.close()
     return 0
 
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -537,8 +538,9 @@ def test_referrals_wait_in_the_outbox_until_setup_broker_ran(
 # --- the example subscriber -----------------------------------------------------------
 
 
-def subscriber(*args: str) -> subprocess.Popen[str]:
-    """``examples/agency_subscriber.py ARGS`` as an agency runs it."""
+def subscriber(*args: str, cwd: str | None = None) -> subprocess.Popen[str]:
+    """``examples/agency_subscriber.py ARGS`` as an agency runs it (in a
+    directory of its own, where it keeps the ids it handled)."""
     return subprocess.Popen(
         [sys.executable, str(SUBSCRIBER), *args],
         stdout=subprocess.PIPE,
@@ -546,6 +548,7 @@ def subscriber(*args: str) -> subprocess.Popen[str]:
         text=True,
         encoding="utf-8",
         env={"PYTHONIOENCODING": "utf-8", "PATH": "/usr/bin:/bin"},
+        cwd=cwd or tempfile.mkdtemp(prefix="agency-"),
     )
 
 
@@ -597,6 +600,38 @@ def test_example_subscriber_prints_a_referral(
     assert "accept by:" in out
     # handled, then acked: nothing left in the queue
     assert take_all(sso, "agency.sso.main") == []
+
+
+def test_example_subscriber_handles_a_repeated_event_once(
+    broker: dict[str, Any],
+    management: Management,
+    agency_user: Callable[[str], str],
+    tmp_path: Any,
+) -> None:
+    sso = agency_user("sso")
+    seen_db = str(tmp_path / "sso.seen.sqlite3")
+    args = ["--amqp-uri", sso, "--agency", "sso", "--bind", "sso.#"]
+    args += ["--seen-db", seen_db]
+    process = subscriber(*args, "--max-messages", "3")
+    wait_until(lambda: bound(management, "agency.sso.main", "sso.#"), timeout=20)
+    first = referral_issued("sso", "TH-52", "social_security_benefit")
+    second = referral_issued("sso", "TH-52", "work_injury", "LN-2569-00000043")
+    # the relay published the first twice (it crashed before marking it sent)
+    publish_referrals(broker["AMQP_URI"], first, first, second)
+    out, err = finish(process)
+    assert process.returncode == 0, err
+    assert out.count(f"── referral {referral_id(first[1])}") == 1
+    assert out.count(f"── referral {referral_id(second[1])}") == 1
+    assert out.count("handled already, skipped") == 1
+    assert take_all(sso, "agency.sso.main") == []
+    # a redelivery after a restart: the ids were kept in the file
+    process = subscriber(*args, "--max-messages", "1")
+    wait_until(lambda: bound(management, "agency.sso.main", "sso.#"), timeout=20)
+    publish_referrals(broker["AMQP_URI"], second)
+    out, err = finish(process)
+    assert process.returncode == 0, err
+    assert f"event {second[1]['event_id']} again: handled already, skipped" in out
+    assert "── referral" not in out
 
 
 def test_example_subscriber_is_refused_other_agencies_keys(

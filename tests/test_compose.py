@@ -334,3 +334,21 @@ def test_dockerfile_copies_only_what_the_context_has(service_dir: Path) -> None:
     assert not missing, f"COPY sources missing from the build context: {missing}"
     ignored = [s for s in sources if _dockerignored(s.rstrip("/"))]
     assert not ignored, f"COPY sources excluded by .dockerignore: {ignored}"
+
+
+@pytest.mark.parametrize("service_dir", _config_service_dirs(), ids=lambda p: p.name)
+def test_services_listen_on_loopback_unless_a_container_runs_them(
+    service_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` on a laptop must not open the API to the network; inside a
+    container the service must listen on every interface to be reached."""
+    from labornet_shared.config import load_config
+
+    name = service_dir.name
+    variable = f"LABORNET_{name.upper()}_HOST"
+    monkeypatch.delenv(variable, raising=False)
+    address = str(load_config(service_dir / "config.yml")["WEB_SERVER_ADDRESS"])
+    assert address.rpartition(":")[0] == "127.0.0.1", address
+    assert _environment(SERVICES[name]).get(variable) == "0.0.0.0"
+    instructions = _dockerfile_instructions(service_dir / "Dockerfile")
+    assert ("ENV", f"{variable}=0.0.0.0") in instructions

@@ -15,18 +15,15 @@ agency to its own referrals:
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlparse, urlunparse
 
-import amqp
-import kombu
-
 from labornet_shared.broker import REFERRALS_UNROUTED_QUEUE, Management
 from labornet_shared.categories import AGENCIES
 from labornet_shared.events import REFERRALS_EXCHANGE
+from labornet_shared.unrouted import ReplayResult, body_of, peek, replay
 
 
 class UnknownAgency(ValueError):
@@ -173,11 +170,7 @@ class UnroutedReferral:
 
 
 def _describe(position: int, message: Any) -> UnroutedReferral:
-    try:
-        body = json.loads(message.body)
-    except (TypeError, ValueError):
-        body = {}
-    body = body if isinstance(body, dict) else {}
+    body = body_of(message)
     payload = body.get("payload")
     referral = payload.get("referral") if isinstance(payload, dict) else None
     referral = referral if isinstance(referral, dict) else {}
@@ -197,51 +190,7 @@ def _describe(position: int, message: Any) -> UnroutedReferral:
 def list_unrouted(amqp_uri: str, limit: int = 100) -> list[UnroutedReferral]:
     """Read up to ``limit`` unrouted referrals, oldest first, without
     removing them."""
-    found = []
-    with kombu.Connection(amqp_uri, connect_timeout=5) as connection:
-        channel = connection.channel()
-        try:
-            for position in range(1, limit + 1):
-                message = channel.basic_get(REFERRALS_UNROUTED_QUEUE)
-                if message is None:
-                    break
-                found.append(_describe(position, message))
-        finally:
-            # unacked messages return to the queue when the channel closes
-            channel.close()
-    return found
-
-
-@dataclass(frozen=True)
-class ReplayResult:
-    """What a replay did."""
-
-    republished: int
-    # of those, how many no queue took again: back in the unrouted queue
-    came_back: int
-
-    @property
-    def delivered(self) -> int:
-        """Re-published and taken by at least one agency queue."""
-        return self.republished - self.came_back
-
-
-def _republished(message: Any) -> amqp.Message:
-    """The same message again: body and properties, persistent."""
-    properties = {
-        key: value
-        for key, value in message.properties.items()
-        # user_id would have to be the replaying operator's own name
-        if key not in ("application_headers", "delivery_mode", "user_id")
-    }
-    headers = {
-        key: value
-        for key, value in (message.headers or {}).items()
-        if not key.startswith("x-")  # the broker's (x-delivery-count)
-    }
-    return amqp.Message(
-        message.body, delivery_mode=2, application_headers=headers, **properties
-    )
+    return peek(amqp_uri, REFERRALS_UNROUTED_QUEUE, _describe, limit)
 
 
 def replay_unrouted(amqp_uri: str, referral_id: str | None = None) -> ReplayResult:
@@ -254,53 +203,11 @@ def replay_unrouted(amqp_uri: str, referral_id: str | None = None) -> ReplayResu
     queue binds comes back into the unrouted queue by the alternate exchange.
     With ``referral_id`` only the messages of that referral are replayed.
     """
-    republished_ids: list[str | None] = []
-    with kombu.Connection(amqp_uri, connect_timeout=5) as connection:
-        channel = connection.channel()
-        try:
-            waiting = channel.queue_declare(
-                REFERRALS_UNROUTED_QUEUE, passive=True
-            ).message_count
-            # the queue is FIFO: the first ``waiting`` gets are the messages
-            # there now, never one that comes back during this replay
-            for _ in range(waiting):
-                message = channel.basic_get(REFERRALS_UNROUTED_QUEUE)
-                if message is None:
-                    break
-                described = _describe(0, message)
-                if referral_id is not None and described.referral_id != referral_id:
-                    continue  # stays unacked: back in the queue on close
-                channel.basic_publish_confirm(
-                    _republished(message),
-                    exchange=REFERRALS_EXCHANGE,
-                    routing_key=described.routing_key,
-                    confirm_timeout=10,
-                )
-                channel.basic_ack(message.delivery_tag)
-                republished_ids.append(message.properties.get("message_id"))
-            came_back = _count_came_back(channel, republished_ids)
-        finally:
-            channel.close()
-    return ReplayResult(len(republished_ids), came_back)
 
+    def target(message: Any) -> tuple[str, str] | None:
+        described = _describe(0, message)
+        if referral_id is not None and described.referral_id != referral_id:
+            return None
+        return REFERRALS_EXCHANGE, described.routing_key
 
-def _count_came_back(channel: Any, republished_ids: list[str | None]) -> int:
-    """How many re-published messages are in the unrouted queue again.
-
-    The alternate exchange routes them before the publish is confirmed, so
-    they are in the queue already, behind what was there before; they are
-    recognised by their message id (the event id) and left where they are
-    (unacked, they return when the channel closes). Only so many messages
-    are looked at: referrals arriving meanwhile could make the queue endless.
-    """
-    expected = {message_id for message_id in republished_ids if message_id}
-    came_back = 0
-    for _ in range(2 * len(expected) + 100 if expected else 0):
-        message = channel.basic_get(REFERRALS_UNROUTED_QUEUE)
-        if message is None:
-            break
-        if message.properties.get("message_id") in expected:
-            came_back += 1
-            if came_back == len(republished_ids):
-                break
-    return came_back
+    return replay(amqp_uri, REFERRALS_UNROUTED_QUEUE, target)

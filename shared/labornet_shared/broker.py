@@ -5,10 +5,17 @@ published while no queue is bound is dropped by RabbitMQ. ``labornet
 setup-broker`` therefore declares, before any service runs:
 
 * every service's events exchange (``<service>.events``, as nameko declares it);
+* every event handler's queue (:data:`~labornet_shared.subscriptions.
+  SUBSCRIPTIONS`, named and declared as nameko and the consumer declare them)
+  bound to its source's exchange, so no event is missed before its consumer
+  first starts;
 * ``labornet.unrouted``: an alternate exchange (set by policy, so nameko's own
   declaration still matches) with a queue that keeps every event no consumer
-  queue took yet;
-* each consuming service's dead-letter queue ``<service>.dlq``;
+  queue takes (``labornet unrouted list|replay``); a policy bounds it
+  (``max-length``), the oldest overflowing into ``labornet.unrouted.dlq``,
+  itself bounded;
+* each consuming service's dead-letter queue ``<service>.dlq`` and its retry
+  queues, one per delay level (``<service>.retry.5s``);
 * a policy per consuming service on its quorum handler queues: a
   ``delivery-limit`` after which RabbitMQ itself dead-letters a message that
   keeps crashing the process;
@@ -32,13 +39,21 @@ import requests
 from kombu import Exchange, Queue
 
 from labornet_shared import SERVICES
-from labornet_shared.consumer import dead_letter_queue
+from labornet_shared.consumer import dead_letter_queue, retry_queues
 from labornet_shared.events import REFERRALS_EXCHANGE
+from labornet_shared.failures import DEFAULT_RETRY_DELAYS_MS
+from labornet_shared.subscriptions import SUBSCRIPTIONS, Subscription
 
 log = logging.getLogger(__name__)
 
 UNROUTED_EXCHANGE = "labornet.unrouted"
 UNROUTED_QUEUE = "labornet.unrouted"
+# events nobody consumes (notification_failed, for one) must not fill the
+# broker: past this many the oldest go to the overflow queue, and past its
+# own bound the oldest there are dropped
+UNROUTED_MAX_LENGTH = 10_000
+UNROUTED_OVERFLOW_QUEUE = "labornet.unrouted.dlq"
+UNROUTED_OVERFLOW_MAX_LENGTH = 100_000
 DELIVERY_LIMIT = 20
 # referrals no agency queue binds wait here, apart from unrouted events, so
 # operators replay them on their own once an agency binds
@@ -202,11 +217,39 @@ def check_broker(amqp_uri: str, timeout: float = 3.0) -> str:
         connection.release()
 
 
+def events_exchange(service: str) -> Exchange:
+    """A service's events exchange, exactly as nameko declares it."""
+    return Exchange(f"{service}.events", type="topic", durable=True, auto_delete=False)
+
+
+def handler_queue(subscription: Subscription) -> Queue:
+    """An event handler's queue and binding, exactly as the consumer
+    declares them (quorum; the rest of its arguments come by policy)."""
+    return Queue(
+        subscription.queue,
+        exchange=events_exchange(subscription.source),
+        routing_key=subscription.event_type,
+        durable=True,
+        auto_delete=False,
+        exclusive=False,
+        queue_arguments={"x-queue-type": "quorum"},
+    )
+
+
 def declare_topology(
-    amqp_uri: str, management_url: str, services: tuple[str, ...] = SERVICES
+    amqp_uri: str,
+    management_url: str,
+    services: tuple[str, ...] = SERVICES,
+    retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS,
+    *,
+    consumer_queues: bool = True,
+    unrouted_max_length: int = UNROUTED_MAX_LENGTH,
 ) -> list[str]:
     """Declare exchanges, queues and policies; safe to run any number of times.
 
+    ``consumer_queues=False`` leaves the handlers' queues (and retry queues)
+    to the services, as nameko declares them when they start: for tests that
+    start one service and want no queue of the others filling up.
     Returns what was declared, for the operator to read.
     """
     declared: list[str] = []
@@ -221,7 +264,18 @@ def declare_topology(
             durable=True,
             queue_arguments={"x-queue-type": "quorum"},
         )(channel).declare()
-        declared += [f"exchange {UNROUTED_EXCHANGE}", f"queue {UNROUTED_QUEUE}"]
+        Queue(
+            UNROUTED_OVERFLOW_QUEUE,
+            exchange=None,
+            routing_key=UNROUTED_OVERFLOW_QUEUE,
+            durable=True,
+            queue_arguments={"x-queue-type": "quorum"},
+        )(channel).declare()
+        declared += [
+            f"exchange {UNROUTED_EXCHANGE}",
+            f"queue {UNROUTED_QUEUE}",
+            f"queue {UNROUTED_OVERFLOW_QUEUE}",
+        ]
         referrals_unrouted = Exchange(
             REFERRALS_UNROUTED_EXCHANGE, type="fanout", durable=True
         )
@@ -237,12 +291,23 @@ def declare_topology(
             f"queue {REFERRALS_UNROUTED_QUEUE}",
         ]
         for service in services:
-            # exactly nameko's declaration of the events exchange
-            Exchange(
-                f"{service}.events", type="topic", durable=True, auto_delete=False
-            )(channel).declare()
+            events_exchange(service)(channel).declare()
             dead_letter_queue(service)(channel).declare()
             declared += [f"exchange {service}.events", f"queue {service}.dlq"]
+        for subscription in SUBSCRIPTIONS:
+            if not consumer_queues or subscription.service not in services:
+                continue
+            events_exchange(subscription.source)(channel).declare()
+            handler_queue(subscription)(channel).declare()
+            declared.append(
+                f"queue {subscription.queue} "
+                f"<- {subscription.exchange} {subscription.event_type}"
+            )
+        consumers = {s.service for s in SUBSCRIPTIONS} if consumer_queues else set()
+        for service in sorted(consumers & set(services)):
+            for queue in retry_queues(service, retry_delays_ms):
+                queue(channel).declare()
+                declared.append(f"queue {queue.name}")
     except Exception as exc:
         raise BrokerUnavailable(f"cannot declare topology: {exc}") from exc
     finally:
@@ -257,6 +322,29 @@ def declare_topology(
         **{"apply-to": "exchanges", "priority": 0},
     )
     declared.append("policy labornet-events-unrouted")
+    # a bound by policy, not by queue arguments: a queue declared before
+    # with other arguments would refuse the declaration (PRECONDITION_FAILED)
+    management.set_policy(
+        "labornet-unrouted-bound",
+        {
+            "max-length": unrouted_max_length,
+            "overflow": "drop-head",
+            "dead-letter-exchange": "",
+            "dead-letter-routing-key": UNROUTED_OVERFLOW_QUEUE,
+        },
+        pattern=rf"^{re.escape(UNROUTED_QUEUE)}$",
+        **{"apply-to": "queues", "priority": 0},
+    )
+    management.set_policy(
+        "labornet-unrouted-overflow-bound",
+        {"max-length": UNROUTED_OVERFLOW_MAX_LENGTH, "overflow": "drop-head"},
+        pattern=rf"^{re.escape(UNROUTED_OVERFLOW_QUEUE)}$",
+        **{"apply-to": "queues", "priority": 0},
+    )
+    declared += [
+        "policy labornet-unrouted-bound",
+        "policy labornet-unrouted-overflow-bound",
+    ]
     for service in services:
         management.set_policy(
             f"labornet-{service}-handlers",

@@ -1,8 +1,8 @@
 """``labornet``: the one operator command.
 
 token create · setup-broker · migrate · relay · outbox list|retry ·
-dlq list|replay|purge ·
-referrals unrouted list|replay · agency create|delete · run, and each
+dlq list|replay|purge · unrouted list|replay · referrals unrouted list|replay ·
+agency create|delete · run, and each
 installed service's own commands (``labornet registry import``).
 """
 
@@ -12,10 +12,11 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -24,6 +25,7 @@ from labornet_shared.config import (
     DEFAULT_AMQP_URI,
     DEFAULT_MANAGEMENT_URL,
     DEVELOPMENT_TOKEN_SECRET,
+    flag,
     load_service_config,
     repo_root,
     service_config_path,
@@ -36,14 +38,18 @@ dlq_app = typer.Typer(help="dead-letter queues", no_args_is_help=True)
 referrals_app = typer.Typer(
     help="referrals on labornet.referrals", no_args_is_help=True
 )
-unrouted_app = typer.Typer(
+referrals_unrouted_app = typer.Typer(
     help="referrals no agency queue took yet", no_args_is_help=True
+)
+unrouted_app = typer.Typer(
+    help="events no consumer queue took (labornet.unrouted)", no_args_is_help=True
 )
 agency_app = typer.Typer(help="agencies' RabbitMQ users", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(referrals_app, name="referrals")
-referrals_app.add_typer(unrouted_app, name="unrouted")
+app.add_typer(unrouted_app, name="unrouted")
+referrals_app.add_typer(referrals_unrouted_app, name="unrouted")
 app.add_typer(agency_app, name="agency")
 app.add_typer(outbox_app, name="outbox")
 
@@ -103,10 +109,45 @@ def _management_url() -> str:
 
 
 def _token_secret() -> str:
+    """The secret the services check tokens with: LABORNET_TOKEN_SECRET, else
+    this checkout's ``var/secrets.env`` (which ``make run`` uses too)."""
+    from labornet_shared.local_secrets import (
+        ALLOW_SETTING,
+        PUBLIC_SECRETS,
+        local_secrets,
+        secrets_file,
+    )
+
+    if not os.environ.get("LABORNET_TOKEN_SECRET"):
+        values, made = local_secrets()
+        if made:
+            _err(f"made this checkout's secrets in {secrets_file()} (mode 0600)")
+        return values["LABORNET_TOKEN_SECRET"]
     secret = _setting("TOKEN_SECRET", DEVELOPMENT_TOKEN_SECRET)
-    if secret == DEVELOPMENT_TOKEN_SECRET:
-        _err("warning: LABORNET_TOKEN_SECRET is not set; using the development secret")
+    if secret in PUBLIC_SECRETS and not flag(_setting(ALLOW_SETTING, "false")):
+        _err(
+            "error: LABORNET_TOKEN_SECRET is a public development value; no"
+            " service accepts tokens signed with it (unset it to use"
+            " var/secrets.env, as `make run` does)"
+        )
+        raise typer.Exit(2)
     return secret
+
+
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def _duration(text: str) -> timedelta:
+    """``90m``, ``12h``, ``30d``: ValueError for anything else."""
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in _DURATION_UNITS or not number.isdigit() or int(number) <= 0:
+        raise ValueError(f"--ttl {text}: a positive number of m, h or d (e.g. 12h)")
+    return timedelta(**{_DURATION_UNITS[unit]: int(number)})
+
+
+def _spoken(duration: timedelta) -> str:
+    hours = duration.total_seconds() / 3600
+    return f"{hours / 24:g}d" if hours >= 24 and hours % 24 == 0 else f"{hours:g}h"
 
 
 @token_app.command("create")
@@ -116,12 +157,31 @@ def token_create(
     agency: str | None = typer.Option(None, help="ops doe dsd dlpw sso tosh"),
     province: str | None = typer.Option(None, help="TH-xx, narrows an agency token"),
     name: str | None = typer.Option(None, help="who the token is for"),
-    ttl_days: int = typer.Option(365, help="days until it expires"),
+    ttl: str | None = typer.Option(
+        None,
+        help="how long it lives (90m, 12h, 30d); default and most: the scope's"
+        " TOKEN_MAX_HOURS (operator 12h, agent 30d, agency and open311 365d)",
+    ),
 ) -> None:
     """Sign a token; prints only the token on stdout."""
-    from labornet_shared.tokens import issue_token
+    from labornet_shared.tokens import SCOPES, issue_token, token_lifetimes
 
     try:
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+        longest = token_lifetimes(
+            {
+                f"TOKEN_MAX_HOURS_{scope.upper()}": _setting(
+                    f"TOKEN_MAX_HOURS_{scope.upper()}", ""
+                )
+            }
+        )[scope]
+        lifetime = _duration(ttl) if ttl else longest
+        if lifetime > longest:
+            raise ValueError(
+                f"--ttl {ttl} is longer than the {scope} scope allows"
+                f" ({_spoken(longest)}, LABORNET_TOKEN_MAX_HOURS_{scope.upper()})"
+            )
         token = issue_token(
             _token_secret(),
             scope,
@@ -129,7 +189,7 @@ def token_create(
             agency=agency,
             province=province,
             name=name,
-            ttl=timedelta(days=ttl_days),
+            ttl=lifetime,
         )
     except ValueError as exc:
         _err(f"error: {exc}")
@@ -139,11 +199,18 @@ def token_create(
 
 @app.command("setup-broker")
 def setup_broker() -> None:
-    """Declare exchanges, queues and policies (idempotent)."""
+    """Declare exchanges, every consumer's queue, retry queues and policies
+    (idempotent)."""
     from labornet_shared.broker import BrokerUnavailable, declare_topology
+    from labornet_shared.failures import DEFAULT_RETRY_DELAYS_MS, retry_delays
 
+    delays = retry_delays(
+        _setting("EVENT_RETRY_DELAYS_MS", ",".join(map(str, DEFAULT_RETRY_DELAYS_MS)))
+    )
     try:
-        declared = declare_topology(_amqp_uri(), _management_url())
+        declared = declare_topology(
+            _amqp_uri(), _management_url(), retry_delays_ms=delays
+        )
     except BrokerUnavailable as exc:
         _err(f"error: {exc}")
         raise typer.Exit(1) from exc
@@ -238,7 +305,9 @@ def dlq_list(
             f"{letter.position:>4}  {letter.event_type or '?':<22} "
             f"{letter.event_id or '?'}"
             f"  {letter.correlation_id or '-'}  attempts={letter.attempts}"
-            f"  queue={letter.queue}\n      {letter.error}"
+            f"  failure={letter.kind or '-'}  queue={letter.queue}"
+            f"\n      {letter.error}"
+            + (f"\n      gave up: {letter.reason}" if letter.reason else "")
         )
 
 
@@ -268,7 +337,7 @@ def dlq_purge(
     typer.echo(f"purged {count} message(s) from {service}.dlq")
 
 
-@unrouted_app.command("list")
+@referrals_unrouted_app.command("list")
 def unrouted_list(
     limit: int = typer.Option(100, help="at most this many, oldest first"),
     as_json: bool = typer.Option(False, "--json"),
@@ -279,21 +348,33 @@ def unrouted_list(
 
     with _on_broker(REFERRALS_UNROUTED_QUEUE):
         waiting = list_unrouted(_amqp_uri(), limit)
-    if as_json:
-        typer.echo(json.dumps([referral.as_dict() for referral in waiting], indent=2))
-        return
-    if not waiting:
-        typer.echo(f"{REFERRALS_UNROUTED_QUEUE} is empty")
-    for referral in waiting:
-        typer.echo(
+    _show_waiting(
+        REFERRALS_UNROUTED_QUEUE,
+        waiting,
+        as_json,
+        lambda referral: (
             f"{referral.position:>4}  {referral.routing_key:<44} "
             f"{referral.event_type or '?':<24} {referral.reference or '-'}"
             f"  referral={referral.referral_id or '?'}"
             f"  at={referral.occurred_at or '?'}"
-        )
+        ),
+    )
 
 
-@unrouted_app.command("replay")
+def _show_waiting(
+    queue: str, waiting: list[Any], as_json: bool, line: Callable[[Any], str]
+) -> None:
+    """Messages read from ``queue``: as JSON, or one ``line`` each."""
+    if as_json:
+        typer.echo(json.dumps([item.as_dict() for item in waiting], indent=2))
+        return
+    if not waiting:
+        typer.echo(f"{queue} is empty")
+    for item in waiting:
+        typer.echo(line(item))
+
+
+@referrals_unrouted_app.command("replay")
 def unrouted_replay(
     referral_id: str | None = typer.Option(
         None, "--referral-id", help="only this referral's messages"
@@ -309,15 +390,60 @@ def unrouted_replay(
 
     with _on_broker(REFERRALS_UNROUTED_QUEUE):
         result = replay_unrouted(_amqp_uri(), referral_id)
+    _show_replay(
+        REFERRALS_UNROUTED_QUEUE, result, f"message(s) to {REFERRALS_EXCHANGE}"
+    )
+
+
+def _show_replay(queue: str, result: Any, what: str) -> None:
+    """What a replay of ``queue`` did, in one line."""
     if not result.republished:
-        typer.echo(f"nothing to replay in {REFERRALS_UNROUTED_QUEUE}")
+        typer.echo(f"nothing to replay in {queue}")
         return
     typer.echo(
-        f"re-published {result.republished} message(s) to {REFERRALS_EXCHANGE}: "
-        f"{result.delivered} delivered, {result.came_back} came back to "
-        f"{REFERRALS_UNROUTED_QUEUE}"
+        f"re-published {result.republished} {what}: {result.delivered} "
+        f"delivered, {result.came_back} came back to {queue}"
         + (" (no queue binds their key yet)" if result.came_back else "")
     )
+
+
+@unrouted_app.command("list")
+def events_unrouted_list(
+    limit: int = typer.Option(100, help="at most this many, oldest first"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show the events waiting in labornet.unrouted (no consumer queue took
+    them; the oldest overflow into labornet.unrouted.dlq)."""
+    from labornet_shared.broker import UNROUTED_QUEUE
+    from labornet_shared.unrouted import list_unrouted_events
+
+    with _on_broker(UNROUTED_QUEUE):
+        waiting = list_unrouted_events(_amqp_uri(), limit)
+    _show_waiting(
+        UNROUTED_QUEUE,
+        waiting,
+        as_json,
+        lambda event: (
+            f"{event.position:>4}  {event.exchange or '?'}  {event.routing_key:<26} "
+            f"{event.event_id or '?'}  {event.reference or '-'}"
+            f"  at={event.occurred_at or '?'}"
+        ),
+    )
+
+
+@unrouted_app.command("replay")
+def events_unrouted_replay(
+    event_id: str | None = typer.Option(None, "--event-id", help="only this event"),
+) -> None:
+    """Publish each waiting event once more to its own exchange and routing
+    key (after a consumer's queue was bound); those that still no queue
+    takes come back."""
+    from labornet_shared.broker import UNROUTED_QUEUE
+    from labornet_shared.unrouted import replay_unrouted_events
+
+    with _on_broker(UNROUTED_QUEUE):
+        result = replay_unrouted_events(_amqp_uri(), event_id)
+    _show_replay(UNROUTED_QUEUE, result, "event(s)")
 
 
 @contextmanager
@@ -410,11 +536,22 @@ def agency_delete(
 
 
 @app.command("run")
-def run() -> None:
-    """Migrate, declare the broker, run every service; Ctrl-C stops all."""
+def run(
+    services: list[str] | None = typer.Argument(
+        None, help="only these services (default: every installed one)"
+    ),
+) -> None:
+    """Migrate, declare the broker, run every service (a service that exits
+    is restarted); Ctrl-C stops all."""
     from labornet_shared.supervisor import run_platform
 
-    raise typer.Exit(run_platform(installed_services()))
+    installed = installed_services()
+    unknown = sorted(set(services or ()) - set(installed))
+    if unknown:
+        known = ", ".join(installed)
+        _err(f"error: unknown service {', '.join(unknown)}; one of {known}")
+        raise typer.Exit(2)
+    raise typer.Exit(run_platform(services or installed))
 
 
 def _add_service_commands() -> None:

@@ -4,13 +4,20 @@
   same transaction as the handler's effect, so a redelivered event is skipped.
 * :func:`event_handler` is nameko's ``event_handler`` made safe. nameko acks a
   message whose handler raised, and the event is gone. Here the handler's unit
-  of work is committed *before* the ack; a failure is retried with
-  exponential backoff (a per-queue retry queue whose messages expire back into
-  the handler's queue) a bounded number of times, then parked in the
-  service's dead-letter queue ``<service>.dlq`` with the error, where
-  ``labornet dlq list|replay|purge`` works on it. A message that is not a
-  valid envelope (or not even JSON: kombu would ack it away), or has a version
-  this consumer does not know, goes there at once: retrying cannot help it.
+  of work is committed *before* the ack, and a failure is sorted
+  (:mod:`labornet_shared.failures`): a *transient* one (database or broker
+  unavailable, locked, timing out) is retried for as long as the outage lasts,
+  up to ``EVENT_TRANSIENT_RETRY_SECONDS``, and ``/readyz`` says so; a
+  :class:`PrerequisiteMissing` is retried over
+  ``EVENT_PREREQUISITE_WAIT_SECONDS``; a failure for the message's content
+  ``EVENT_MAX_RETRIES`` times. Retries wait in ``<service>.retry.<delay>``
+  queues, one per delay level (``EVENT_RETRY_DELAYS_MS``), whose messages
+  expire back into the handler's queue. Then the message is parked in the
+  service's dead-letter queue ``<service>.dlq`` with the error and why it
+  gave up, where ``labornet dlq list|replay|purge`` works on it. A message
+  that is not a valid envelope (or not even JSON: kombu would ack it away),
+  or has a version this consumer does not know, goes there at once: retrying
+  cannot help it.
 * The handler's queue is a quorum queue. ``labornet setup-broker`` adds a
   policy with a ``delivery-limit``: a message that kills the process every
   time it is handled (no exception to catch) is dead-lettered by RabbitMQ
@@ -20,15 +27,18 @@
 from __future__ import annotations
 
 import logging
+import time
 import traceback
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from kombu import Queue
+from kombu import Exchange, Queue
 from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.messaging import QueueConsumer
+from prometheus_client import Counter
 from sqlalchemy import Column, DateTime, MetaData, String, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -36,25 +46,35 @@ from sqlalchemy.orm import Session
 
 from labornet_shared.db import UnitOfWork, finish_units_of_work
 from labornet_shared.events import Event, InvalidEvent, parse_event
+from labornet_shared.failures import (
+    ATTEMPT_HEADER,
+    CONTENT,
+    DEFAULT_RETRY_DELAYS_MS,
+    KIND_HEADER,
+    PREREQUISITE,
+    TRANSIENT,
+    FailureRecord,
+    RetryPolicy,
+    classify,
+    reason_label,
+)
+from labornet_shared.failures import PrerequisiteMissing as PrerequisiteMissing
 from labornet_shared.logs import correlation_id_var, event_id_var
 
 log = logging.getLogger(__name__)
 
 PROCESSED_EVENTS_TABLE = "processed_events"
-ATTEMPT_HEADER = "x-labornet-attempt"
-DEFAULT_MAX_RETRIES = 5
-DEFAULT_BACKOFF_MS = 1000
-MAX_BACKOFF_MS = 60_000
 
-
-class PrerequisiteMissing(Exception):
-    """The event needs another that has not arrived yet.
-
-    Events of one case travel on different queues and may arrive in any
-    order: a handler that finds what it builds on missing raises this, so the
-    event is retried later instead of being acknowledged with nothing done.
-    The message says what is missing (never personal data).
-    """
+RETRIES = Counter(
+    "labornet_event_retries_total",
+    "Failed event deliveries sent to wait in a retry queue",
+    ["service", "consumer", "kind", "reason"],
+)
+DEAD_LETTERED = Counter(
+    "labornet_events_dead_lettered_total",
+    "Events parked in the dead-letter queue",
+    ["service", "consumer", "kind"],
+)
 
 
 def processed_events_table(metadata: MetaData) -> Table:
@@ -99,23 +119,44 @@ def dead_letter_queue_name(service: str) -> str:
     return f"{service}.dlq"
 
 
-def retry_queue_name(queue_name: str) -> str:
-    """The queue where a handler's failed messages wait out their backoff."""
-    return f"{queue_name}.retry"
+def delay_label(delay_ms: int) -> str:
+    """``500ms``, ``5s``, ``2m``: a delay as queue names show it."""
+    if delay_ms % 60_000 == 0:
+        return f"{delay_ms // 60_000}m"
+    if delay_ms % 1000 == 0:
+        return f"{delay_ms // 1000}s"
+    return f"{delay_ms}ms"
 
 
-def retry_queue(queue_name: str) -> Queue:
-    """A queue whose expired messages go back to ``queue_name``."""
+def retry_queue_name(service: str, delay_ms: int) -> str:
+    """The queue (and fanout exchange) where ``service``'s failed messages
+    wait ``delay_ms``: ``routing.retry.5s``."""
+    return f"{service}.retry.{delay_label(delay_ms)}"
+
+
+def retry_queue(service: str, delay_ms: int) -> Queue:
+    """One delay level of a service: every message waits the queue's own TTL,
+    so none waits behind a longer one (RabbitMQ expires only at the head).
+
+    A message is published to the level's fanout exchange with the handler's
+    queue as routing key; expired, it is dead-lettered through the default
+    exchange with that same key, i.e. back into the handler's queue.
+    """
+    name = retry_queue_name(service, delay_ms)
     return Queue(
-        retry_queue_name(queue_name),
-        exchange=None,
-        routing_key=retry_queue_name(queue_name),
+        name,
+        exchange=Exchange(name, type="fanout", durable=True, auto_delete=False),
+        routing_key="",
         durable=True,
-        queue_arguments={
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": queue_name,
-        },
+        queue_arguments={"x-message-ttl": delay_ms, "x-dead-letter-exchange": ""},
     )
+
+
+def retry_queues(
+    service: str, delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS
+) -> list[Queue]:
+    """Every delay level's queue of ``service``."""
+    return [retry_queue(service, delay) for delay in sorted(set(delays_ms))]
 
 
 def dead_letter_queue(service: str) -> Queue:
@@ -130,9 +171,27 @@ def dead_letter_queue(service: str) -> Queue:
     )
 
 
-def backoff_ms(attempt: int, base_ms: int = DEFAULT_BACKOFF_MS) -> int:
-    """Exponential backoff before retry number ``attempt`` (1-based)."""
-    return int(min(MAX_BACKOFF_MS, base_ms * 2 ** (attempt - 1)))
+@dataclass
+class Retrying:
+    """A handler whose latest failure was transient, for ``/readyz``: since
+    when, how often, with what kind of error (a type name, no message, so no
+    personal data)."""
+
+    consumer: str
+    error: str
+    since: datetime
+    last_at: float
+    retries: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The readiness document's entry."""
+        return {
+            "consumer": self.consumer,
+            "failure": TRANSIENT,
+            "error": self.error,
+            "since": self.since.isoformat(),
+            "retries": self.retries,
+        }
 
 
 class ReliableQueueConsumer(QueueConsumer):
@@ -193,12 +252,17 @@ class ReliableEventHandler(EventHandler):
     ) -> None:
         self.accept_versions = accept_versions
         self.max_retries = max_retries
+        # waiting for another event is no error: our own line logs it, not
+        # nameko's traceback at ERROR on every retry
+        expected = kwargs.pop("expected_exceptions", ())
+        expected = expected if isinstance(expected, tuple) else (expected,)
         super().__init__(
             source_service,
             event_type,
             handler_type=SERVICE_POOL,
             reliable_delivery=True,
             requeue_on_error=False,
+            expected_exceptions=(*expected, PrerequisiteMissing),
             **kwargs,
         )
 
@@ -209,9 +273,9 @@ class ReliableEventHandler(EventHandler):
         # queue re-declared with other arguments fails PRECONDITION_FAILED
         self.queue.queue_arguments = {"x-queue-type": "quorum"}
         config = self.container.config
-        if self.max_retries is None:
-            self.max_retries = int(config.get("EVENT_MAX_RETRIES", DEFAULT_MAX_RETRIES))
-        self.backoff_base_ms = int(config.get("EVENT_BACKOFF_MS", DEFAULT_BACKOFF_MS))
+        self.policy = RetryPolicy.from_config(config, self.max_retries)
+        #: set while the latest failure was transient (for /readyz)
+        self.retrying: Retrying | None = None
         self.publisher = Publisher(
             config["AMQP_URI"],
             use_confirms=True,
@@ -271,17 +335,50 @@ class ReliableEventHandler(EventHandler):
         exc_info = finish_units_of_work(worker_ctx, exc_info)
         if exc_info is None:
             self.queue_consumer.ack_message(message)
+            self.retrying = None
             return result, exc_info
-        # failed attempts so far, this one included (1 = the first delivery)
-        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0)) + 1
         correlation_id_var.set(worker_ctx.context_data.get("correlation_id"))
         event_id_var.set(worker_ctx.context_data.get("event_id"))
-        assert self.max_retries is not None
-        if attempt <= self.max_retries:
-            self._retry(body, message, exc_info, attempt)
+        error = exc_info[1]
+        kind = classify(error)
+        now = datetime.now(UTC)
+        record = FailureRecord.from_headers(message.headers).after(kind, now)
+        if kind == TRANSIENT:
+            self._note_transient(error, now)
+        verdict = self.policy.decide(record, kind, now)
+        if verdict.delay_ms is None:
+            self._dead_letter(
+                body,
+                message,
+                error,
+                attempt=record.attempts,
+                kind=kind,
+                reason=verdict.reason,
+                record=record,
+            )
         else:
-            self._dead_letter(body, message, exc_info[1], attempt=attempt)
+            self._retry(body, message, error, kind, record, verdict.delay_ms)
         return result, exc_info
+
+    def _note_transient(self, error: BaseException, now: datetime) -> None:
+        state = self.current_retrying()
+        if state is None:
+            state = self.retrying = Retrying(
+                self.consumer_name, type(error).__name__, now, time.monotonic()
+            )
+        state.error = type(error).__name__
+        state.last_at = time.monotonic()
+        state.retries += 1
+
+    def current_retrying(self) -> Retrying | None:
+        """The transient failure this handler is retrying now, if any (one not
+        seen for twice the longest delay is over: its message got through or
+        was parked)."""
+        state = self.retrying
+        stale_after = 2 * max(self.policy.delays_ms) / 1000 + 5
+        if state is None or time.monotonic() - state.last_at > stale_after:
+            return None
+        return state
 
     def _move(
         self,
@@ -289,6 +386,7 @@ class ReliableEventHandler(EventHandler):
         message: Any,
         queue: Queue,
         headers: dict[str, Any],
+        routing_key: str | None = None,
         **publish_options: Any,
     ) -> bool:
         """Publish (confirmed) to ``queue``, then ack the original.
@@ -300,8 +398,8 @@ class ReliableEventHandler(EventHandler):
         try:
             self.publisher.publish(
                 body,
-                exchange=None,
-                routing_key=queue.name,
+                exchange=queue.exchange if queue.exchange.name else None,
+                routing_key=routing_key or queue.name,
                 declare=[queue],
                 headers={**_copied_headers(message), **headers},
                 **publish_options,
@@ -313,26 +411,66 @@ class ReliableEventHandler(EventHandler):
         self.queue_consumer.ack_message(message)
         return True
 
-    def _retry(self, body: Any, message: Any, exc_info: Any, attempt: int) -> None:
-        delay = backoff_ms(attempt, self.backoff_base_ms)
-        if self._move(
-            body,
-            message,
-            retry_queue(self.queue.name),
-            {ATTEMPT_HEADER: attempt, "x-labornet-error": _error_text(exc_info[1])},
-            expiration=delay / 1000.0,
-        ):
+    def _retry(
+        self,
+        body: Any,
+        message: Any,
+        error: BaseException,
+        kind: str,
+        record: FailureRecord,
+        delay: int,
+    ) -> None:
+        queue = retry_queue(self.container.service_name, delay)
+        headers = {
+            **record.headers(),
+            KIND_HEADER: kind,
+            "x-labornet-error": _error_text(error),
+        }
+        # the level's exchange routes by nothing; the key is kept for the way
+        # back: expired, the message goes to the handler's queue by that key
+        if not self._move(body, message, queue, headers, routing_key=self.queue.name):
+            return
+        reason = reason_label(error)
+        RETRIES.labels(
+            self.container.service_name, self.consumer_name, kind, reason
+        ).inc()
+        if kind == CONTENT:
             log.warning(
                 "handler %s failed (%s); retry %d of %d in %d ms",
                 self.consumer_name,
-                type(exc_info[1]).__name__,
-                attempt,
-                self.max_retries,
+                reason,
+                record.count(CONTENT),
+                self.policy.max_retries,
+                delay,
+            )
+        elif kind == PREREQUISITE:
+            log.info(
+                "handler %s: prerequisite missing (%s); waiting, retry %d in %d ms",
+                self.consumer_name,
+                error,
+                record.count(PREREQUISITE),
+                delay,
+            )
+        else:
+            log.warning(
+                "handler %s: transient failure (%s) since %s; retry %d in %d ms",
+                self.consumer_name,
+                reason,
+                record.started(TRANSIENT),
+                record.count(TRANSIENT),
                 delay,
             )
 
     def _dead_letter(
-        self, body: Any, message: Any, error: Any, attempt: int, raw: bool = False
+        self,
+        body: Any,
+        message: Any,
+        error: Any,
+        attempt: int,
+        raw: bool = False,
+        kind: str = CONTENT,
+        reason: str = "not a valid event",
+        record: FailureRecord | None = None,
     ) -> None:
         queue = dead_letter_queue(self.container.service_name)
         # an undecodable body is kept byte for byte, with its content type
@@ -345,7 +483,10 @@ class ReliableEventHandler(EventHandler):
             else {}
         )
         headers = {
+            **(record.headers() if record else {}),
             ATTEMPT_HEADER: attempt,
+            KIND_HEADER: kind,
+            "x-labornet-gave-up": reason,
             "x-labornet-error": _error_text(error),
             "x-labornet-error-type": type(error).__name__,
             "x-labornet-queue": self.queue.name,
@@ -355,11 +496,15 @@ class ReliableEventHandler(EventHandler):
             "x-labornet-failed-at": datetime.now(UTC).isoformat(),
         }
         if self._move(body, message, queue, headers, **as_received):
+            DEAD_LETTERED.labels(
+                self.container.service_name, self.consumer_name, kind
+            ).inc()
             log.error(
-                "handler %s gave up after %d attempts (%s); dead-lettered to %s",
+                "handler %s gave up after %d attempts (%s: %s); dead-lettered to %s",
                 self.consumer_name,
                 attempt,
                 type(error).__name__,
+                reason,
                 queue.name,
             )
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import MetaData, Table, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -59,9 +59,11 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     """An engine tuned for the service's workload on SQLite or PostgreSQL."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        # how long a writer waits for another's lock: 30 s, or ?timeout=
+        busy_seconds = float(str(make_url(url).query.get("timeout", 30)))
         engine = create_engine(
             url,
-            connect_args={"timeout": 30, "check_same_thread": False},
+            connect_args={"timeout": busy_seconds, "check_same_thread": False},
             # parameters can be personal data: never in an error or a log
             hide_parameters=True,
             pool_size=pool_size,
@@ -76,7 +78,7 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
             cursor.close()
 
         _serialise_green_writers(engine, url)

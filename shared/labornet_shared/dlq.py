@@ -1,4 +1,8 @@
-"""Operators' tools for a service's dead-letter queue: list, replay, purge."""
+"""Operators' tools for a service's dead-letter queue: list, replay, purge.
+
+A replay takes each message that is in the queue when it starts, once: one
+that fails again and comes back meanwhile waits for the next replay.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ import amqp
 import kombu
 
 from labornet_shared.broker import DELIVERY_LIMIT
-from labornet_shared.consumer import ATTEMPT_HEADER, dead_letter_queue_name
+from labornet_shared.consumer import dead_letter_queue_name
+from labornet_shared.failures import ATTEMPT_HEADER, COUNT_HEADERS, KIND_HEADER
+from labornet_shared.unrouted import peek
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,11 @@ class DeadLetter:
     error: str | None
     attempts: int
     failed_at: str | None
+    # transient | prerequisite | content, and why the consumer gave up
+    kind: str | None = None
+    reason: str | None = None
+    # failed deliveries by kind: {"transient": 40, "content": 0, ...}
+    failures: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -65,6 +76,14 @@ def _describe(position: int, message: Any) -> DeadLetter:
         error=error,
         attempts=int(attempts or death.get("count") or 0),
         failed_at=str(failed_at) if failed_at is not None else None,
+        kind=headers.get(KIND_HEADER),
+        reason=headers.get("x-labornet-gave-up") or death.get("reason"),
+        failures={
+            kind: int(headers[header])
+            for kind, header in COUNT_HEADERS.items()
+            if header in headers
+        }
+        or None,
     )
 
 
@@ -72,19 +91,7 @@ def list_dead_letters(
     amqp_uri: str, service: str, limit: int = 100
 ) -> list[DeadLetter]:
     """Read up to ``limit`` messages without removing them."""
-    with kombu.Connection(amqp_uri, connect_timeout=5) as connection:
-        channel = connection.channel()
-        found = []
-        try:
-            for position in range(1, limit + 1):
-                message = channel.basic_get(dead_letter_queue_name(service))
-                if message is None:
-                    break
-                found.append(_describe(position, message))
-        finally:
-            # unacked messages return to the queue, in order, when it closes
-            channel.close()
-    return found
+    return peek(amqp_uri, dead_letter_queue_name(service), _describe, limit)
 
 
 def replay_dead_letters(
@@ -92,15 +99,20 @@ def replay_dead_letters(
 ) -> int:
     """Send parked messages back to the queue they failed in, attempts reset.
 
-    With ``event_id`` only that event; returns how many were replayed.
+    With ``event_id`` only that event; returns how many were replayed. Only
+    the messages in the queue when it starts are taken (at most ``limit``):
+    the queue is FIFO, so the first that many gets are those, never one that
+    failed again during this replay and came back behind them.
     """
     replayed = 0
+    queue = dead_letter_queue_name(service)
     with kombu.Connection(amqp_uri, connect_timeout=5) as connection:
         channel = connection.channel()
         channel.confirm_select()
         try:
-            for _ in range(limit):
-                message = channel.basic_get(dead_letter_queue_name(service))
+            waiting = channel.queue_declare(queue, passive=True).message_count
+            for _ in range(min(waiting, limit)):
+                message = channel.basic_get(queue)
                 if message is None:
                     break
                 letter = _describe(0, message)

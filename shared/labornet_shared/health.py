@@ -1,6 +1,6 @@
 """Readiness: is the database answering, the broker reachable, the relay
 publishing, every event handler consuming? The broker check is cached
-briefly so probes do not hammer it.
+briefly so probes do not hammer it. And who may read ``/metrics``.
 
 A nameko service whose handler queue cannot be declared (PRECONDITION_FAILED)
 retries forever while its HTTP endpoints still answer; only a check that its
@@ -9,6 +9,8 @@ consumers really consume tells.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import time
 from typing import Any
 
@@ -17,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from labornet_shared.broker import BrokerUnavailable, check_broker
+from labornet_shared.config import flag
 
 _cache: dict[str, tuple[float, bool]] = {}
 
@@ -56,7 +59,30 @@ class Readiness(DependencyProvider):
         return self.check
 
     def check(self) -> dict[str, Any]:
-        """Run every check that applies to this service."""
+        """Run every check that applies to this service.
+
+        A handler retrying a transient failure (its database or the broker
+        unavailable) makes ``consumers`` false too, and the document's
+        ``retrying`` list says which handler, what kind of error (a type
+        name, no personal data) and since when.
+        """
+        from labornet_shared.consumer import ReliableEventHandler
+
+        document = self.check_dependencies()
+        retrying = [
+            state.as_dict()
+            for handler in self.container.entrypoints
+            if isinstance(handler, ReliableEventHandler)
+            and (state := handler.current_retrying()) is not None
+        ]
+        if retrying:
+            document["checks"]["consumers"] = False
+            document["ready"] = False
+            document["retrying"] = retrying
+        return document
+
+    def check_dependencies(self) -> dict[str, Any]:
+        """The database(s), the broker, the relay(s), the consumers."""
         from labornet_shared.consumer import ReliableQueueConsumer
         from labornet_shared.db import Database
         from labornet_shared.outbox import OutboxRelay
@@ -96,3 +122,45 @@ def parked_events(loops: list[Any]) -> int | None:
         return sum(loop.relay.refresh_parked() for loop in loops)
     except Exception:
         return None
+
+
+#: headers a reverse proxy adds: a request carrying one came from elsewhere,
+#: even if the proxy connects from loopback
+_PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+class MetricsAccess(DependencyProvider):
+    """nameko DependencyProvider: ``self.metrics_access(request)`` — may this
+    caller read ``/metrics``?
+
+    ``METRICS_LOOPBACK`` (default true): a client on this machine (loopback,
+    not through a proxy) may. ``METRICS_TOKEN`` (default empty: none): a
+    scraper elsewhere sends ``Authorization: Bearer <token>``. Route and
+    method names, counts and latencies tell an outsider how the service is
+    used; they are not public.
+    """
+
+    def setup(self) -> None:
+        """Read the settings."""
+        config = self.container.config
+        self.loopback = flag(config.get("METRICS_LOOPBACK", True))
+        self.token = str(config.get("METRICS_TOKEN") or "")
+
+    def get_dependency(self, worker_ctx: Any) -> Any:
+        """The check."""
+        return self.allows
+
+    def allows(self, request: Any) -> bool:
+        """Whether ``request`` (a werkzeug request) may read the metrics."""
+        if self.token:
+            scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() == "bearer" and hmac.compare_digest(
+                sent.strip().encode(), self.token.encode()
+            ):
+                return True
+        if not self.loopback or any(h in request.headers for h in _PROXY_HEADERS):
+            return False
+        try:
+            return ipaddress.ip_address(request.remote_addr or "").is_loopback
+        except ValueError:
+            return False

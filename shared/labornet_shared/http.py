@@ -2,9 +2,14 @@
 
 :func:`api` replaces ``nameko.web.handlers.http``. Before a worker runs it
 refuses bodies over ``MAX_BODY_BYTES`` (413), verifies the bearer token
-(``request.principal``), and applies the rate limit of the caller's scope
-(429 with ``Retry-After``). The worker's unit of work is committed before the
-answer is sent. Every error, including unknown routes and unexpected
+(``request.principal``) and applies the rate limit of the caller's scope (429
+with ``Retry-After``); first of all it reads the whole body within its
+deadline (408; see :mod:`labornet_shared.connections`): a slow client never
+holds a worker. The worker's unit of work is committed before the answer is
+sent. Answers carry ``Cache-Control: no-store`` unless the endpoint serves
+public reference data (``cacheable=True``), and the request's
+``X-Correlation-Id`` (a new one when the caller sent none, or one that could
+carry personal data). Every error, including unknown routes and unexpected
 exceptions, is answered as problem+json in the caller's language; never a
 stack trace. An API with an error format of its own (Open311) subclasses the
 entrypoint and claims its paths with ``error_prefix``. eventlet's access log
@@ -14,6 +19,7 @@ duration replaces it.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import socket
@@ -28,21 +34,35 @@ from limits import storage as rate_storage
 from limits import strategies
 from marshmallow import Schema, ValidationError
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import HttpOnlyProtocol, WebServer
+from nameko.web.server import WebServer
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
-from werkzeug.routing import Rule
+from werkzeug.routing import IntegerConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from labornet_shared.connections import ConnectionLimits, GuardedProtocol
 from labornet_shared.db import finish_units_of_work
-from labornet_shared.logs import correlation_id_var
+from labornet_shared.local_secrets import private_setting
+from labornet_shared.logs import accepted_correlation_id, correlation_id_var
 from labornet_shared.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
 from labornet_shared.problems import from_validation_error as _from_validation_error
-from labornet_shared.tokens import InvalidToken, Principal, verify_token
+from labornet_shared.tokens import (
+    InvalidToken,
+    Principal,
+    token_lifetimes,
+    verify_token,
+)
 
 log = logging.getLogger("labornet.http")
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+#: the methods counted by name in the metrics; any other a client makes up is
+#: counted as "other" (one series, not one per invention)
+KNOWN_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+#: the largest id a path may name: a BIGINT column's; a larger number in a
+#: path matches no route (404) instead of overflowing the database driver
+MAX_PATH_INT = 2**63 - 1
 
 REQUESTS = Counter(
     "labornet_http_requests_total",
@@ -100,22 +120,52 @@ def http_exception_problem(exc: HTTPException) -> Problem:
     return Problem(exc.code or 500, code, headers=headers)
 
 
+def _read_at_most(stream: Any, size: int) -> bytes:
+    """Up to ``size`` bytes of ``stream``, fewer only at its end."""
+    parts: list[bytes] = []
+    wanted = size
+    while wanted > 0:
+        piece = stream.read(wanted)
+        if not piece:
+            break
+        parts.append(piece)
+        wanted -= len(piece)
+    return b"".join(parts)
+
+
 def _body(request: Request) -> bytes:
-    """The raw body, never more than ``request.max_content_length`` bytes."""
+    """The raw body, never more than ``request.max_content_length`` bytes,
+    read once (then kept where werkzeug's own readers find it).
+
+    Read from eventlet's stream directly: werkzeug would turn the body
+    deadline (a ``TimeoutError``) into a "client disconnected" 400.
+    """
+    cached = getattr(request, "_cached_data", None)
+    if cached is not None:
+        return bytes(cached)
     limit = request.max_content_length or DEFAULT_MAX_BODY_BYTES
-    if request.content_length is None and "chunked" in (
-        request.headers.get("Transfer-Encoding", "").lower()
-    ):
-        # eventlet de-chunks the stream but werkzeug, seeing no length, would
-        # read nothing: read it ourselves, one byte past the limit
-        raw = request.environ["wsgi.input"].read(limit + 1)
+    length = request.content_length
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if length is not None and length > limit:
+        raise Problem(413, "payload_too_large")
+    if length is None and not chunked:
+        raw = b""
+    else:
+        # eventlet de-chunks a chunked stream; read one byte past the limit
+        wanted = length if length is not None else limit + 1
+        try:
+            raw = _read_at_most(request.environ["wsgi.input"], wanted)
+        except TimeoutError as exc:  # the body deadline, or a socket timeout
+            raise Problem(408, "request_timeout") from exc
+        except OSError as exc:  # the client hung up mid-body
+            raise Problem(400, "invalid") from exc
         if len(raw) > limit:
             raise Problem(413, "payload_too_large")
-        return bytes(raw)
-    try:
-        return request.get_data(cache=True)
-    except RequestEntityTooLarge as exc:
-        raise Problem(413, "payload_too_large") from exc
+        if length is not None and len(raw) < length:
+            raise Problem(400, "invalid")  # the client hung up mid-body
+    request._cached_data = raw  # type: ignore[attr-defined]
+    request.environ["wsgi.input"] = io.BytesIO(raw)
+    return raw
 
 
 def read_body(request: Request) -> bytes:
@@ -152,6 +202,40 @@ def metrics_response() -> Response:
     return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
 
 
+def close_after_answer(request: Request) -> None:
+    """Close the connection once the answer is sent (``Connection: close``):
+    its unread rest of a body is not worth waiting for."""
+    close = request.environ.get("labornet.close_connection")
+    if close is not None:
+        close()
+
+
+def _finish(request: Request, response: Response, cacheable: bool = False) -> None:
+    """What every answer carries: the correlation id, and ``no-store`` unless
+    it is public reference data (personal data never sits in a cache)."""
+    if not cacheable and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+    correlation_id = correlation_id_var.get()
+    if correlation_id:
+        response.headers["X-Correlation-Id"] = correlation_id
+    if response.status_code in (408, 413):
+        close_after_answer(request)
+
+
+class DatabaseIntConverter(IntegerConverter):
+    """werkzeug's ``int`` converter, no larger than a BIGINT id."""
+
+    def __init__(
+        self,
+        map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = MAX_PATH_INT,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
 class ApiWsgiApp:
     """nameko's WsgiApp, answering unknown routes with problem+json."""
 
@@ -167,11 +251,15 @@ class ApiWsgiApp:
             request.path_values = values  # type: ignore[attr-defined]
             response = provider.handle_request(request)
         except HTTPException as exc:
+            correlation_id_var.set(
+                accepted_correlation_id(request.headers.get("X-Correlation-Id"))
+            )
             owner = self._owner_of(request.path)
             if owner is not None:
                 response = owner.response_from_exception(exc, request)
             else:
                 response = problem_response(http_exception_problem(exc), request)
+            _finish(request, response)
             _observe(self.server, request, "unmatched", response.status_code, 0.0)
         return response(environ, start_response)
 
@@ -186,21 +274,34 @@ class ApiWsgiApp:
 
 
 class ApiServer(WebServer):
-    """The web server shared by a service's :func:`api` entrypoints."""
+    """The web server shared by a service's :func:`api` entrypoints: deadlines
+    on every connection (:mod:`labornet_shared.connections`), ids in paths
+    no larger than the database's."""
 
     def get_wsgi_app(self) -> ApiWsgiApp:
         """Our WSGI app: problem+json for routing errors."""
         return ApiWsgiApp(self)
 
+    def make_url_map(self) -> Map:
+        """nameko's URL map, with :class:`DatabaseIntConverter` as ``int``."""
+        url_map = Map(converters={"int": DatabaseIntConverter})
+        for provider in self._providers:
+            rule = provider.get_url_rule()
+            rule.endpoint = provider
+            url_map.add(rule)
+        return url_map
+
     def get_wsgi_server(
         self,
         sock: Any,
         wsgi_app: Any,
-        protocol: Any = HttpOnlyProtocol,
+        protocol: Any = GuardedProtocol,
         debug: bool = False,
     ) -> Any:
         """eventlet's server without its access log (IPs, query strings), with
-        Nagle's algorithm off.
+        Nagle's algorithm off, and the connection deadlines of the config
+        (``HTTP_*_TIMEOUT``): idle keep-alive connections close, every socket
+        operation is bounded.
 
         eventlet writes an answer's headers and a large body separately; with
         Nagle on, the body waits for the client's delayed ACK of the headers
@@ -210,7 +311,8 @@ class ApiServer(WebServer):
         from eventlet import wsgi
 
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return wsgi.Server(
+        limits = ConnectionLimits.from_config(self.container.config)
+        server = wsgi.Server(
             sock,
             sock.getsockname(),
             wsgi_app,
@@ -218,7 +320,11 @@ class ApiServer(WebServer):
             debug=False,
             log=logging.getLogger("labornet.http.wsgi"),
             log_output=False,
+            keepalive=limits.idle_timeout,
+            socket_timeout=limits.body_timeout,
         )
+        server.connection_limits = limits
+        return server
 
 
 class RateLimiter:
@@ -280,10 +386,13 @@ class HttpEntrypoint(HttpRequestHandler):
         authenticate: bool = True,
         rate_limited: bool = True,
         max_body_setting: str = "MAX_BODY_BYTES",
+        cacheable: bool = False,
         **kwargs: Any,
     ):
         kwargs.setdefault("expected_exceptions", (Problem,))
         self.authenticate = authenticate
+        # public reference data may be cached; anything else is no-store
+        self.cacheable = cacheable
         # the config key of this endpoint's body limit: uploads (a roster
         # spreadsheet) need more than the 1 MiB of a JSON request
         self.max_body_setting = max_body_setting
@@ -301,7 +410,9 @@ class HttpEntrypoint(HttpRequestHandler):
                 config.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             )
         )
-        self.token_secret = str(config.get("TOKEN_SECRET", ""))
+        # a public secret would let anyone sign tokens: refuse to start
+        self.token_secret = private_setting(config, "TOKEN_SECRET")
+        self.token_lifetimes = token_lifetimes(config)
         # one limiter per container: all its endpoints count together
         if not hasattr(self.server, "rate_limiter"):
             self.server.rate_limiter = RateLimiter(config)  # type: ignore[attr-defined]
@@ -318,22 +429,28 @@ class HttpEntrypoint(HttpRequestHandler):
         if scheme.lower() != "bearer" or not token.strip():
             raise Problem(401, "invalid_token", headers={"WWW-Authenticate": "Bearer"})
         try:
-            return verify_token(self.token_secret, token.strip())
+            return verify_token(self.token_secret, token.strip(), self.token_lifetimes)
         except InvalidToken as exc:
             raise Problem(
                 401, "invalid_token", headers={"WWW-Authenticate": "Bearer"}
             ) from exc
 
     def handle_request(self, request: Request) -> Response:
-        """Check size, token and rate; run the worker; answer."""
+        """Check size, token and rate; read the body; run the worker; answer."""
         started = time.perf_counter()
         request.shallow = False
         request.max_content_length = self.max_body
-        correlation_id_var.set(request.headers.get("X-Correlation-Id"))
+        correlation_id_var.set(
+            accepted_correlation_id(request.headers.get("X-Correlation-Id"))
+        )
         try:
             length = request.content_length
             if length is not None and length > self.max_body:
                 raise Problem(413, "payload_too_large")
+            # the whole body, within its deadline, before a worker is taken
+            # (a worker waiting for a slow client is one of ten lost) and
+            # before the token: Open311's api_key may be a field of the form
+            _body(request)
             principal = self._principal(request) if self.authenticate else None
             request.principal = principal  # type: ignore[attr-defined]
             if self.rate_limited:
@@ -354,6 +471,7 @@ class HttpEntrypoint(HttpRequestHandler):
             response = self.response_from_result(result)
         except Exception as exc:
             response = self.response_from_exception(exc, request)
+        _finish(request, response, self.cacheable)
         _observe(
             self.server,
             request,
@@ -413,13 +531,16 @@ def _observe(
     service = service or getattr(
         getattr(server, "container", None), "service_name", "?"
     )
-    REQUESTS.labels(service, request.method, route, str(status)).inc()
+    # a client's made-up method is "other": neither a new series nor its
+    # text in a log line
+    method = request.method if request.method in KNOWN_METHODS else "other"
+    REQUESTS.labels(service, method, route, str(status)).inc()
     LATENCY.labels(service, route).observe(seconds)
     level = logging.WARNING if status >= 500 else logging.INFO
     log.log(
         level,
         "%s %s %d %.1fms",
-        request.method,
+        method,
         route,
         status,
         seconds * 1000,

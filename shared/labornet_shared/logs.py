@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import sys
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,29 @@ _PII_PATTERNS = (
 _SAFE = re.compile(
     r"LN-\d{4}-\d{8}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 )
+
+
+# What a caller's X-Correlation-Id may be: a short token ...
+_CORRELATION_TOKEN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# ... that does not carry a phone number or a national ID: seven or more
+# digits in a row, single separators between them allowed (081-234-5678)
+_DIGIT_RUN = re.compile(r"\d(?:[._-]?\d){6,}")
+
+
+def accepted_correlation_id(sent: str | None) -> str:
+    """The correlation id a request is logged under: the caller's
+    ``X-Correlation-Id`` when it is a UUID, a case reference, or a token of
+    at most 64 letters, digits, ``.``, ``_`` and ``-`` with no run of seven
+    or more digits; otherwise (none sent, or something that could be a
+    phone number, a national ID, a name with spaces, an e-mail) a new UUID.
+    The caller's value is never logged when refused."""
+    if sent is not None:
+        sent = sent.strip()
+        if _SAFE.fullmatch(sent) or (
+            _CORRELATION_TOKEN.fullmatch(sent) and not _DIGIT_RUN.search(sent)
+        ):
+            return sent
+    return str(uuid.uuid4())
 
 
 def scrub(text: str) -> str:

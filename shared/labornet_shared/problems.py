@@ -29,6 +29,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The request body is larger than allowed.",
         "ขนาดข้อมูลที่ส่งมาเกินกำหนด",
     ),
+    "request_timeout": (
+        "The request was not sent in time; send it again.",
+        "ส่งคำขอไม่ทันเวลาที่กำหนด กรุณาส่งใหม่อีกครั้ง",
+    ),
     "not_found": ("Not found.", "ไม่พบข้อมูลที่ร้องขอ"),
     "method_not_allowed": ("Method not allowed.", "ไม่รองรับวิธีการเรียกนี้"),
     "unauthorized": ("A valid bearer token is required.", "ต้องใช้โทเคนที่ถูกต้อง"),
@@ -48,6 +52,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "conflict": (
         "The request conflicts with the current state.",
         "คำขอขัดแย้งกับสถานะปัจจุบัน",
+    ),
+    "illegal_transition": (
+        "The referral's status does not allow this action.",
+        "สถานะของการส่งต่อนี้ไม่อนุญาตให้ดำเนินการนี้",
+    ),
+    "referral_changed": (
+        "The referral changed meanwhile; read it again and decide.",
+        "การส่งต่อนี้เปลี่ยนแปลงไปแล้ว กรุณาตรวจสอบอีกครั้ง",
     ),
     "case_not_open": (
         "The case is already closed or withdrawn.",
@@ -210,6 +222,8 @@ class Problem(Exception):
     errors: list[FieldError] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     detail: str | None = None
+    # RFC 9457 extension members: machine-readable facts about the problem
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:  # nameko logs str(exc): codes only, no data
         fields = ",".join(f"{e.field}:{e.code}" for e in self.errors)
@@ -225,6 +239,8 @@ class Problem(Exception):
         }
         if self.detail:
             document["detail"] = self.detail
+        for name, value in self.extensions.items():
+            document.setdefault(name, value)
         if instance:
             document["instance"] = instance
         if self.errors:

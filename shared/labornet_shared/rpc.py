@@ -21,12 +21,15 @@ format, ``expected_exceptions`` and ``sensitive_arguments``::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from typing import Any
 
+from nameko.constants import AMQP_URI_CONFIG_KEY as AMQP_URI
 from nameko.rpc import Rpc
 
+from labornet_shared.broker_errors import broker_connection_errors
 from labornet_shared.db import finish_units_of_work
 
 log = logging.getLogger(__name__)
@@ -60,7 +63,25 @@ class CommittingRpc(Rpc):
             # what the method returned was not stored: it must not reach the
             # caller (the reply carries the result beside the error)
             result = None
-        return self.rpc_consumer.handle_result(message, result, exc_info)
+        dropped = broker_connection_errors(str(self.container.config[AMQP_URI]))
+        try:
+            return self.rpc_consumer.handle_result(message, result, exc_info)
+        except dropped as exc:
+            # the broker went away while the reply was sent: the request was
+            # not acked, so it stays queued for a redelivery (or the caller's
+            # retry) once the broker is back. Raising here would kill the
+            # whole service (nameko kills a container whose worker raises in
+            # handle_result).
+            log.warning(
+                "rpc %s.%s: reply not sent, broker connection lost (%s);"
+                " the request is left for redelivery",
+                self.container.service_name,
+                self.method_name,
+                type(exc).__name__,
+            )
+            with contextlib.suppress(*dropped):
+                self.rpc_consumer.requeue_message(message)
+            return result, exc_info
 
 
 rpc = CommittingRpc.decorator

@@ -3,7 +3,8 @@
 Checks the broker first (one line and a hint, never a traceback), migrates
 the SQLite databases under ``var/``, declares the topology, starts each
 service with ``nameko run`` (its outbox relay runs inside it), prints the
-URLs and stops everything on Ctrl-C — escalating to SIGKILL, since an idle
+URLs, restarts a service that exits (with backoff, saying so) and stops
+everything on Ctrl-C — escalating to SIGKILL, since an idle
 nameko process may sit on SIGTERM until its next request.
 """
 
@@ -14,15 +15,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from labornet_shared.config import (
-    DEVELOPMENT_PEPPER,
-    DEVELOPMENT_TOKEN_SECRET,
-    load_service_config,
-    repo_root,
-)
+from labornet_shared.config import load_service_config, repo_root
+from labornet_shared.local_secrets import SECRET_VARIABLES, local_secrets, secrets_file
 
 STOP_GRACE_SECONDS = 10
+# a service that exits is started again after 1 s, then 2, 4 … at most 30 s
+# while it keeps exiting; a run of a minute counts as healthy again
+RESTART_FIRST_SECONDS = 1.0
+RESTART_MAX_SECONDS = 30.0
+RESTART_STABLE_SECONDS = 60.0
 
 
 def _say(message: str) -> None:
@@ -32,12 +36,7 @@ def _say(message: str) -> None:
 def run_platform(services: list[str]) -> int:
     """Run until Ctrl-C; returns the exit status."""
     from labornet_shared.broker import BrokerUnavailable, check_broker, declare_topology
-    from labornet_shared.cli import (
-        _amqp_uri,
-        _management_url,
-        _setting,
-        migrate_service,
-    )
+    from labornet_shared.cli import _amqp_uri, _management_url, migrate_service
 
     amqp_uri = _amqp_uri()
     try:
@@ -50,13 +49,7 @@ def run_platform(services: list[str]) -> int:
             "or set LABORNET_AMQP_URI."
         )
         return 1
-    if _setting("TOKEN_SECRET", DEVELOPMENT_TOKEN_SECRET) == DEVELOPMENT_TOKEN_SECRET:
-        _say("warning: using the development token secret; set LABORNET_TOKEN_SECRET")
-    if _setting("TRACKING_CODE_PEPPER", DEVELOPMENT_PEPPER) == DEVELOPMENT_PEPPER:
-        _say(
-            "warning: using the development tracking-code pepper; "
-            "set LABORNET_TRACKING_CODE_PEPPER"
-        )
+    secrets = _platform_secrets()
     (repo_root() / "var").mkdir(exist_ok=True)
     for service in services:
         migrate_service(service)
@@ -69,7 +62,6 @@ def run_platform(services: list[str]) -> int:
             "LABORNET_RABBIT_MANAGEMENT_URL."
         )
         return 1
-    processes: dict[str, subprocess.Popen[bytes]] = {}
     nameko = os.path.join(os.path.dirname(sys.executable), "nameko")
     development = {
         # an agency's webhook endpoint may be a local system on
@@ -80,7 +72,7 @@ def run_platform(services: list[str]) -> int:
         # the messages' links open intake's pages here, in the message's
         # language: following the case, the closing message's rate-us, and
         # a field agent's case link
-        intake = f"http://127.0.0.1:{_port('intake')}"
+        intake = _base_url("intake")
         development["LABORNET_NOTIFY_FOLLOW_URL"] = (
             f"{intake}/t/<reference>?lang=<language>"
         )
@@ -90,50 +82,160 @@ def run_platform(services: list[str]) -> int:
         development["LABORNET_NOTIFY_CASE_URL"] = (
             f"{intake}/a/<reference>?t=<token>&lang=<language>"
         )
+    environment = {
+        # the development settings, unless the environment sets them
+        **development,
+        **secrets,
+        **os.environ,
+        # eventlet's and pkg_resources' start-up warnings are not JSON
+        "PYTHONWARNINGS": "ignore",
+    }
+    supervision = Supervision(
+        {service: _service_command(nameko, service) for service in services},
+        environment,
+    )
+    supervision.start()
     for service in services:
-        config_path = repo_root() / "services" / service / "config.yml"
-        processes[service] = subprocess.Popen(  # noqa: S603 - our own nameko
-            [
-                nameko,
-                "run",
-                "--config",
-                str(config_path),
-                f"labornet_{service}.service",
-            ],
-            cwd=repo_root(),
-            # eventlet's and pkg_resources' start-up warnings are not JSON
-            env={
-                # the development settings, unless the environment sets them
-                **development,
-                **os.environ,
-                "PYTHONWARNINGS": "ignore",
-            },
-        )
-        _say(f"{service}: http://127.0.0.1:{_port(service)}/  (openapi: /openapi.json)")
+        _say(f"{service}: {_base_url(service)}/  (openapi: /openapi.json)")
     _say(
         f"RabbitMQ {version}, management: http://127.0.0.1:15672/"
         " — Ctrl-C stops everything"
     )
-    status = 0
     try:
         while True:
-            for service, process in processes.items():
-                if process.poll() is not None:
-                    _say(f"{service} exited with status {process.returncode}; stopping")
-                    status = 1
-                    raise KeyboardInterrupt
+            supervision.poll()
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        _stop(processes)
-    return status
+        supervision.stop()
+    return 0
 
 
-def _port(service: str) -> str:
-    """The port a service listens on, as its config (and environment) say."""
+def _platform_secrets() -> dict[str, str]:
+    """This checkout's own random secrets (``var/secrets.env``, made once)
+    for those the environment does not set; {} when it sets them all."""
+    if all(os.environ.get(name) for name in SECRET_VARIABLES):
+        return {}
+    values, made = local_secrets()
+    if made:
+        _say(f"made this checkout's secrets in {secrets_file()} (mode 0600)")
+    return values
+
+
+def _service_command(nameko: str, service: str) -> list[str]:
+    config_path = repo_root() / "services" / service / "config.yml"
+    return [nameko, "run", "--config", str(config_path), f"labornet_{service}.service"]
+
+
+def exit_status(returncode: int) -> str:
+    """How a process ended, in words: ``status 1`` or ``killed by SIGKILL``."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"status {returncode}"
+
+
+@dataclass
+class _Child:
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    # the wait before the next restart; doubles while it keeps crashing
+    delay: float = 0.0
+    restart_at: float | None = None
+
+
+class Supervision:
+    """Keeps each service's process running: one that exits is started again
+    after a capped exponential backoff (1 s, 2 s, 4 s … 30 s), reset once it
+    has stayed up for ``stable_seconds``, with one line saying so each time.
+
+    ``clock`` and ``say`` are seams for tests; processes are real.
+    """
+
+    def __init__(
+        self,
+        commands: dict[str, list[str]],
+        env: dict[str, str],
+        *,
+        first_delay: float = RESTART_FIRST_SECONDS,
+        max_delay: float = RESTART_MAX_SECONDS,
+        stable_seconds: float = RESTART_STABLE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        say: Callable[[str], None] = _say,
+    ) -> None:
+        self.children = {name: _Child(list(argv)) for name, argv in commands.items()}
+        self.env = env
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.stable_seconds = stable_seconds
+        self.clock = clock
+        self.say = say
+
+    def start(self) -> None:
+        """Start every service."""
+        for child in self.children.values():
+            self._launch(child)
+
+    def _launch(self, child: _Child) -> None:
+        child.process = subprocess.Popen(  # noqa: S603 - our own nameko
+            child.argv, cwd=repo_root(), env=self.env
+        )
+        child.started_at = self.clock()
+        child.restart_at = None
+
+    def poll(self) -> None:
+        """Notice the services that exited and restart those whose wait is
+        over; call it every fraction of a second."""
+        now = self.clock()
+        for name, child in self.children.items():
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    self._launch(child)
+                    self.say(f"{name} restarted")
+                continue
+            process = child.process
+            if process is None or process.poll() is None:
+                continue
+            if now - child.started_at >= self.stable_seconds:
+                child.delay = self.first_delay  # it had been running well
+            else:
+                child.delay = min(
+                    self.max_delay, max(self.first_delay, child.delay * 2)
+                )
+            child.restart_at = now + child.delay
+            self.say(
+                f"{name} exited ({exit_status(process.returncode)});"
+                f" restarting in {child.delay:g} s"
+            )
+
+    def processes(self) -> dict[str, subprocess.Popen[bytes]]:
+        """The current process of each service."""
+        return {
+            name: child.process
+            for name, child in self.children.items()
+            if child.process is not None
+        }
+
+    def stop(self) -> None:
+        """Stop every service (no restart after this)."""
+        for child in self.children.values():
+            child.restart_at = None
+        _stop(self.processes())
+
+
+def _base_url(service: str) -> str:
+    """The URL a service answers on, as its config (and environment) say:
+    ``LABORNET_<SERVICE>_HOST`` (127.0.0.1 unless set) and ``_PORT``."""
     address = str(load_service_config(service)["WEB_SERVER_ADDRESS"])
-    return address.rsplit(":", 1)[-1]
+    host, _, port = address.rpartition(":")
+    # every interface: loopback too
+    if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104 - read, not bound
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
 
 
 def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:

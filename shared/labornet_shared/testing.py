@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import random
 import signal
@@ -22,8 +23,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import kombu
 import pytest
@@ -33,9 +34,20 @@ from labornet_shared.config import load_service_config, repo_root
 from labornet_shared.reference import generate_national_id
 
 TEST_DB_ENV = "LABORNET_TEST_DB_URL"
+#: Services refuse config.yml's public secrets unless this is true; the test
+#: suite runs them with those (see labornet_shared.local_secrets).
+ALLOW_DEVELOPMENT_SECRETS_ENV = "LABORNET_ALLOW_DEVELOPMENT_SECRETS"
 MANAGEMENT_URL = os.environ.get(
     "LABORNET_RABBIT_MANAGEMENT_URL", "http://guest:guest@localhost:15672"
 )
+
+
+def pytest_configure(config: Any) -> None:
+    """Let the services of this test run use config.yml's development
+    secrets: the containers' configs (read from config.yml) and every
+    process a test starts with this environment inherit the setting."""
+    os.environ.setdefault(ALLOW_DEVELOPMENT_SECRETS_ENV, "true")
+
 
 # --- factories -----------------------------------------------------------------
 
@@ -102,6 +114,29 @@ def withdrawn_event_body(reference: str) -> dict[str, Any]:
         },
         correlation_id=reference,
     ).to_body()
+
+
+def case_received_event(reference: str = "LN-2568-00000042", **envelope: Any) -> Any:
+    """A valid ``case_received`` :class:`~labornet_shared.events.Event`, as
+    intake publishes it (no personal data); ``envelope`` overrides."""
+    from labornet_shared.events import make_event
+
+    return make_event(
+        "case_received",
+        {
+            "reference": reference,
+            "category": "termination_severance",
+            "description": "ถูกเลิกจ้างโดยไม่ได้รับค่าชดเชย",
+            "location": {"province_code": "TH-52", "lat": 18.29, "long": 99.49},
+            "channel": "line",
+            "language": "th",
+            "abroad_country": None,
+            "submitted_by_agent_id": None,
+            "received_at": "2025-11-26T04:00:00+00:00",
+        },
+        correlation_id=reference,
+        **envelope,
+    )
 
 
 # --- databases -------------------------------------------------------------------
@@ -172,10 +207,13 @@ def on_postgresql() -> bool:
 
 @pytest.fixture
 def broker(rabbit_config: dict[str, Any]) -> dict[str, Any]:
-    """nameko's per-test vhost with labornet's topology declared in it."""
+    """nameko's per-test vhost with labornet's topology declared in it, except
+    the handlers' queues: each service declares its own as it starts (a test
+    starting one service wants no queue of the others filling up, and 21
+    quorum queues would cost every test half a second)."""
     from labornet_shared.broker import declare_topology
 
-    declare_topology(rabbit_config["AMQP_URI"], MANAGEMENT_URL)
+    declare_topology(rabbit_config["AMQP_URI"], MANAGEMENT_URL, consumer_queues=False)
     return rabbit_config
 
 
@@ -282,8 +320,12 @@ def run_labornet(
     environment.update(
         LABORNET_RABBIT_MANAGEMENT_URL=MANAGEMENT_URL,
         LABORNET_ROOT=str(repo_root()),
-        **env,
     )
+    if ALLOW_DEVELOPMENT_SECRETS_ENV in os.environ:
+        environment[ALLOW_DEVELOPMENT_SECRETS_ENV] = os.environ[
+            ALLOW_DEVELOPMENT_SECRETS_ENV
+        ]
+    environment.update(env)
     if amqp_uri:
         environment["LABORNET_AMQP_URI"] = amqp_uri
     return subprocess.run(  # noqa: S603 - our own command
@@ -342,6 +384,31 @@ class ChildProcess:
         return "\n".join(parts)
 
 
+def service_process(
+    service: str, name: str, tmp_path: Path, env: dict[str, str], port: int
+) -> ChildProcess:
+    """``nameko run`` of a service as its own process, with ``env`` (the
+    whole environment), once its ``/readyz`` on ``port`` answers 200."""
+    nameko = str(Path(sys.executable).parent / "nameko")
+    config = str(repo_root() / "services" / service / "config.yml")
+    argv = [nameko, "run", "--config", config, f"labornet_{service}.service"]
+    process = ChildProcess(name, argv, tmp_path, env)
+
+    def ready() -> bool:
+        try:
+            answer = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+        except requests.RequestException:
+            return False
+        return answer.status_code == 200
+
+    try:
+        wait_until(ready, timeout=60)
+    except AssertionError:
+        process.kill()
+        raise AssertionError(process.logs()) from None
+    return process
+
+
 # --- services --------------------------------------------------------------------
 
 
@@ -395,7 +462,7 @@ def service_fixtures(
             WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
             OUTBOX_POLL_SECONDS=0.2,
             RATE_LIMIT_ANONYMOUS="10000/minute",
-            EVENT_BACKOFF_MS=50,
+            EVENT_RETRY_DELAYS_MS="50,100,200",
             GC_FREEZE=False,
             **settings,
         )
@@ -440,6 +507,24 @@ class Api(requests.Session):
             url = self.base_url + url
         kwargs.setdefault("timeout", 30)
         return super().request(method, url, *args, **kwargs)
+
+
+_Handler = TypeVar("_Handler", bound=logging.Handler)
+
+
+@contextlib.contextmanager
+def logging_everything_to(handler: _Handler) -> Iterator[_Handler]:
+    """Every record of this process, from DEBUG up, also goes to ``handler``
+    while the block runs (a test looking for what must never be logged)."""
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -549,6 +634,27 @@ class TcpProxy:
         self.cut()
         if self._server is not None:
             self._server.close()
+
+
+def amqp_through(amqp_uri: str, port: int) -> str:
+    """``amqp_uri`` (credentials and vhost kept) sent to 127.0.0.1:``port``,
+    e.g. a :class:`TcpProxy`."""
+    parts = urlsplit(amqp_uri)
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@pytest.fixture
+def broker_proxy(broker: dict[str, Any]) -> Iterator[TcpProxy]:
+    """A cuttable TCP proxy in front of this test's RabbitMQ; connect through
+    it with ``amqp_through(broker["AMQP_URI"], broker_proxy.port)``."""
+    port = urlsplit(broker["AMQP_URI"]).port or 5672
+    proxy = TcpProxy(("127.0.0.1", port)).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
 
 
 def repo() -> Path:

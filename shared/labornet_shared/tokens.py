@@ -18,8 +18,10 @@ import re
 import secrets
 import struct
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -31,6 +33,28 @@ from labornet_shared.reference.case_reference import (
 
 SCOPES = ("operator", "agent", "agency", "open311")
 ISSUER = "labornet"
+
+#: The longest a token of each scope may live (``exp`` - ``iat``), unless
+#: config says otherwise (``TOKEN_MAX_HOURS_<SCOPE>``): an operator sees every
+#: citizen's data, so a working day; a field agent's app re-logs monthly; an
+#: agency's or an Open311 app's system key, a year.
+DEFAULT_MAX_LIFETIMES: dict[str, timedelta] = {
+    "operator": timedelta(hours=12),
+    "agent": timedelta(days=30),
+    "agency": timedelta(days=365),
+    "open311": timedelta(days=365),
+}
+
+
+def token_lifetimes(config: Mapping[str, Any]) -> dict[str, timedelta]:
+    """Each scope's longest lifetime: config's ``TOKEN_MAX_HOURS_<SCOPE>``,
+    else :data:`DEFAULT_MAX_LIFETIMES`."""
+    lifetimes = dict(DEFAULT_MAX_LIFETIMES)
+    for scope in SCOPES:
+        hours = config.get(f"TOKEN_MAX_HOURS_{scope.upper()}")
+        if hours not in (None, ""):
+            lifetimes[scope] = timedelta(hours=float(hours))
+    return lifetimes
 
 
 class InvalidToken(ValueError):
@@ -61,9 +85,11 @@ def issue_token(
     agency: str | None = None,
     province: str | None = None,
     name: str | None = None,
-    ttl: timedelta | None = timedelta(days=365),
+    ttl: timedelta | None = None,
 ) -> str:
-    """Sign a token for ``scope``; raises ValueError for an incoherent one."""
+    """Sign a token for ``scope``, valid for ``ttl`` (default: the scope's
+    longest lifetime); raises ValueError for an incoherent one. Every token
+    expires: the services refuse one without ``exp``."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
     if scope == "agent" and not agent_id:
@@ -82,8 +108,7 @@ def issue_token(
         "scope": scope,
         "sub": name or agent_id or agency or scope,
     }
-    if ttl is not None:
-        claims["exp"] = int((now + ttl).timestamp())
+    claims["exp"] = int((now + (ttl or DEFAULT_MAX_LIFETIMES[scope])).timestamp())
     for key, value in (
         ("agent_id", agent_id),
         ("agency", agency),
@@ -94,20 +119,35 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def verify_token(secret: str, token: str) -> Principal:
-    """Check signature, issuer and expiry; return who the token speaks for."""
+def verify_token(
+    secret: str,
+    token: str,
+    max_lifetimes: Mapping[str, timedelta] = DEFAULT_MAX_LIFETIMES,
+) -> Principal:
+    """Check signature, issuer, expiry and coherence; return who the token
+    speaks for. Refused (:class:`InvalidToken`): a token without ``exp`` or
+    ``iat``, one whose lifetime exceeds its scope's in ``max_lifetimes``, an
+    agent token without its agent, an agency token without a known agency."""
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=["HS256"],
             issuer=ISSUER,
-            options={"require": ["iss", "scope", "sub"]},
+            options={"require": ["iss", "scope", "sub", "exp", "iat"]},
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(type(exc).__name__) from exc
-    if claims.get("scope") not in SCOPES:
+    scope = claims.get("scope")
+    if scope not in SCOPES:
         raise InvalidToken("unknown scope")
+    lifetime = timedelta(seconds=claims["exp"] - claims["iat"])
+    if lifetime > max_lifetimes.get(scope, DEFAULT_MAX_LIFETIMES[scope]):
+        raise InvalidToken("lifetime")
+    if scope == "agent" and not claims.get("agent_id"):
+        raise InvalidToken("agent")
+    if scope == "agency" and claims.get("agency") not in AGENCIES:
+        raise InvalidToken("agency")
     return Principal(
         scope=claims["scope"],
         subject=str(claims["sub"]),

@@ -14,7 +14,7 @@ from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Request
 
 from labornet_shared.config import flag
-from labornet_shared.health import Readiness
+from labornet_shared.health import MetricsAccess, Readiness
 from labornet_shared.http import api, json_response, load, metrics_response
 from labornet_shared.openapi import Operation, build_spec
 from labornet_shared.pagination import InvalidCursor, decode_cursor
@@ -82,7 +82,12 @@ PROBE_OPERATIONS = [
         "Database, broker, outbox relay and event consumers",
         errors=(503,),
     ),
-    Operation("GET", "/metrics", "Prometheus metrics", errors=()),
+    Operation(
+        "GET",
+        "/metrics",
+        "Prometheus metrics (loopback or the metrics token)",
+        errors=(404,),
+    ),
 ]
 
 
@@ -120,6 +125,7 @@ class Probes:
     operations: ClassVar[list[Operation]]
 
     readiness = Readiness()
+    metrics_access = MetricsAccess()
     startup_heap = StartupHeap()
 
     @api("GET", "/healthz", authenticate=False, rate_limited=False)
@@ -136,10 +142,13 @@ class Probes:
 
     @api("GET", "/metrics", authenticate=False, rate_limited=False)
     def metrics(self, request: Request) -> Any:
-        """Prometheus metrics of this process."""
+        """Prometheus metrics of this process, for loopback or the metrics
+        token (``METRICS_LOOPBACK``, ``METRICS_TOKEN``); 404 for others."""
+        if not self.metrics_access(request):
+            raise Problem(404, "not_found")
         return metrics_response()
 
-    @api("GET", "/openapi.json", authenticate=False)
+    @api("GET", "/openapi.json", authenticate=False, cacheable=True)
     def openapi(self, request: Request) -> Any:
         """The OpenAPI 3.1 description of this API."""
         spec = build_spec(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import kombu
+import pytest
 
 from labornet_shared.config import DEVELOPMENT_TOKEN_SECRET
 from labornet_shared.testing import (
@@ -17,7 +18,7 @@ from labornet_shared.testing import (
     take_all,
     withdrawn_event_body,
 )
-from labornet_shared.tokens import verify_token
+from labornet_shared.tokens import InvalidToken, verify_token
 
 LABORNET = str(Path(sys.executable).with_name("labornet"))
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,12 +46,51 @@ def test_operator_token_is_the_only_output() -> None:
     assert verify_token(SECRET, lines[0]).scope == "operator"
 
 
-def test_development_secret_is_used_with_a_warning_on_stderr() -> None:
-    result = labornet("token", "create", "--scope", "operator")
-    assert result.returncode == 0
-    [token] = result.stdout.splitlines()
-    assert verify_token(DEVELOPMENT_TOKEN_SECRET, token).is_operator
-    assert "LABORNET_TOKEN_SECRET" in result.stderr
+def test_without_a_secret_the_checkouts_own_is_made_once_and_used(
+    tmp_path: Path,
+) -> None:
+    """No LABORNET_TOKEN_SECRET: the token is signed with this checkout's
+    random secret (the one `make run` gives the services), never with the
+    public development one."""
+    secrets_file = tmp_path / "var" / "secrets.env"
+    tokens = []
+    for _ in range(2):
+        result = labornet(
+            "token",
+            "create",
+            "--scope",
+            "operator",
+            LABORNET_SECRETS_FILE=str(secrets_file),
+        )
+        assert result.returncode == 0, result.stderr
+        tokens += result.stdout.splitlines()
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+    values = dict(
+        line.split("=", 1)
+        for line in secrets_file.read_text().splitlines()
+        if not line.startswith("#")
+    )
+    secret = values["LABORNET_TOKEN_SECRET"]
+    assert len(secret) >= 40 and secret != DEVELOPMENT_TOKEN_SECRET
+    assert values["LABORNET_TRACKING_CODE_PEPPER"] not in (secret, "")
+    for token in tokens:  # the second run kept the first run's secret
+        assert verify_token(secret, token).is_operator
+    with pytest.raises(InvalidToken):
+        verify_token(DEVELOPMENT_TOKEN_SECRET, tokens[0])
+
+
+def test_the_public_development_secret_is_refused() -> None:
+    result = labornet(
+        "token",
+        "create",
+        "--scope",
+        "operator",
+        LABORNET_TOKEN_SECRET=DEVELOPMENT_TOKEN_SECRET,
+        LABORNET_ALLOW_DEVELOPMENT_SECRETS="false",
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "LABORNET_TOKEN_SECRET is a public development value" in result.stderr
 
 
 def test_agent_token_needs_its_agent_id() -> None:
@@ -119,11 +159,23 @@ def test_setup_broker_declares_and_says_what(rabbit_config: dict[str, Any]) -> N
     assert "queue intake.dlq" in lines
     assert "queue labornet.unrouted" in lines
     assert "policy labornet-routing-handlers" in lines
+    assert "policy labornet-unrouted-bound" in lines
+    # every consumer's queue, bound, before any service ran
+    assert f"queue {HANDLER_QUEUE} <- intake.events case_received" in lines
+    # the retry levels of config.yml's EVENT_RETRY_DELAYS_MS, or the operator's
+    assert "queue routing.retry.1s" in lines
+    assert "queue routing.retry.1m" in lines
     with kombu.Connection(amqp_uri) as connection:
         channel = connection.channel()
         channel.exchange_declare("intake.events", "topic", passive=True)
         channel.queue_declare("routing.dlq", passive=True)
+        channel.queue_declare(HANDLER_QUEUE, passive=True)
         channel.close()
+    tuned = labornet(
+        "setup-broker", amqp_uri=amqp_uri, LABORNET_EVENT_RETRY_DELAYS_MS="250,2000"
+    )
+    assert tuned.returncode == 0, tuned.stderr
+    assert "queue notify.retry.250ms" in tuned.stdout.splitlines()
     # and once more: nothing changes, nothing fails
     again = labornet("setup-broker", amqp_uri=amqp_uri)
     assert again.returncode == 0
@@ -231,6 +283,47 @@ def test_dlq_replay_of_one_event(broker: dict[str, Any]) -> None:
     assert left["event_id"] == first["event_id"]
 
 
+def test_unrouted_list_and_replay(broker: dict[str, Any]) -> None:
+    amqp_uri = broker["AMQP_URI"]
+    body = withdrawn_event_body("LN-2568-00000079")
+    with kombu.Connection(amqp_uri) as connection:
+        # nobody consumes notify's notification_failed
+        kombu.Producer(connection.channel()).publish(
+            body,
+            exchange="notify.events",
+            routing_key="notification_failed",
+            serializer="json",
+            delivery_mode=2,
+        )
+    listed = labornet("unrouted", "list", "--json", amqp_uri=amqp_uri)
+    assert listed.returncode == 0, listed.stderr
+    [event] = json.loads(listed.stdout)
+    assert event["event_id"] == body["event_id"]
+    assert (event["exchange"], event["routing_key"]) == (
+        "notify.events",
+        "notification_failed",
+    )
+    text = labornet("unrouted", "list", amqp_uri=amqp_uri)
+    assert body["event_id"] in text.stdout
+
+    replayed = labornet("unrouted", "replay", amqp_uri=amqp_uri)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "re-published 1 event(s): 0 delivered, 1 came back" in replayed.stdout
+    with kombu.Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        channel.queue_declare("test-failed-notices", durable=True, auto_delete=False)
+        channel.queue_bind(
+            "test-failed-notices", "notify.events", "notification_failed"
+        )
+        channel.close()
+    replayed = labornet("unrouted", "replay", amqp_uri=amqp_uri)
+    assert "re-published 1 event(s): 1 delivered, 0 came back" in replayed.stdout
+    [message] = take_all(amqp_uri, "test-failed-notices")
+    assert json.loads(message.body) == body
+    empty = labornet("unrouted", "list", amqp_uri=amqp_uri)
+    assert empty.stdout.strip() == "labornet.unrouted is empty"
+
+
 def test_dlq_commands_say_so_when_the_broker_is_down(closed_port: int) -> None:
     closed = f"amqp://guest:guest@127.0.0.1:{closed_port}/"
     result = labornet("dlq", "list", "routing", amqp_uri=closed)
@@ -251,3 +344,30 @@ def test_run_without_rabbitmq_says_so_in_one_line(closed_port: int) -> None:
     assert "rabbitmq-server" in line  # how to start it
     assert "guest:guest" not in line  # no credentials
     assert "Traceback" not in result.stderr
+
+
+def _lifetime(token: str) -> int:
+    import jwt
+
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], issuer="labornet")
+    return int(claims["exp"] - claims["iat"])
+
+
+def test_token_lifetime_defaults_to_the_scope_cap_and_ttl_stays_within_it() -> None:
+    def create(*args: str) -> subprocess.CompletedProcess[str]:
+        return labornet("token", "create", *args, LABORNET_TOKEN_SECRET=SECRET)
+
+    operator = create("--scope", "operator")
+    assert operator.returncode == 0, operator.stderr
+    assert _lifetime(operator.stdout.strip()) == 12 * 3600
+    agency = create("--scope", "agency", "--agency", "sso")
+    assert _lifetime(agency.stdout.strip()) == 365 * 24 * 3600
+    short = create("--scope", "agent", "--agent-id", "A-1", "--ttl", "90m")
+    assert short.returncode == 0, short.stderr
+    assert _lifetime(short.stdout.strip()) == 90 * 60
+    too_long = create("--scope", "operator", "--ttl", "2d")
+    assert too_long.returncode == 2
+    assert too_long.stdout == ""
+    assert "longer than the operator scope allows (12h" in too_long.stderr
+    garbage = create("--scope", "operator", "--ttl", "soon")
+    assert garbage.returncode == 2 and "--ttl soon" in garbage.stderr

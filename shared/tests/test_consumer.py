@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session
 from labornet_shared.broker import DELIVERY_LIMIT, Management
 from labornet_shared.consumer import (
     apply_once,
-    backoff_ms,
     dead_letter_queue_name,
     event_handler,
     processed_events_table,
@@ -44,14 +43,14 @@ from labornet_shared.dlq import (
     purge_dead_letters,
     replay_dead_letters,
 )
-from labornet_shared.events import Event, make_event
+from labornet_shared.events import Event
 from labornet_shared.health import Readiness
-from labornet_shared.testing import MANAGEMENT_URL, wait_until
+from labornet_shared.testing import MANAGEMENT_URL, case_received_event, wait_until
 
 SERVICE = "routing"
 CONSUMER = "routing.on_case_received"
 HANDLER_QUEUE = "evt-intake-case_received--routing.on_case_received"
-BACKOFF_MS = 20
+RETRY_DELAYS_MS = (20, 40, 80)
 
 metadata = MetaData()
 processed_events = processed_events_table(metadata)
@@ -115,7 +114,7 @@ def routing(
     config = {
         **broker,
         "DATABASE_URL": db_url,
-        "EVENT_BACKOFF_MS": BACKOFF_MS,
+        "EVENT_RETRY_DELAYS_MS": ",".join(map(str, RETRY_DELAYS_MS)),
     }
     container = container_factory(Routing, config)
     container.start()
@@ -123,23 +122,7 @@ def routing(
     return config
 
 
-def case_received(reference: str = "LN-2568-00000042", **envelope: Any) -> Event:
-    return make_event(
-        "case_received",
-        {
-            "reference": reference,
-            "category": "termination_severance",
-            "description": "ถูกเลิกจ้างโดยไม่ได้รับค่าชดเชย",
-            "location": {"province_code": "TH-52", "lat": 18.29, "long": 99.49},
-            "channel": "line",
-            "language": "th",
-            "abroad_country": None,
-            "submitted_by_agent_id": None,
-            "received_at": "2025-11-26T04:00:00+00:00",
-        },
-        correlation_id=reference,
-        **envelope,
-    )
+case_received = case_received_event
 
 
 def publish(amqp_uri: str, body: Any, routing_key: str = "case_received") -> None:
@@ -191,9 +174,10 @@ def test_failing_handler_is_retried_with_backoff_then_dead_lettered_and_replayed
     [letter] = parked(amqp_uri, 1)
     attempts = calls_for(event.event_id)
     assert len(attempts) == 1 + 5
-    # each retry waited at least its (doubling) backoff
+    # each retry waited at least its level's delay
     for retry, (before, after) in enumerate(pairwise(attempts), start=1):
-        assert after - before >= backoff_ms(retry, BACKOFF_MS) / 1000 * 0.9
+        delay = RETRY_DELAYS_MS[min(retry, len(RETRY_DELAYS_MS)) - 1]
+        assert after - before >= delay / 1000 * 0.9
     assert letter.event_id == event.event_id
     assert letter.event_type == "case_received"
     assert letter.correlation_id == "LN-2568-00000042"
@@ -204,7 +188,8 @@ def test_failing_handler_is_retried_with_backoff_then_dead_lettered_and_replayed
     assert letter.failed_at
     # nothing lost, nothing left behind: the one message sits in the DLQ
     assert ready(amqp_uri, HANDLER_QUEUE) == 0
-    assert ready(amqp_uri, retry_queue_name(HANDLER_QUEUE)) == 0
+    for delay in RETRY_DELAYS_MS:
+        assert ready(amqp_uri, retry_queue_name(SERVICE, delay)) == 0
     assert rows(engine, screened) == []
     assert rows(engine, processed_events) == []
     # listing does not consume
@@ -441,9 +426,7 @@ def test_not_ready_while_the_handler_queue_cannot_be_declared(
         channel = connection.channel()
         channel.queue_declare(HANDLER_QUEUE, durable=True, auto_delete=False)
         channel.close()
-    container = container_factory(
-        Routing, {**broker, "DATABASE_URL": db_url, "EVENT_BACKOFF_MS": BACKOFF_MS}
-    )
+    container = container_factory(Routing, {**broker, "DATABASE_URL": db_url})
     starting = eventlet.spawn(container.start)
     eventlet.sleep(2.5)  # several refused declarations
     state = readiness_of(container)

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import timedelta
 
 import jwt
 import pytest
 
-from labornet_shared.tokens import InvalidToken, Principal, issue_token, verify_token
+from labornet_shared.tokens import (
+    InvalidToken,
+    Principal,
+    issue_token,
+    token_lifetimes,
+    verify_token,
+)
 
 SECRET = "test-secret-0123456789abcdef0123456789"
 
@@ -115,3 +122,77 @@ def test_foreign_issuer_or_scope_fails() -> None:
     )
     with pytest.raises(InvalidToken):
         verify_token(SECRET, bad_scope)
+
+
+# --- loose tokens (issue 13): no expiry, no known agency, too long a life ----
+
+
+def signed(**claims: object) -> str:
+    """A token signed with the right secret, with exactly these claims (one
+    given as None is left out)."""
+    now = int(time.time())
+    base: dict[str, object] = {"iss": "labornet", "iat": now, "exp": now + 3600}
+    payload = {k: v for k, v in {**base, **claims}.items() if v is not None}
+    return jwt.encode(payload, SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"scope": "operator", "sub": "x", "exp": None},
+        {"scope": "operator", "sub": "x", "iat": None},
+        {"scope": "agency", "sub": "x"},
+        {"scope": "agency", "sub": "x", "agency": "fbi"},
+        {"scope": "agency", "sub": "x", "agency": ""},
+        {"scope": "agent", "sub": "x"},
+    ],
+    ids=[
+        "no-expiry",
+        "no-issued-at",
+        "agency-without-agency",
+        "unknown-agency",
+        "empty-agency",
+        "agent-without-agent",
+    ],
+)
+def test_loose_tokens_are_refused(claims: dict[str, object]) -> None:
+    with pytest.raises(InvalidToken):
+        verify_token(SECRET, signed(**claims))
+
+
+@pytest.mark.parametrize(
+    ("scope", "claims", "longest"),
+    [
+        ("operator", {}, timedelta(hours=12)),
+        ("agent", {"agent_id": "A-1"}, timedelta(days=30)),
+        ("agency", {"agency": "sso"}, timedelta(days=365)),
+        ("open311", {}, timedelta(days=365)),
+    ],
+)
+def test_each_scope_lives_at_most_its_cap(
+    scope: str, claims: dict[str, str], longest: timedelta
+) -> None:
+    now = int(time.time())
+    at_cap = signed(
+        scope=scope, sub="x", exp=now + int(longest.total_seconds()), **claims
+    )
+    assert verify_token(SECRET, at_cap).scope == scope
+    beyond = signed(
+        scope=scope, sub="x", exp=now + int(longest.total_seconds()) + 60, **claims
+    )
+    with pytest.raises(InvalidToken):
+        verify_token(SECRET, beyond)
+    # issued without a ttl, a token gets its scope's cap
+    issued = issue_token(SECRET, scope, **claims)
+    payload = jwt.decode(issued, SECRET, algorithms=["HS256"], issuer="labornet")
+    assert payload["exp"] - payload["iat"] == int(longest.total_seconds())
+
+
+def test_the_caps_come_from_config() -> None:
+    lifetimes = token_lifetimes({"TOKEN_MAX_HOURS_OPERATOR": "1"})
+    assert lifetimes["operator"] == timedelta(hours=1)
+    assert lifetimes["agency"] == timedelta(days=365)
+    two_hours = issue_token(SECRET, "operator", ttl=timedelta(hours=2))
+    assert verify_token(SECRET, two_hours).is_operator
+    with pytest.raises(InvalidToken):
+        verify_token(SECRET, two_hours, lifetimes)

@@ -1214,6 +1214,8 @@ def interrupt(signum: int, frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # the services under measure run with config.yml's development secrets
+    os.environ.setdefault("LABORNET_ALLOW_DEVELOPMENT_SECRETS", "true")
     # `timeout`/kill: clean up (processes, vhost, databases) as for Ctrl-C
     signal.signal(signal.SIGTERM, interrupt)
     # eventlet's and pkg_resources' import-time notices (nameko imports both)

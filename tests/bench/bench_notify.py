@@ -165,6 +165,8 @@ def baseline(line: Any, sms: Any, count: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # the services under measure run with config.yml's development secrets
+    os.environ.setdefault("LABORNET_ALLOW_DEVELOPMENT_SECRETS", "true")
     amqp = os.environ.get("LABORNET_AMQP_URI", "amqp://guest:guest@localhost:5672/")
     management = os.environ.get(
         "LABORNET_RABBIT_MANAGEMENT_URL", "http://guest:guest@localhost:15672"

@@ -830,6 +830,8 @@ class Results:
 def main(argv: list[str] | None = None) -> int:
     """One run: import, re-import, baseline, search, summary; exit status."""
     args = parse_args(argv)
+    # the services under measure run with config.yml's development secrets
+    os.environ.setdefault("LABORNET_ALLOW_DEVELOPMENT_SECRETS", "true")
     # `timeout`/kill: clean up (processes, vhost, databases) as for Ctrl-C
     signal.signal(signal.SIGTERM, interrupt)
     # eventlet's and pkg_resources' import-time notices (nameko imports both)

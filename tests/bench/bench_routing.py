@@ -735,6 +735,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """One run: start, warm up, measure, ceiling, report; the exit status."""
     args = parse_args(argv)
+    # the services under measure run with config.yml's development secrets
+    os.environ.setdefault("LABORNET_ALLOW_DEVELOPMENT_SECRETS", "true")
     # `timeout`/kill: clean up (processes, vhost, databases) as for Ctrl-C
     signal.signal(signal.SIGTERM, interrupt)
     # eventlet's and pkg_resources' import-time notices (nameko imports both)

@@ -11,37 +11,22 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from labornet_shared.testing import Api, TcpProxy, case_payload, wait_until
+from labornet_shared.testing import (
+    Api,
+    TcpProxy,
+    amqp_through,
+    case_payload,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
 BEFORE_OUTAGE = 10
 DURING_OUTAGE = 30
-
-
-def through(amqp_uri: str, port: int) -> str:
-    """``amqp_uri`` (credentials and vhost kept) sent to 127.0.0.1:``port``."""
-    parts = urlsplit(amqp_uri)
-    credentials = parts.netloc.rpartition("@")[0]
-    netloc = f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-@pytest.fixture
-def broker_proxy(broker: dict[str, Any]) -> Iterator[TcpProxy]:
-    """A cuttable TCP proxy in front of the local RabbitMQ."""
-    port = urlsplit(broker["AMQP_URI"]).port or 5672
-    proxy = TcpProxy(("127.0.0.1", port)).start()
-    try:
-        yield proxy
-    finally:
-        proxy.stop()
 
 
 def submit(api: Api, rng: random.Random, count: int) -> list[str]:
@@ -63,7 +48,7 @@ def test_cases_taken_during_broker_outage_are_announced_once_it_returns(
     broker_proxy: TcpProxy, start_intake, queue_tap, broker, intake_outbox
 ):
     tap = queue_tap("intake.events", "case_received")
-    api = start_intake(AMQP_URI=through(broker["AMQP_URI"], broker_proxy.port))
+    api = start_intake(AMQP_URI=amqp_through(broker["AMQP_URI"], broker_proxy.port))
     rng = random.Random(20240603)
     with api:
         status, body = readiness(api)

@@ -12,13 +12,11 @@ failed, ``interrupted``, never sent again).
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import requests
 from sqlalchemy import create_engine, text
 
 from labornet_notify.fakes import FakeLineApi, FakeThaiBulkSms
@@ -30,10 +28,10 @@ from labornet_shared.testing import (
     migrate,
     publish_event,
     repo_root,
+    service_process,
     wait_until,
 )
 
-NAMEKO = str(Path(sys.executable).parent / "nameko")
 AGENTS = 6
 CASES = 30
 SUBDISTRICTS = ("520101", "520102", "520103")
@@ -61,23 +59,7 @@ def notify_process(
         LABORNET_LOG_LEVEL="WARNING",
         PYTHONWARNINGS="ignore",
     )
-    config = str(repo_root() / "services" / "notify" / "config.yml")
-    argv = [NAMEKO, "run", "--config", config, "labornet_notify.service"]
-    process = ChildProcess(name, argv, tmp_path, env)
-
-    def ready() -> bool:
-        try:
-            answer = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
-        except requests.RequestException:
-            return False
-        return answer.status_code == 200
-
-    try:
-        wait_until(ready, timeout=30)
-    except AssertionError:
-        process.kill()
-        raise AssertionError(process.logs()) from None
-    return process
+    return service_process("notify", name, tmp_path, env, port)
 
 
 def statuses(db: str) -> Counter[str]:

@@ -152,7 +152,7 @@ def case_counter(
             "AMQP_URI": broker["AMQP_URI"],
             "DATABASE_URL": consumer_db,
             "max_workers": 10,
-            "EVENT_BACKOFF_MS": 50,
+            "EVENT_RETRY_DELAYS_MS": "50,100,200",
         },
     )
     container.start()

@@ -8,6 +8,7 @@ from nameko.extensions import DependencyProvider
 
 from labornet_intake.models import Base
 from labornet_shared.db import Database
+from labornet_shared.local_secrets import private_setting
 from labornet_shared.outbox import OutboxRelay
 
 
@@ -27,9 +28,11 @@ class Settings(DependencyProvider):
     def setup(self) -> None:
         """Read the secrets and Open311's settings from config."""
         config = self.container.config
-        self.pepper = str(config["TRACKING_CODE_PEPPER"])
+        # public values would let anyone compute tracking codes or sign
+        # links: refuse to start with them
+        self.pepper = private_setting(config, "TRACKING_CODE_PEPPER")
         # signs the citizens' feedback links (notify issues them)
-        self.token_secret = str(config["TOKEN_SECRET"])
+        self.token_secret = private_setting(config, "TOKEN_SECRET")
         # the one jurisdiction Open311 serves, the public URL of its endpoint
         # (empty: the URL the request came to) and whether it is live
         self.open311_jurisdiction = str(

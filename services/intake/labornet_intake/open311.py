@@ -1253,7 +1253,7 @@ class Open311Entrypoint(HttpEntrypoint):
         if key is None:
             return None
         try:
-            principal = verify_token(self.token_secret, key)
+            principal = verify_token(self.token_secret, key, self.token_lifetimes)
         except InvalidToken as exc:
             raise Open311Error(403, ("api_key_invalid", "api_key")) from exc
         if principal.scope != "open311":

@@ -14,7 +14,12 @@ import pytest
 from nameko.exceptions import IncorrectSignature, RemoteError
 
 from labornet_intake.testing import closing_events
-from labornet_shared.testing import anonymous_case_payload, case_payload, wait_until
+from labornet_shared.testing import (
+    anonymous_case_payload,
+    case_payload,
+    logging_everything_to,
+    wait_until,
+)
 
 NAME = "มาลี ศรีสุข"
 PHONE = "081-234-5678"
@@ -207,16 +212,8 @@ class Capture(logging.Handler):
 @pytest.fixture
 def logs() -> Iterator[Capture]:
     """Everything logged at DEBUG while the test runs."""
-    capture = Capture()
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(capture)
-    root.setLevel(logging.DEBUG)
-    try:
+    with logging_everything_to(Capture()) as capture:
         yield capture
-    finally:
-        root.removeHandler(capture)
-        root.setLevel(level)
 
 
 def test_no_personal_data_in_the_logs(intake_api, intake_rpc, logs):

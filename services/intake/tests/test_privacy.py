@@ -13,7 +13,7 @@ import pytest
 
 from labornet_shared.logs import JsonFormatter
 from labornet_shared.reference import generate_national_id
-from labornet_shared.testing import case_payload
+from labornet_shared.testing import case_payload, logging_everything_to
 from labornet_shared.tokens import issue_token
 
 NATIONAL_ID = generate_national_id(random.Random(20260315))
@@ -75,16 +75,8 @@ class Capture(logging.Handler):
 @pytest.fixture
 def logs(intake_api) -> Iterator[Capture]:
     """Capture everything at DEBUG while the test talks to intake."""
-    capture = Capture()
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(capture)
-    root.setLevel(logging.DEBUG)
-    try:
+    with logging_everything_to(Capture()) as capture:
         yield capture
-    finally:
-        root.removeHandler(capture)
-        root.setLevel(level)
 
 
 def citizen_body(**citizen: Any) -> dict[str, Any]:

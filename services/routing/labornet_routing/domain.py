@@ -29,6 +29,8 @@ from labornet_routing.models import (
     SlaSetting,
     outbox_messages,
 )
+from labornet_routing.versions import compare_and_set, lock_case
+from labornet_shared.consumer import PrerequisiteMissing
 from labornet_shared.events import (
     ERASED_TEXT,
     REFERRALS_EXCHANGE,
@@ -83,13 +85,21 @@ class ReferralNotFound(LookupError):
 class IllegalTransition(ValueError):
     """The referral's status does not allow this action."""
 
-    def __init__(self, status: str) -> None:
+    def __init__(self, status: str, version: int | None = None) -> None:
         super().__init__(status)
         self.status = status
+        self.version = version
 
 
-class UnknownCase(LookupError):
-    """An event names a case routing never received."""
+class ReferralChanged(IllegalTransition):
+    """The referral changed since the action's starting state was read
+    (another action, an escalation): the action is not applied to a state
+    it was not meant for. Carries the current status and version."""
+
+
+class UnknownCase(PrerequisiteMissing, LookupError):
+    """An event names a case routing has not received (yet): its
+    ``case_received`` may still be on its way on another queue."""
 
 
 # --- reading the rules -------------------------------------------------------
@@ -413,9 +423,12 @@ def withdraw_case(session: Session, event: Event, clock: Clock = utc_now) -> int
     """The citizen withdrew the case: withdraw its open referrals and tell
     their offices. Returns how many referrals were withdrawn."""
     reference = event.payload["reference"]
-    case = session.get(RoutedCase, reference)
-    if case is None:
+    if not lock_case(session, reference):
         raise UnknownCase(reference)
+    case = session.get(RoutedCase, reference)
+    assert case is not None
+    if case.status != "routed":
+        return 0  # closed meanwhile (or withdrawn already): nothing is open
     now = clock()
     count = 0
     for referral in list(case.referrals):
@@ -425,6 +438,7 @@ def withdraw_case(session: Session, event: Event, clock: Clock = utc_now) -> int
                 case,
                 referral,
                 "withdrawn",
+                seen_version=referral.version,
                 note="the citizen withdrew the case",
                 outcome=None,
                 author="citizen",
@@ -504,17 +518,24 @@ def _change(
     referral: Referral,
     status: str,
     *,
+    seen_version: int,
     note: str | None,
     outcome: str | None,
     author: str,
     now: datetime,
 ) -> None:
-    """Set a referral's status; note it; tell routing.events and the office."""
+    """Set a referral's status if it is still at ``seen_version``; note it;
+    tell routing.events and the office.
+
+    Raises:
+        ReferralChanged: another change came first; nothing was written.
+    """
     previous = referral.status
-    referral.status = status
-    referral.updated_at = now
+    values: dict[str, Any] = {"status": status, "updated_at": now}
     if outcome is not None:
-        referral.outcome = outcome
+        values["outcome"] = outcome
+    if not compare_and_set(session, referral, seen_version, **values):
+        raise ReferralChanged(referral.status, referral.version)
     session.add(
         ReferralNote(
             referral_id=referral.id,
@@ -550,19 +571,38 @@ def act_on_referral(
     note: str | None = None,
     outcome: str | None = None,
     clock: Clock = utc_now,
+    expected_version: int | None = None,
 ) -> Referral:
     """accept, reject (with a reason), progress (a note) or resolve (an
     outcome). A rejection refers the case's problems onwards; the last
     referral resolved closes the case.
 
+    The action applies to the state it started from: the referral as read
+    when the request began, or ``expected_version`` (``If-Match``) when the
+    office names it. If another change came in between, the action is
+    refused with :class:`ReferralChanged` — except a progress note, which
+    adds to whatever the office is doing and applies to the new state when
+    that still allows it.
+
     Raises:
         ReferralNotFound: not this principal's referral.
         IllegalTransition: the status does not allow the action.
+        ReferralChanged: the referral changed since that starting state.
     """
     referral = referral_for(session, referral_id, principal)
+    seen = referral.version if expected_version is None else expected_version
+    if TRANSITIONS[action].get(referral.status) is None and seen == referral.version:
+        raise IllegalTransition(referral.status, referral.version)
+    # from here on, changes of this case wait for each other
+    lock_case(session, referral.case_reference)
+    session.refresh(referral)
+    if referral.version != seen:
+        if action != "progress" or expected_version is not None:
+            raise ReferralChanged(referral.status, referral.version)
+        seen = referral.version
     target = TRANSITIONS[action].get(referral.status)
     if target is None:
-        raise IllegalTransition(referral.status)
+        raise IllegalTransition(referral.status, referral.version)
     case = referral.case
     now = clock()
     _change(
@@ -570,6 +610,7 @@ def act_on_referral(
         case,
         referral,
         target,
+        seen_version=seen,
         note=note,
         outcome=outcome,
         author=_author(principal),
@@ -682,9 +723,12 @@ def check_overdue(
     province's ``ops`` office — exactly once, however many routing
     instances run this at the same time.
 
-    The claim is a conditional UPDATE (``... WHERE accept_overdue_at IS
-    NULL``) in the same transaction as the events: of two instances, the
-    second's UPDATE waits for the first's commit, then matches no row.
+    The claim is a compare-and-set in the same transaction as the events
+    (``... WHERE version = ? AND accept_overdue_at IS NULL AND status IN
+    (...) AND due <= now``), made with the case taken: of two instances, the
+    second waits for the first's commit, then matches no row; an office's
+    action that came first (an accept) leaves nothing to escalate, and one
+    that comes after the claim finds the version gone and gets 409.
     """
     now = clock()
     escalations: list[Escalation] = []
@@ -697,23 +741,26 @@ def check_overdue(
             Referral.due_resolve_at,
         ),
     ):
-        candidates = session.scalars(
-            select(Referral.id)
+        candidates = session.execute(
+            select(Referral.id, Referral.case_reference)
             .where(Referral.status.in_(statuses), due <= now, column.is_(None))
-            .order_by(due)
+            .order_by(due, Referral.id)
             .limit(limit)
         ).all()
-        for referral_id in candidates:
-            claimed = session.execute(
-                update(Referral)
-                .where(Referral.id == referral_id, column.is_(None))
-                .values({column.key: now})
-            )
-            if not claimed.rowcount:  # type: ignore[attr-defined]
-                continue  # another instance escalated it first
+        for referral_id, reference in candidates:
+            lock_case(session, reference)
             referral = session.get(Referral, referral_id)
             assert referral is not None
-            session.refresh(referral)
+            if not compare_and_set(
+                session,
+                referral,
+                referral.version,
+                column.is_(None),
+                Referral.status.in_(statuses),
+                due <= now,
+                **{column.key: now},
+            ):
+                continue  # accepted, resolved or escalated meanwhile
             escalations.append(_escalate(session, referral, clock_name, now))
     return escalations
 
@@ -772,7 +819,9 @@ def apply_agent(session: Session, event: Event) -> bool:
     """Project ``agent_registered``/``agent_updated``/``agent_deactivated``.
 
     A snapshot older than the one kept (by ``revision``) is ignored: events
-    of one agent may arrive out of order.
+    of one agent may arrive out of order. A deactivation that comes before
+    the agent's registration is kept as an inactive agent with its revision,
+    so the older registration that follows does not make it active.
     """
     payload = event.payload
     agent = session.get(ProjectedAgent, payload["agent_id"])
@@ -780,7 +829,11 @@ def apply_agent(session: Session, event: Event) -> bool:
         return False
     if event.event_type == "agent_deactivated":
         if agent is None:
-            return False
+            # only what the event says; a newer snapshot fills in the rest
+            agent = ProjectedAgent(
+                id=payload["agent_id"], name_th="", languages=[], kind=payload["kind"]
+            )
+            session.add(agent)
         agent.status = "inactive"
         agent.revision = payload["revision"]
         return True

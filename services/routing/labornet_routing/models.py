@@ -73,6 +73,9 @@ class RoutedCase(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     routed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # bumped by every change of the case's referrals: the UPDATE that bumps
+    # it makes concurrent changes of one case wait for each other
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     referrals: Mapped[list[Referral]] = relationship(
         back_populates="case", order_by="Referral.created_at"
@@ -111,6 +114,9 @@ class Referral(Base):
     resolve_overdue_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # +1 at every change of state; a change applies only to the version it
+    # started from (a conditional UPDATE), so two never start from one state
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     case: Mapped[RoutedCase] = relationship(back_populates="referrals")
     notes: Mapped[list[ReferralNote]] = relationship(

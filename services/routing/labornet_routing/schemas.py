@@ -103,6 +103,8 @@ class ReferralSchema(Schema):
     notes = fields.List(fields.Nested(NoteSchema))
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
+    # +1 at every change; send it back as If-Match to act on this state only
+    version = fields.Integer()
 
 
 class ReferralListSchema(Schema):

@@ -39,7 +39,7 @@ from labornet_shared.ids import is_canonical_uuid
 from labornet_shared.logs import correlation_id_var
 from labornet_shared.openapi import Operation
 from labornet_shared.pagination import encode_cursor
-from labornet_shared.problems import Problem
+from labornet_shared.problems import FieldError, Problem
 from labornet_shared.timers import every
 from labornet_shared.web import (
     cursor_position,
@@ -109,9 +109,25 @@ def _referral_view(referral: Referral) -> dict[str, Any]:
                 ],
                 "created_at": domain.aware(referral.created_at),
                 "updated_at": domain.aware(referral.updated_at),
+                "version": referral.version,
             }
         )
     )
+
+
+def _etag(referral: Referral) -> dict[str, str]:
+    return {"ETag": f'"{referral.version}"'}
+
+
+def _if_match(request: Request) -> int | None:
+    """The version an action is meant for (``If-Match: "3"``), if named."""
+    value = request.headers.get("If-Match")
+    if value is None:
+        return None
+    tag = value.strip().removeprefix("W/").strip('"')
+    if not (tag.isascii() and tag.isdigit()) or not 0 < int(tag) < 2**31:
+        raise Problem(400, "validation_failed", [FieldError("If-Match", "format")])
+    return int(tag)
 
 
 REFERRAL_ID = {"type": "string", "format": "uuid"}
@@ -128,6 +144,15 @@ def _action_operation(action: str, schema: type, summary: str) -> Operation:
         errors=(400, 401, 404, 409, 413, 415, 429),
         path_schemas={"referral_id": REFERRAL_ID},
         security=("bearer",),
+        headers=(
+            {
+                "name": "If-Match",
+                "description": "the referral's version the action is meant "
+                'for, e.g. "3": 409 referral_changed if it changed since',
+                "schema": {"type": "string", "pattern": '^(W/)?"?[0-9]{1,9}"?$'},
+            },
+        ),
+        response_headers={"ETag": {"schema": {"type": "string"}}},
     )
 
 
@@ -311,7 +336,7 @@ class RoutingService(web.Probes):
             referral = domain.referral_for(self.db.session, str(referral_id), principal)
         except domain.ReferralNotFound as exc:
             raise Problem(404, "not_found") from exc
-        return 200, _referral_view(referral)
+        return 200, _etag(referral), _referral_view(referral)
 
     @api("POST", "/v1/referrals/<uuid:referral_id>/<action>")
     def act(self, request: Request, referral_id: uuid.UUID, action: str) -> Any:
@@ -332,18 +357,25 @@ class RoutingService(web.Probes):
                 action,
                 note=data.get("note") or data.get("reason"),
                 outcome=data.get("outcome"),
+                expected_version=_if_match(request),
             )
         except domain.ReferralNotFound as exc:
             raise Problem(404, "not_found") from exc
         except domain.IllegalTransition as exc:
+            changed = isinstance(exc, domain.ReferralChanged)
             raise Problem(
                 409,
-                "illegal_transition",
-                detail=f"the referral is {exc.status}",
+                "referral_changed" if changed else "illegal_transition",
+                detail=f"the referral is {exc.status}"
+                + (" (it changed meanwhile)" if changed else ""),
                 headers={"X-Referral-Status": exc.status},
+                extensions={
+                    "referral_status": exc.status,
+                    "referral_version": exc.version,
+                },
             ) from exc
         correlation_id_var.set(referral.case_reference)
-        return 200, _referral_view(referral)
+        return 200, _etag(referral), _referral_view(referral)
 
     # --- operators' settings -------------------------------------------------
 

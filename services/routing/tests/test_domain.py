@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from labornet_routing import domain
+from labornet_routing import domain, versions
 from labornet_routing.models import Base, Referral, RoutedCase, outbox_messages
 from labornet_routing.testing import agent_event, case_received_event
+from labornet_shared.consumer import PrerequisiteMissing
 from labornet_shared.db import make_engine
 from labornet_shared.events import make_event, parse_event
 from labornet_shared.outbox import bind_outbox
@@ -353,3 +354,83 @@ def _deactivated(agent_id: str, revision: int) -> Any:
             "deactivated_at": datetime.now(UTC).isoformat(),
         },
     )
+
+
+# --- concurrent changes and events out of order ------------------------------
+
+
+def test_an_action_meant_for_a_state_that_is_gone_changes_nothing(session) -> None:
+    case = domain.receive_case(
+        session, case_received_event(), FakeClassifier("unpaid_wages")
+    )
+    (referral,) = referrals_of(session, case.reference).values()
+    as_issued = referral.version
+    # the accept clock ran out and the referral was escalated meanwhile
+    assert len(domain.check_overdue(session, clock=later(10))) == 1
+    with pytest.raises(domain.ReferralChanged) as raised:
+        domain.act_on_referral(
+            session, referral.id, DLPW, "accept", expected_version=as_issued
+        )
+    assert (raised.value.status, raised.value.version) == ("pending", as_issued + 1)
+    assert not [
+        e for _x, _k, e in outbox(session) if e.event_type == "referral_status_changed"
+    ]
+    # an office that saw the escalation may still take its referral
+    domain.act_on_referral(
+        session, referral.id, DLPW, "accept", expected_version=as_issued + 1
+    )
+    assert referral.status == "accepted"
+
+
+def test_an_escalation_claims_only_the_state_it_read(session) -> None:
+    case = domain.receive_case(
+        session, case_received_event(), FakeClassifier("unpaid_wages")
+    )
+    (referral,) = referrals_of(session, case.reference).values()
+    domain.act_on_referral(session, referral.id, DLPW, "accept")
+    # what an SLA check that read "pending" just before would claim: nothing
+    assert not versions.compare_and_set(
+        session,
+        referral,
+        referral.version - 1,
+        Referral.status == "pending",
+        accept_overdue_at=datetime.now(UTC),
+    )
+    assert domain.check_overdue(session, clock=later(10)) == []
+    assert referral.accept_overdue_at is None
+
+
+def test_a_withdrawal_leaves_a_closed_case_closed(session) -> None:
+    case = domain.receive_case(
+        session, case_received_event(), FakeClassifier("unpaid_wages")
+    )
+    (referral,) = referrals_of(session, case.reference).values()
+    domain.act_on_referral(session, referral.id, DLPW, "accept")
+    domain.act_on_referral(session, referral.id, DLPW, "resolve", outcome="resolved")
+    withdrawn = SimpleNamespace(payload={"reference": case.reference})
+    assert domain.withdraw_case(session, withdrawn) == 0  # type: ignore[arg-type]
+    assert session.get(RoutedCase, case.reference).status == "closed"
+    assert referral.status == "resolved"
+
+
+def test_events_before_their_case_wait_for_it(session) -> None:
+    early = SimpleNamespace(payload={"reference": "LN-2569-99999999"})
+    with pytest.raises(PrerequisiteMissing):
+        domain.withdraw_case(session, early)  # type: ignore[arg-type]
+    with pytest.raises(PrerequisiteMissing):
+        domain.erase_case_text(session, early)  # type: ignore[arg-type]
+
+
+def test_a_deactivation_before_the_registration_keeps_the_agent_out(session) -> None:
+    assert domain.apply_agent(session, _deactivated("agent-0001", 2))
+    assert not domain.apply_agent(session, agent_event(revision=1))
+    case = domain.receive_case(session, case_received_event(), THREE_PROBLEMS)
+    assert {r.agent_id for r in referrals_of(session, case.reference).values()} == {
+        None
+    }
+    # a newer snapshot (reactivated) counts again
+    assert domain.apply_agent(session, agent_event("agent_updated", revision=3))
+    case = domain.receive_case(session, case_received_event(), THREE_PROBLEMS)
+    assert {r.agent_id for r in referrals_of(session, case.reference).values()} == {
+        "agent-0001"
+    }

@@ -306,3 +306,60 @@ def test_an_erasure_wipes_the_description_and_the_offices_notes(
     # the referral itself stays, for the statistics and the office's work
     assert seen.json()["status"] == "accepted"
     assert [n["status"] for n in seen.json()["notes"]] == ["accepted"]
+
+
+def test_an_action_may_name_the_version_it_is_meant_for(
+    routing_api, broker, bearer
+) -> None:
+    publish_event(broker["AMQP_URI"], case_received_event(description=THREE_PROBLEMS))
+    sso = bearer("agency", agency="sso", province="TH-52")
+    (mine,) = referrals(routing_api, sso, 1)
+    path = f"/v1/referrals/{mine['id']}"
+    seen = routing_api.get(path, headers=sso)
+    assert (seen.json()["version"], seen.headers["ETag"]) == (1, '"1"')
+    problem = assert_problem(
+        routing_api.post(f"{path}/accept", headers={**sso, "If-Match": "²"}),
+        400,
+        "validation_failed",
+    )
+    assert problem["errors"][0]["field"] == "If-Match"
+    stale = routing_api.post(f"{path}/accept", headers={**sso, "If-Match": '"2"'})
+    problem = assert_problem(stale, 409, "referral_changed")
+    assert (problem["referral_status"], problem["referral_version"]) == ("pending", 1)
+    assert stale.headers["X-Referral-Status"] == "pending"
+    accepted = routing_api.post(f"{path}/accept", headers={**sso, "If-Match": '"1"'})
+    assert accepted.status_code == 200, accepted.text
+    assert (accepted.json()["version"], accepted.headers["ETag"]) == (2, '"2"')
+    again = routing_api.post(f"{path}/accept", headers=sso)
+    problem = assert_problem(again, 409, "illegal_transition")
+    assert (problem["referral_status"], problem["referral_version"]) == ("accepted", 2)
+
+
+def test_a_withdrawal_that_comes_before_its_case_waits_for_it(
+    routing_api, broker, queue_tap
+) -> None:
+    lampang = queue_tap(REFERRALS_EXCHANGE, "*.TH-52.*")
+    received = case_received_event(description=THREE_PROBLEMS)
+    reference = received.payload["reference"]
+    withdrawn = make_event(
+        "case_withdrawn",
+        {
+            "reference": reference,
+            "withdrawn_at": received.payload["received_at"],
+            "withdrawn_by": "citizen",
+        },
+        reference,
+    )
+    # the withdrawal's queue is served first: routing has no such case yet
+    publish_event(broker["AMQP_URI"], withdrawn)
+    time.sleep(0.2)
+    publish_event(broker["AMQP_URI"], received)
+    told = lampang.drain(expected=6, timeout=20)
+    statuses = sorted(
+        (m["event_type"], m["payload"]["referral"]["status"]) for m in told
+    )
+    assert (
+        statuses
+        == [("referral_issued", "pending")] * 3
+        + [("referral_status_changed", "withdrawn")] * 3
+    )

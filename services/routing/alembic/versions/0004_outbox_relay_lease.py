@@ -2,8 +2,8 @@
 on SQLite as on PostgreSQL) and the outbox's columns for parking an event the
 broker keeps refusing (failures, parked_at, last_error).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from labornet_shared.migrations import (
     drop_outbox_lease_and_parking,
 )
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
