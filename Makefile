@@ -7,7 +7,7 @@ SERVICES := $(notdir $(wildcard services/*))
 PACKAGES := shared/labornet_shared $(foreach s,$(SERVICES),services/$(s)/labornet_$(s))
 TEST_DIRS := shared/tests $(foreach s,$(SERVICES),services/$(s)/tests) tests
 
-.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify bench-publish venv migrate setup-broker clean eval-routing
+.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify bench-publish bench-relay venv migrate setup-broker clean eval-routing
 
 venv: $(STAMP)
 
@@ -67,6 +67,10 @@ bench-notify: $(STAMP)
 # bench-publish: the relay's CPU per event, its own frames against py-amqp's
 bench-publish: $(STAMP)
 	cd tests/bench && ../../$(BIN)/python bench_publish.py $(PUBLISH_ARGS)
+
+# bench-relay: what the relay's lease costs per batch, with and without it
+bench-relay: $(STAMP)
+	cd tests/bench && ../../$(BIN)/python bench_relay.py $(RELAY_ARGS)
 
 clean:
 	rm -rf var .mypy_cache .ruff_cache

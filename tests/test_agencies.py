@@ -37,7 +37,7 @@ from labornet_shared.events import (
     make_event,
     referral_routing_key,
 )
-from labornet_shared.outbox import ConfirmingPublisher
+from labornet_shared.outbox import BatchRefused, ConfirmingPublisher
 from labornet_shared.testing import (
     MANAGEMENT_URL,
     publish_event,
@@ -521,11 +521,13 @@ def test_referrals_wait_in_the_outbox_until_setup_broker_ran(
 ) -> None:
     """routing's relay never publishes a referral to an exchange without its
     alternate exchange: before setup-broker the publish is refused (the
-    outbox keeps the row and retries), after it the referral is set aside."""
+    outbox keeps the row and retries, parking it after OUTBOX_MAX_FAILURES
+    refusals), after it the referral is set aside."""
     amqp_uri = rabbit_config["AMQP_URI"]
     referral = referral_issued("sso", "TH-52")
-    with pytest.raises(amqp.exceptions.NotFound):
+    with pytest.raises(BatchRefused) as refused:
         publish_referrals(amqp_uri, referral)
+    assert isinstance(refused.value.__cause__, amqp.exceptions.NotFound)
 
     assert run_labornet("setup-broker", amqp_uri=amqp_uri).returncode == 0
     publish_referrals(amqp_uri, referral)

@@ -1,8 +1,8 @@
 """``labornet``: the one operator command.
 
-token create · setup-broker · migrate · relay · dlq list|replay|purge ·
-unrouted list|replay · referrals unrouted list|replay · agency create|delete ·
-run, and each
+token create · setup-broker · migrate · relay · outbox list|retry ·
+dlq list|replay|purge · unrouted list|replay · referrals unrouted list|replay ·
+agency create|delete · run, and each
 installed service's own commands (``labornet registry import``).
 """
 
@@ -30,6 +30,7 @@ from labornet_shared.config import (
     repo_root,
     service_config_path,
 )
+from labornet_shared.outbox_admin import app as outbox_app
 
 app = typer.Typer(help="labornet operator commands", no_args_is_help=True)
 token_app = typer.Typer(help="bearer tokens", no_args_is_help=True)
@@ -50,6 +51,7 @@ app.add_typer(referrals_app, name="referrals")
 app.add_typer(unrouted_app, name="unrouted")
 referrals_app.add_typer(referrals_unrouted_app, name="unrouted")
 app.add_typer(agency_app, name="agency")
+app.add_typer(outbox_app, name="outbox")
 
 
 def _err(message: str) -> None:
@@ -248,7 +250,12 @@ def relay(service: str) -> None:
 
     from labornet_shared.db import make_engine
     from labornet_shared.logs import setup_logging
-    from labornet_shared.outbox import ConfirmingPublisher, Relay, RelayLoop
+    from labornet_shared.outbox import (
+        ConfirmingPublisher,
+        Relay,
+        RelayLoop,
+        relay_settings,
+    )
 
     config = load_service_config(service)
     setup_logging(f"{service}-relay", str(config.get("LOG_LEVEL", "INFO")))
@@ -258,7 +265,8 @@ def relay(service: str) -> None:
             make_engine(str(config["DATABASE_URL"]), pool_size=2),
             models.Base.metadata,
             ConfirmingPublisher(str(config["AMQP_URI"])),
-            batch_size=int(config.get("OUTBOX_BATCH_SIZE", 200)),
+            service=service,
+            **relay_settings(config),
         ),
         poll_seconds=min(0.05, float(config.get("OUTBOX_POLL_SECONDS", 1.0))),
     )
@@ -274,6 +282,8 @@ def relay(service: str) -> None:
         loop.run()
     except KeyboardInterrupt:
         loop.stop()
+    finally:
+        loop.relay.release_lease()
 
 
 @dlq_app.command("list")

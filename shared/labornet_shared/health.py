@@ -108,7 +108,20 @@ class Readiness(DependencyProvider):
             checks["outbox_relay"] = all(relay.healthy for relay in relays)
         if consumers:
             checks["consumers"] = all(c.consuming for c in consumers)
-        return {"ready": all(checks.values()), "checks": checks}
+        state: dict[str, Any] = {"ready": all(checks.values()), "checks": checks}
+        if relays:
+            # parked events need an operator, not a restart: said, not "unready"
+            state["outbox"] = {"parked": parked_events(relays)}
+        return state
+
+
+def parked_events(loops: list[Any]) -> int | None:
+    """Outbox events parked after repeated refusals (None: the database did
+    not answer); sets the metric too."""
+    try:
+        return sum(loop.relay.refresh_parked() for loop in loops)
+    except Exception:
+        return None
 
 
 #: headers a reverse proxy adds: a request carrying one came from elsewhere,

@@ -48,3 +48,40 @@ def _run(context: Any, connection: Any, metadata: MetaData) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+# --- steps every service's outbox takes (called from each service's migration;
+# frozen once released: a later change is a new step, never an edit) ---------
+
+
+def add_outbox_lease_and_parking(op: Any) -> None:
+    """The relay lease table (one relay publishes an outbox at a time) and
+    the outbox's columns for parking a row the broker keeps refusing."""
+    import sqlalchemy as sa
+
+    op.create_table(
+        "outbox_relay_lease",
+        sa.Column("outbox", sa.String(length=100), nullable=False),
+        sa.Column("holder", sa.String(length=200), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("outbox", name=op.f("pk_outbox_relay_lease")),
+    )
+    with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("failures", sa.Integer(), nullable=False, server_default="0")
+        )
+        batch_op.add_column(
+            sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column("last_error", sa.String(length=200), nullable=True)
+        )
+
+
+def drop_outbox_lease_and_parking(op: Any) -> None:
+    """Undo :func:`add_outbox_lease_and_parking`."""
+    with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
+        batch_op.drop_column("last_error")
+        batch_op.drop_column("parked_at")
+        batch_op.drop_column("failures")
+    op.drop_table("outbox_relay_lease")

@@ -11,9 +11,16 @@ absorb.
 
 The relay runs inside each service process (:class:`OutboxRelay`, woken on
 commit and polling as a fallback) or alone (``labornet relay SERVICE``).
-Several relays may share one PostgreSQL database: a transaction-scoped
-advisory lock lets one publish at a time, so the events of a case leave in
-the order they were written.
+Several relays may share one outbox (service instances, ``labornet registry
+import``), on SQLite as on PostgreSQL: a lease row (:mod:`labornet_shared.lease`)
+lets exactly one publish at a time, so no event leaves twice and the events
+of a case leave in the order they were written.
+
+A row the broker refuses every time (an exchange that cannot exist, a body
+it will not take) is not left to stall the rows behind it: after
+``max_failures`` refusals it is parked (``parked_at``), an alert is logged,
+and the relay goes on; ``labornet outbox list|retry SERVICE`` shows it and
+sends it again.
 """
 
 from __future__ import annotations
@@ -25,13 +32,14 @@ import random
 import socket
 import threading
 import time
-import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kombu
 from nameko.extensions import DependencyProvider
+from prometheus_client import Counter, Gauge
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -43,24 +51,40 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     select,
     text,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from labornet_shared.db import Database, UnitOfWork, bulk_insert, is_postgresql
+from labornet_shared.db import Database, UnitOfWork, bulk_insert
 from labornet_shared.events import Event
 from labornet_shared.frames import publish_batch_frames
+from labornet_shared.lease import LEASE_TABLE, RelayLease, lease_table
 
 log = logging.getLogger(__name__)
 
-OUTBOX_TABLE = "outbox_messages"
+OUTBOX_TABLE = "outbox_messages"  # also named in outbox_admin.py
+
+PARKED = Gauge(
+    "labornet_outbox_parked_events",
+    "Outbox events set aside after the broker refused them (labornet outbox list)",
+    ["service"],
+)
+PARKED_TOTAL = Counter(
+    "labornet_outbox_events_parked_total",
+    "Outbox events this process set aside after repeated refusals",
+    ["service"],
+)
 
 
 def outbox_table(metadata: MetaData) -> Table:
-    """Define the outbox table in a service's metadata."""
+    """Define the outbox table in a service's metadata, and beside it the
+    relay lease table (:mod:`labornet_shared.lease`)."""
+    if LEASE_TABLE not in metadata.tables:
+        lease_table(metadata)
     return Table(
         OUTBOX_TABLE,
         metadata,
@@ -79,6 +103,12 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("sent_at", DateTime(timezone=True), nullable=True),
         Column("attempts", Integer, nullable=False, default=0),
+        # refusals by the broker of this row itself (not lost connections)
+        Column("failures", Integer, nullable=False, default=0, server_default="0"),
+        # set aside after max_failures refusals, until an operator retries
+        Column("parked_at", DateTime(timezone=True), nullable=True),
+        # why it was last refused: an error class and AMQP code, no content
+        Column("last_error", String(200), nullable=True),
         Index(
             "ix_outbox_messages_unsent",
             "id",
@@ -116,6 +146,7 @@ def add_event(
             "body": json.dumps(event.to_body(), ensure_ascii=False),
             "created_at": datetime.now(UTC),
             "attempts": 0,
+            "failures": 0,
         },
     )
     session.info["outbox_dirty"] = True
@@ -147,6 +178,7 @@ def add_events(
                 "body": json.dumps(event.to_body(), ensure_ascii=False),
                 "created_at": now,
                 "attempts": 0,
+                "failures": 0,
             }
             for event in events
         ],
@@ -175,6 +207,55 @@ def bind_outbox(session: Session, metadata: MetaData) -> Session:
     """Tell a plain session (tests, scripts) which outbox table it writes."""
     session.info["metadata"] = metadata
     return session
+
+
+class BatchRefused(RuntimeError):
+    """The broker refused a batch, or part of it, for what it holds — not a
+    lost connection, which is retried as long as it lasts.
+
+    ``positions``: the places in the batch of the refused messages when the
+    broker said which (a nack), else None. ``confirmed``: the places of those
+    the broker confirmed before it refused. ``reason``: an error class and an
+    AMQP reply code, never message content.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        positions: list[int] | None = None,
+        confirmed: Sequence[int] = (),
+    ) -> None:
+        super().__init__(f"broker refused the batch ({reason})")
+        self.reason = reason
+        self.positions = positions
+        self.confirmed = list(confirmed)
+
+
+# a connection closed for these codes was closed for the frames we sent
+_REFUSING_CONNECTION_CODES = {501, 502, 503, 505}
+
+
+def _refusal(exc: BaseException, connection: Any) -> str | None:
+    """Why ``exc`` means the broker refused what we sent (None: the
+    connection or the broker failed, which is no message's fault)."""
+    import amqp.exceptions
+
+    code = getattr(exc, "code", None)
+    if isinstance(exc, amqp.exceptions.ChannelError) or (
+        isinstance(exc, amqp.exceptions.AMQPError)
+        and code in _REFUSING_CONNECTION_CODES
+    ):
+        return f"{type(exc).__name__} {code}"
+    transient: tuple[type[BaseException], ...] = (OSError, EOFError, TimeoutError)
+    if connection is not None:
+        transient += tuple(connection.connection_errors) + tuple(
+            connection.recoverable_connection_errors
+        )
+    if isinstance(exc, transient):
+        return None
+    # an error of our own making with these rows (encoding, a value the
+    # frames cannot carry): the same rows fail the same way every time
+    return type(exc).__name__
 
 
 class ConfirmingPublisher:
@@ -238,6 +319,17 @@ class ConfirmingPublisher:
     def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
         self._nacked |= self._settle(delivery_tag, multiple)
 
+    def _confirmed(self, first: int, count: int) -> list[int]:
+        # the batch's places the broker acked (neither waiting nor nacked)
+        if not first:
+            return []
+        return [
+            place
+            for place in range(count)
+            if first + place not in self._unconfirmed
+            and first + place not in self._nacked
+        ]
+
     def close(self) -> None:
         """Drop the connection (it is re-opened on the next publish)."""
         connection, self._connection, self._channel = self._connection, None, None
@@ -258,6 +350,7 @@ class ConfirmingPublisher:
         assert connection is not None
         self._unconfirmed.clear()
         self._nacked.clear()
+        first = 0  # no tag: nothing published yet
         try:
             for exchange in {message["exchange"] for message in messages}:
                 self._declare(exchange)
@@ -286,20 +379,42 @@ class ConfirmingPublisher:
                 with contextlib.suppress(socket.timeout):
                     connection.drain_events(timeout=min(remaining, 1.0))
             if self._nacked:
-                raise RuntimeError("broker refused (nacked) a message")
-        except Exception:
+                raise BatchRefused(
+                    "nack",
+                    sorted(tag - first for tag in self._nacked),
+                    self._confirmed(first, len(messages)),
+                )
+        except BatchRefused:
             self.close()
             raise
+        except Exception as exc:
+            confirmed = self._confirmed(first, len(messages))
+            self.close()
+            reason = _refusal(exc, connection)
+            if reason is None:
+                raise
+            raise BatchRefused(reason, confirmed=confirmed) from exc
         finally:
             self._unconfirmed.clear()
             self._nacked.clear()
 
 
-class Relay:
-    """Moves outbox rows to the broker; framework-free so it runs anywhere."""
+@dataclass
+class Published:
+    """What :func:`publish_all` saw: events this relay published, whether
+    another relay (the lease holder) published some, and how many still wait."""
 
-    #: advisory lock key: one relay per database publishes at a time
-    LOCK_KEY = zlib.crc32(b"labornet-outbox-relay")
+    mine: int
+    elsewhere: bool
+    waiting: int
+
+
+class Relay:
+    """Moves outbox rows to the broker; framework-free so it runs anywhere.
+
+    It publishes only while it holds the outbox's lease; a row the broker
+    refuses ``max_failures`` times is parked and the rows behind it go on.
+    """
 
     def __init__(
         self,
@@ -308,64 +423,121 @@ class Relay:
         publisher: ConfirmingPublisher,
         batch_size: int = 200,
         retention: timedelta = timedelta(days=7),
+        *,
+        lease_seconds: float = 30.0,
+        max_failures: int = 10,
+        service: str = "",
     ) -> None:
         self.engine = engine
         self.table = metadata.tables[OUTBOX_TABLE]
         self.publisher = publisher
         self.batch_size = batch_size
         self.retention = retention
+        self.lease = RelayLease(
+            metadata.tables[LEASE_TABLE], OUTBOX_TABLE, lease_seconds
+        )
+        self.max_failures = max(1, max_failures)
+        self.service = service
         self.published = 0
         self._last_prune = 0.0
+        # after a refused batch, rows up to this id go one at a time, so the
+        # refusal lands on the row that causes it
+        self._one_by_one_until = 0
+        # whether the last batch was full (more may be waiting)
+        self._more = False
+
+    def _unsent(self) -> Any:
+        table = self.table
+        return table.c.sent_at.is_(None) & table.c.parked_at.is_(None)
+
+    def _next_rows(self, conn: Connection) -> list[Any]:
+        table = self.table
+        rows = (
+            conn.execute(
+                select(
+                    table.c.id,
+                    table.c.event_id,
+                    table.c.exchange,
+                    table.c.routing_key,
+                    table.c.event_type,
+                    table.c.correlation_id,
+                    table.c.body,
+                )
+                .where(self._unsent())
+                .order_by(table.c.id)
+                .limit(self.batch_size)
+            )
+            .mappings()
+            .all()
+        )
+        if rows and rows[0]["id"] <= self._one_by_one_until:
+            return list(rows[:1])
+        self._one_by_one_until = 0
+        return list(rows)
 
     def publish_pending(self) -> int:
         """Publish one batch of unsent events in order; returns how many.
 
-        Returns -1 when another relay holds the lock (PostgreSQL only).
+        Returns -1 when another relay holds the lease, or took it over while
+        this batch was in flight (then nothing of the batch is marked sent:
+        the new holder sends it again, consumers being idempotent).
         """
-        table = self.table
-        with self.engine.connect() as conn, conn.begin():
-            if is_postgresql(self.engine):
-                got = conn.execute(
-                    text("SELECT pg_try_advisory_xact_lock(:key)"),
-                    {"key": self.LOCK_KEY},
-                ).scalar()
-                if not got:
-                    return -1
-            rows = (
-                conn.execute(
-                    select(
-                        table.c.id,
-                        table.c.event_id,
-                        table.c.exchange,
-                        table.c.routing_key,
-                        table.c.event_type,
-                        table.c.correlation_id,
-                        table.c.body,
-                    )
-                    .where(table.c.sent_at.is_(None))
-                    .order_by(table.c.id)
-                    .limit(self.batch_size)
+        self._more = False
+        if self.lease.held():
+            # ours from the last batch: renewed if half of it is gone
+            if not self.lease.claim(self.engine):
+                return -1
+            with self.engine.connect() as conn:
+                rows: list[Any] | None = self._next_rows(conn)
+        else:
+            rows = self.lease.take(self.engine, self._next_rows)
+            if rows is None:
+                return -1
+        if not rows:
+            self.lease.release(self.engine)
+            return 0
+        limit = 1 if rows[0]["id"] <= self._one_by_one_until else self.batch_size
+        ids = [row["id"] for row in rows]
+        if not self.lease.held():  # stalled since the claim: no longer safe
+            return -1
+        try:
+            self.publisher.publish_batch([dict(row) for row in rows])
+        except BatchRefused as exc:
+            self._refused(rows, exc)
+            raise
+        except Exception:
+            self._count_attempt(ids)
+            self.release_lease()
+            raise
+        full = len(rows) >= limit
+        with self.engine.begin() as conn:
+            # the lease check and the mark commit together: a relay that
+            # lost the lease meanwhile marks nothing. It is kept while busy
+            # and given back by the first look that finds nothing to send
+            if not self.lease.confirm(conn):
+                log.warning(
+                    "outbox relay lost its lease during a batch of %d events;"
+                    " the relay now holding it publishes them",
+                    len(rows),
                 )
-                .mappings()
-                .all()
-            )
-            if not rows:
-                return 0
-            ids = [row["id"] for row in rows]
-            try:
-                self.publisher.publish_batch([dict(row) for row in rows])
-            except Exception:
-                # count the attempt in its own transaction: this one is
-                # rolled back by the raise
-                self._count_attempt(ids)
-                raise
+                return -1
             conn.execute(
-                update(table)
-                .where(table.c.id.in_(ids))
-                .values(sent_at=datetime.now(UTC), attempts=table.c.attempts + 1)
+                update(self.table)
+                .where(self.table.c.id.in_(ids))
+                .values(sent_at=datetime.now(UTC), attempts=self.table.c.attempts + 1)
             )
         self.published += len(rows)
+        self._more = full
         return len(rows)
+
+    def release_lease(self) -> None:
+        """Give the lease back if held (after a failure another relay, on
+        another connection, may do better; on stop a successor need not
+        wait for it to expire)."""
+        try:
+            self.lease.release(self.engine)
+        except Exception:  # the database may be what failed
+            self.lease.forget()
 
     def _count_attempt(self, ids: list[int]) -> None:
         try:
@@ -377,6 +549,105 @@ class Relay:
                 )
         except Exception:  # the database may be what failed
             log.warning("could not count outbox attempt")
+
+    def _refused(self, rows: list[Any], exc: BatchRefused) -> None:
+        """Count a refusal against the rows that caused it; park those that
+        reached ``max_failures``. When the broker did not say which row it
+        was, the batch's rows go one at a time next, to find out. Those the
+        broker confirmed before it refused are marked sent."""
+        ids = [row["id"] for row in rows]
+        confirmed_ids = [rows[i]["id"] for i in exc.confirmed if 0 <= i < len(rows)]
+        if exc.positions is not None:
+            culprits = [rows[i] for i in exc.positions if 0 <= i < len(rows)]
+        elif len(rows) == 1:
+            culprits = list(rows)
+        else:
+            culprits = []
+            self._one_by_one_until = ids[-1]
+        table = self.table
+        parked: list[Any] = []
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(table)
+                    .where(table.c.id.in_(ids))
+                    .values(attempts=table.c.attempts + 1)
+                )
+                if confirmed_ids and self.lease.confirm(conn):
+                    conn.execute(
+                        update(table)
+                        .where(table.c.id.in_(confirmed_ids))
+                        .values(sent_at=datetime.now(UTC))
+                    )
+                    self.published += len(confirmed_ids)
+                if culprits:
+                    culprit_ids = [row["id"] for row in culprits]
+                    conn.execute(
+                        update(table)
+                        .where(table.c.id.in_(culprit_ids))
+                        .values(
+                            failures=table.c.failures + 1,
+                            last_error=exc.reason[:200],
+                        )
+                    )
+                    parked = list(
+                        conn.execute(
+                            select(table.c.id, table.c.event_id, table.c.event_type)
+                            .where(
+                                table.c.id.in_(culprit_ids),
+                                table.c.failures >= self.max_failures,
+                            )
+                            .order_by(table.c.id)
+                        ).mappings()
+                    )
+                    if parked:
+                        conn.execute(
+                            update(table)
+                            .where(table.c.id.in_([row["id"] for row in parked]))
+                            .values(parked_at=datetime.now(UTC))
+                        )
+        except Exception:  # the database may be what failed
+            log.warning("could not count outbox refusal")
+            return
+        finally:
+            self.release_lease()
+        for row in parked:
+            # an alert: event id and type only, never the body
+            log.error(
+                "outbox event parked after %d refusals by the broker (%s):"
+                " event_id=%s event_type=%s; the events behind it go on;"
+                " `labornet outbox retry %s --event-id %s` sends it again",
+                self.max_failures,
+                exc.reason,
+                row["event_id"],
+                row["event_type"],
+                self.service or "SERVICE",
+                row["event_id"],
+            )
+            PARKED_TOTAL.labels(self.service).inc()
+        if parked:
+            self.refresh_parked()
+
+    def parked_count(self) -> int:
+        """How many events are parked (refused too often, waiting for an
+        operator's ``labornet outbox retry``)."""
+        table = self.table
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    # sent_at IS NULL: the unsent rows' partial index serves it
+                    select(func.count()).where(
+                        table.c.sent_at.is_(None), table.c.parked_at.is_not(None)
+                    )
+                ).scalar()
+                or 0
+            )
+
+    def refresh_parked(self) -> int:
+        """Count the parked events and set the metric."""
+        count = self.parked_count()
+        PARKED.labels(self.service).set(count)
+        return count
 
     def prune(self) -> int:
         """Delete events sent longer ago than the retention period."""
@@ -390,28 +661,69 @@ class Relay:
         return int(result.rowcount or 0)
 
     def pending_count(self) -> int:
-        """How many events wait to be published."""
-        from sqlalchemy import func
-
+        """How many events wait to be published (parked ones do not)."""
         with self.engine.connect() as conn:
             return int(
-                conn.execute(
-                    select(func.count()).where(self.table.c.sent_at.is_(None))
-                ).scalar()
-                or 0
+                conn.execute(select(func.count()).where(self._unsent())).scalar() or 0
             )
 
     def drain(self) -> int:
-        """Publish until nothing is pending (or another relay has the lock)."""
+        """Publish until nothing is pending; -1 if another relay holds the
+        lease before this one published anything."""
         total = 0
         while True:
             count = self.publish_pending()
             if count <= 0:
                 return total if total or count == 0 else count
             total += count
-            if count < self.batch_size:
+            if not self._more:
                 # a short batch took everything there was: no empty look
                 return total
+
+
+def publish_all(
+    relay: Relay,
+    patience: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Published:
+    """Publish what the outbox holds, or let the relay holding the lease do
+    it; return once nothing waits, or nothing has moved for ``patience``
+    seconds (default: a lease plus a confirm timeout, time enough for a dead
+    holder's lease to expire). A broker error of this relay is raised.
+
+    For commands (``labornet registry import``) that must end with their
+    events on the broker whether or not a service is running beside them.
+    """
+    if patience is None:
+        patience = relay.lease.seconds + relay.publisher.confirm_timeout
+    elsewhere = False
+    mine = relay.published
+    waiting = relay.pending_count()
+    still_since = time.monotonic()
+    while True:
+        if relay.drain() < 0:
+            elsewhere = True
+        now_waiting = relay.pending_count()
+        if now_waiting == 0:
+            return Published(relay.published - mine, elsewhere, 0)
+        if now_waiting < waiting:
+            waiting, still_since = now_waiting, time.monotonic()
+        elif time.monotonic() - still_since > patience:
+            return Published(relay.published - mine, elsewhere, now_waiting)
+        sleep(0.1)
+
+
+def relay_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A :class:`Relay`'s keyword arguments from a service's config
+    (``OUTBOX_BATCH_SIZE``, ``OUTBOX_LEASE_SECONDS``, ``OUTBOX_MAX_FAILURES``)."""
+    return {
+        "batch_size": int(config.get("OUTBOX_BATCH_SIZE", 200)),
+        "lease_seconds": float(config.get("OUTBOX_LEASE_SECONDS", 30.0)),
+        "max_failures": int(config.get("OUTBOX_MAX_FAILURES", 10)),
+    }
+
+
+PARKED_CHECK_SECONDS = 30.0
 
 
 class RelayLoop:
@@ -438,6 +750,7 @@ class RelayLoop:
         self._running = True
         self.failures = 0
         self.healthy = True
+        self._parked_checked = 0.0
 
     def wake(self) -> None:
         """Ask the loop to publish now (called after a commit)."""
@@ -459,13 +772,18 @@ class RelayLoop:
                 self.failures = 0
                 self.healthy = True
                 if count < 0:
-                    # another relay holds the lock: look again soon, so an
+                    # another relay holds the lease: look again soon (it
+                    # gives the lease back once the outbox is empty), so an
                     # event committed just after its last look waits briefly
-                    self.sleep(0.02)
+                    self.sleep(0.05)
                     continue
                 if time.monotonic() - self.relay._last_prune > 3600:
                     self.relay._last_prune = time.monotonic()
                     self.relay.prune()
+                if time.monotonic() - self._parked_checked > PARKED_CHECK_SECONDS:
+                    # operators retry parked rows from another process
+                    self._parked_checked = time.monotonic()
+                    self.relay.refresh_parked()
             except Exception as exc:
                 self.failures += 1
                 self.healthy = False
@@ -510,7 +828,8 @@ class OutboxRelay(DependencyProvider):
             database.engine,
             database.metadata,
             ConfirmingPublisher(config["AMQP_URI"]),
-            batch_size=int(config.get("OUTBOX_BATCH_SIZE", 200)),
+            service=self.container.service_name,
+            **relay_settings(config),
         )
 
         class _GreenEvent:
@@ -569,6 +888,8 @@ class OutboxRelay(DependencyProvider):
             if self._gt is not None:
                 self._gt.wait()
             self.loop.relay.publisher.close()
+            # a successor need not wait for the lease to expire
+            self.loop.relay.release_lease()
 
     def kill(self) -> None:
         """Stop at once."""

@@ -178,6 +178,8 @@ def relay_env(intake_db: str, amqp_uri: str) -> dict[str, str]:
         LABORNET_INTAKE_DB=intake_db,
         LABORNET_AMQP_URI=amqp_uri,
         LABORNET_OUTBOX_BATCH_SIZE=str(BATCH_SIZE),
+        # the killed relay's lease lapses after 5 s (not 30) for the next one
+        LABORNET_OUTBOX_LEASE_SECONDS="5",
         LABORNET_LOG_LEVEL="INFO",
     )
     return env

@@ -86,7 +86,7 @@ def test_unknown_route_is_problem_json(intake_api):
     assert response.json()["code"] == "not_found"
 
 
-def test_health_and_readiness(intake_api):
+def test_health_and_readiness(intake_api, intake_db):
     assert intake_api.get("/healthz").json() == {"status": "ok"}
     ready = intake_api.get("/readyz")
     assert ready.status_code == 200
@@ -96,6 +96,27 @@ def test_health_and_readiness(intake_api):
         "outbox_relay": True,
         "consumers": True,  # the handlers of routing's events
     }
+    assert ready.json()["outbox"] == {"parked": 0}
+
+    # an event the broker kept refusing, parked: said, and still ready (it
+    # needs an operator's `labornet outbox retry`, not a restart)
+    engine = create_engine(normalise_url(intake_db))
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO outbox_messages (event_id, exchange, routing_key,"
+                " event_type, body, created_at, attempts, failures, parked_at)"
+                " VALUES ('e5b0c7a4-0000-4000-8000-000000000001', 'nowhere',"
+                " 'case_received', 'case_received', '{}', :now, 10, 10, :now)"
+            ),
+            {"now": "2026-01-01 00:00:00"},
+        )
+    engine.dispose()
+    ready = intake_api.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["outbox"] == {"parked": 1}
+    metrics = intake_api.get("/metrics").text
+    assert 'labornet_outbox_parked_events{service="intake"} 1.0' in metrics
 
 
 def test_anonymous_case_needs_no_consent(intake_api):

@@ -8,6 +8,10 @@ broker's confirms, so when it says "delivered" the events are on the broker.
 By default it commits every :data:`CHUNK_ROWS` rows (agents and their events
 together) and a relay thread publishes each committed chunk while the next
 one is written; ``--all-or-nothing`` is one transaction, published after it.
+
+Its relay takes the outbox's lease like any other: while the running
+registry's relay holds it, that one publishes the chunks (never both), and
+the import waits until every event is on the broker whoever sent it.
 """
 
 from __future__ import annotations
@@ -191,19 +195,8 @@ def _import_file(
         f"{outcome.unchanged} unchanged"
     )
     if write and publish and (outcome.registered or outcome.updated):
-        if relay is not None:
-            delivered, elsewhere = relay.result()
-        else:
-            delivered, elsewhere = _publish(engine, metadata)
-        if elsewhere and not delivered:
-            console.print("events: the running registry's relay is publishing them")
-        elif elsewhere:
-            console.print(
-                f"events delivered to the broker: {delivered}; the running"
-                " registry's relay is publishing the others"
-            )
-        else:
-            console.print(f"events delivered to the broker: {delivered}")
+        published = relay.result() if relay is not None else _publish(engine, metadata)
+        console.print(_published_line(published))
     elapsed = time.perf_counter() - started
     console.print(
         f"done in {elapsed:.2f}s ({sheet.total / max(elapsed, 1e-6):,.0f} rows/s)"
@@ -263,43 +256,74 @@ def _import(
     return outcome
 
 
-def _publish(engine: Any, metadata: Any) -> tuple[int, bool]:
-    """Publish what the outbox holds, waiting for the broker's confirms;
-    (events published, whether the running service's relay had the lock)."""
-    from labornet_shared.cli import _amqp_uri, _on_broker
-    from labornet_shared.outbox import ConfirmingPublisher, Relay
+def _published_line(published: Any) -> str:
+    """What the import says about its events (a :class:`Published`)."""
+    if published.waiting:
+        return (
+            f"events delivered to the broker: {published.mine}; "
+            f"{published.waiting} wait in the outbox for the registry's relay"
+        )
+    if published.elsewhere:
+        return (
+            f"events delivered to the broker: {published.mine} by this import,"
+            " the others by the running registry's relay"
+        )
+    return f"events delivered to the broker: {published.mine}"
+
+
+def _relay(engine: Any, metadata: Any) -> Any:
+    """A relay like the registry's own (its lease, its settings), publishing
+    in the import's larger batches."""
+    from labornet_shared.cli import _amqp_uri
+    from labornet_shared.config import load_service_config
+    from labornet_shared.outbox import ConfirmingPublisher, Relay, relay_settings
+
+    settings = relay_settings(load_service_config("registry"))
+    settings["batch_size"] = PUBLISH_BATCH
+    return Relay(
+        engine,
+        metadata,
+        ConfirmingPublisher(_amqp_uri()),
+        service="registry",
+        **settings,
+    )
+
+
+def _publish(engine: Any, metadata: Any) -> Any:
+    """Publish what the outbox holds — or let the relay holding the lease
+    (the running registry) do it — and wait until it is on the broker."""
+    from labornet_shared.cli import _on_broker
+    from labornet_shared.outbox import publish_all
 
     with _on_broker("registry.events"):
-        publisher = ConfirmingPublisher(_amqp_uri())
+        relay = _relay(engine, metadata)
         try:
-            relay = Relay(engine, metadata, publisher, batch_size=PUBLISH_BATCH)
-            published = relay.drain()
+            return publish_all(relay)
         finally:
-            publisher.close()
-    # -1: another relay (the running service) holds the lock and publishes
-    return max(published, 0), published < 0
+            relay.release_lease()
+            relay.publisher.close()
 
 
 class _RelayThread:
     """Publishes the committed outbox in a thread while the import writes.
 
     Woken after each commit; it drains whatever is committed (only committed
-    rows are visible to it). A broker error stops it: the events stay in the
+    rows are visible to it) when it gets the lease — else the running
+    registry's relay holds it and publishes. At the end it waits until every
+    event is on the broker. A broker error stops it: the events stay in the
     outbox for the service's relay, and :meth:`result` reports the error.
     """
 
     def __init__(self, engine: Any, metadata: Any) -> None:
         import threading
 
-        from labornet_shared.cli import _amqp_uri
-        from labornet_shared.outbox import ConfirmingPublisher, Relay
-
-        self._publisher = ConfirmingPublisher(_amqp_uri())
-        self._relay = Relay(engine, metadata, self._publisher, batch_size=PUBLISH_BATCH)
+        self._relay = _relay(engine, metadata)
+        self._publisher = self._relay.publisher
         self._wake = threading.Event()
         self._finished = False
         self._error: BaseException | None = None
         self._elsewhere = False
+        self._published: Any = None
         self._thread = threading.Thread(
             target=self._run, name="registry-relay", daemon=True
         )
@@ -314,32 +338,38 @@ class _RelayThread:
         self._finished = True
         self._wake.set()
         self._thread.join()
+        self._relay.release_lease()
         self._publisher.close()
 
-    def result(self) -> tuple[int, bool]:
-        """(events published, whether the running service's relay had the
-        lock); a broker error of the thread is raised here, as ``_publish``
-        would."""
+    def result(self) -> Any:
+        """What was published (a :class:`Published`); a broker error of the
+        thread is raised here, as ``_publish`` would."""
         from labornet_shared.cli import _on_broker
 
         if self._error is not None:
             with _on_broker("registry.events"):
                 raise self._error
-        return self._relay.published, self._elsewhere
+        published = self._published
+        published.mine = self._relay.published
+        published.elsewhere = published.elsewhere or self._elsewhere
+        return published
 
     def _run(self) -> None:
+        from labornet_shared.outbox import publish_all
+
         while True:
             self._wake.wait()
             self._wake.clear()
             # read before draining: a commit that lands meanwhile re-wakes us
             finished = self._finished
             try:
+                if finished:
+                    self._published = publish_all(self._relay)
+                    return
                 if self._relay.drain() < 0:
                     self._elsewhere = True
             except BaseException as exc:  # reported by result()
                 self._error = exc
-                return
-            if finished:
                 return
 
 

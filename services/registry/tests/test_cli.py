@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,29 @@ def test_seed_is_deterministic(registry, tmp_path) -> None:
     assert (
         json.dumps(read_roster(first.read_bytes(), "a.csv").errors, default=str) == "[]"
     )
+
+
+def test_an_import_beside_the_running_registry_publishes_each_event_once(
+    registry, registry_db, start_registry, queue_tap, tmp_path
+) -> None:
+    """Defect 8: ``labornet registry import`` while the registry runs (its
+    relay polling the same outbox) published every agent twice on SQLite.
+    Both relays take the outbox's lease: each event leaves once, and the
+    import still waits until all of them are on the broker."""
+    roster = seed_roster(
+        registry, tmp_path / "net.csv", graduates=6, volunteers=30, abroad=4
+    )
+    tap = queue_tap("registry.events")
+    # the running registry's relay looks at the outbox all the time
+    start_registry(OUTBOX_POLL_SECONDS=0.005)
+    result = registry("import", str(roster), "--chunk-rows", "2")
+    assert result.returncode == 0, result.stderr
+    assert "40 registered" in result.stderr
+    assert "events delivered to the broker" in result.stderr
+    # on the broker when the command returns, each agent's event once
+    events = tap.drain(expected=40, timeout=2)
+    per_agent = Counter(e["payload"]["agent_id"] for e in events)
+    assert len(per_agent) == 40
+    assert set(per_agent.values()) == {1}
+    assert len({e["event_id"] for e in events}) == len(events)
+    assert count(registry_db, "outbox_messages WHERE sent_at IS NULL") == 0

@@ -1,0 +1,29 @@
+"""The outbox relay's lease (one relay publishes registry's outbox at a time,
+on SQLite as on PostgreSQL) and the outbox's columns for parking an event the
+broker keeps refusing (failures, parked_at, last_error).
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from labornet_shared.migrations import (
+    add_outbox_lease_and_parking,
+    drop_outbox_lease_and_parking,
+)
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    add_outbox_lease_and_parking(op)
+
+
+def downgrade() -> None:
+    drop_outbox_lease_and_parking(op)
