@@ -94,3 +94,21 @@ def test_migration_history_is_one_line(service: str) -> None:
     for revision in script.walk_revisions():
         module = revision.module
         assert hasattr(module, "downgrade"), revision.revision
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_migrations_form_one_line(service: str) -> None:
+    """Two branches that each added "the next" migration must not both ship:
+    alembic keeps only one of two files with the same revision id, silently,
+    and two heads stop `labornet migrate`."""
+    versions = ROOT / "services" / service / "alembic" / "versions"
+    revisions = [
+        line.split("=", 1)[1].strip().strip("\"'")
+        for path in sorted(versions.glob("*.py"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith("revision =")
+    ]
+    assert len(revisions) == len(set(revisions)), revisions
+    script = ScriptDirectory.from_config(alembic_config(service, "sqlite://"))
+    assert len(script.get_heads()) == 1
+    assert len(list(script.walk_revisions())) == len(revisions)

@@ -2,8 +2,8 @@
 on SQLite as on PostgreSQL) and the outbox's columns for parking an event the
 broker keeps refusing (failures, parked_at, last_error).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from labornet_shared.migrations import (
     drop_outbox_lease_and_parking,
 )
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
