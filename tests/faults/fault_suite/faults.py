@@ -281,7 +281,7 @@ class Faults:
         try:
             answer = requests.get(
                 f"{routing}/v1/referrals",
-                params={"status": "pending", "limit": 5},
+                params={"status": "pending", "limit": "5"},
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=10,
             )
