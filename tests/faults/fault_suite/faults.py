@@ -8,6 +8,7 @@ runs in its own thread and logs when it starts and ends.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -63,7 +64,8 @@ class AgencyPair:
     referral_id: str
     agency: str
     actions: tuple[str, str]
-    statuses: list[int] = field(default_factory=list)
+    #: each action's answer (0: none)
+    statuses: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -252,27 +254,22 @@ class Faults:
             )
         routing = self.stack.services["routing"].url
         touched: set[str] = set()
-        accepted: list[tuple[str, str]] = []
+        agencies = itertools.cycle(self.agency_tokens.items())
+        # spread over the run, through the outages and restarts
+        pause = max(1.0, 0.7 * self.duration / self.max_pairs)
         until = 0.85 * self.duration
         while self.timeline.now() < until and len(self.pairs) < self.max_pairs:
-            for agency, token in self.agency_tokens.items():
-                for referral_id in self._pending(routing, agency, token, touched):
-                    touched.add(referral_id)
-                    pair = self._race(
-                        routing, referral_id, agency, token, ("accept", "reject")
-                    )
-                    if 200 in pair.statuses:
-                        accepted.append((referral_id, agency))
-            while accepted and len(self.pairs) < self.max_pairs:
-                referral_id, agency = accepted.pop(0)
-                self._race(
-                    routing,
-                    referral_id,
-                    agency,
-                    self.agency_tokens[agency],
-                    ("resolve", "reject"),
+            agency, token = next(agencies)
+            for referral_id in self._pending(routing, agency, token, touched):
+                touched.add(referral_id)
+                pair = self._race(
+                    routing, referral_id, agency, token, ("accept", "reject")
                 )
-            time.sleep(2.0)
+                if pair.statuses.get("accept") == 200:
+                    self._race(
+                        routing, referral_id, agency, token, ("resolve", "reject")
+                    )
+            time.sleep(pause)
         self.timeline.log(f"agencies sent {len(self.pairs)} concurrent pairs")
 
     def _pending(
@@ -317,9 +314,9 @@ class Faults:
                     headers={"Authorization": f"Bearer {token}"},
                     timeout=30,
                 )
-                pair.statuses.append(answer.status_code)
+                pair.statuses[action] = answer.status_code
             except requests.RequestException:
-                pair.statuses.append(0)
+                pair.statuses[action] = 0
 
         threads = [threading.Thread(target=send, args=(a,)) for a in actions]
         for thread in threads:

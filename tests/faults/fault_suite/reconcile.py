@@ -25,6 +25,7 @@ import kombu
 from sqlalchemy import create_engine, text
 
 from labornet_notify import audience
+from labornet_shared.broker import UNROUTED_QUEUE
 from labornet_shared.db import normalise_url
 from labornet_shared.events import REFERRALS_EXCHANGE
 from labornet_shared.reference.case_reference import format_case_reference
@@ -229,6 +230,14 @@ def reconcile(stack: Stack, load: Load, faults: Faults, agents: list[Agent]) -> 
         " WHERE recipient_kind = 'citizen' GROUP BY case_reference",
     )
     planned_for_citizens = sum(n for ref, n in planned if ref in phones.values())
+    why_failed = Counter(
+        str(error or "")[:40]
+        for (error,) in _rows(
+            urls["notify"],
+            "SELECT last_error FROM deliveries"
+            " WHERE recipient_kind = 'citizen' AND status = 'failed'",
+        )
+    )
     report.add(
         Row(
             "citizen notices (SMS): expected vs sent",
@@ -238,7 +247,8 @@ def reconcile(stack: Stack, load: Load, faults: Faults, agents: list[Agent]) -> 
             doubled=doubled,
             bad=stray_sms,
             note=f"planned by notify {planned_for_citizens};"
-            f" notify's citizen rows by status {citizen_status}",
+            f" notify's citizen rows by status {citizen_status};"
+            f" failed because {dict(why_failed)}",
         )
     )
     line_texts: dict[str, list[str]] = defaultdict(list)
@@ -296,6 +306,19 @@ def reconcile(stack: Stack, load: Load, faults: Faults, agents: list[Agent]) -> 
             sum(waiting.values()),
             bad=sum(waiting.values()),
             note=", ".join(f"{k}={v}" for k, v in sorted(waiting.items())[:4]),
+        )
+    )
+    unrouted = Counter(
+        str(b.get("event_type"))
+        for m in _drain(stack, UNROUTED_QUEUE)
+        if (b := _body(m)) is not None
+    )
+    report.add(
+        Row(
+            "events no queue took (labornet.unrouted)",
+            "-",
+            sum(unrouted.values()),
+            note=f"not failing; by type {dict(unrouted)}",
         )
     )
     for service in CONSUMERS:
@@ -401,7 +424,12 @@ def _referral_rows(
         for row in referrals
         if str(row[0]) in replaced and row[3] in ("accepted", "in_progress", "resolved")
     ]
-    both = sum(1 for p in faults.pairs if p.statuses.count(200) == 2)
+    both = sum(1 for p in faults.pairs if list(p.statuses.values()) == [200, 200])
+    answers = Counter(
+        f"{action} {status}"
+        for p in faults.pairs
+        for action, status in p.statuses.items()
+    )
     report.add(
         Row(
             "referral changes from one starting state",
@@ -410,8 +438,8 @@ def _referral_rows(
             doubled=_repeats(starts.values()),
             bad=len(onwards),
             note=f"{len(faults.pairs)} concurrent agency pairs, {both} with both"
-            f" answered 200; other: {len(onwards)} referral(s) accepted/resolved"
-            " while referred onwards",
+            f" answered 200 ({dict(sorted(answers.items()))}); other:"
+            f" {len(onwards)} referral(s) accepted/resolved while referred onwards",
         )
     )
 
