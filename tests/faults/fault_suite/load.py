@@ -57,10 +57,21 @@ class Submission:
     refused: str | None = None
 
     @property
-    def phone(self) -> str | None:
-        """The citizen's phone, if the case has a citizen."""
+    def channel(self) -> str | None:
+        """How the citizen wants news (sms, line), if there is a citizen."""
         citizen = self.body.get("citizen")
-        return str(citizen["phone"]) if citizen else None
+        return str(citizen["contact_channel"]) if citizen else None
+
+    @property
+    def address(self) -> str | None:
+        """Where the provider fakes see the citizen's messages: the SMS
+        gateway's number form, or the LINE user id."""
+        citizen = self.body.get("citizen")
+        if not citizen:
+            return None
+        if citizen["contact_channel"] == "line":
+            return str(citizen["line_user_id"])
+        return "66" + str(citizen["phone"])[1:]
 
     @property
     def subdistrict(self) -> str:
@@ -122,7 +133,7 @@ def subscribe_webhook(stack: Stack, operator: str, agency: str) -> str:
 
 def plan_cases(count: int, agents: list[Agent], seed: int) -> list[Submission]:
     """``count`` cases: 1 in 10 anonymous, 2 in 10 from a field agent, the
-    rest from citizens who want news by SMS."""
+    rest from citizens who want news by SMS, but 1 in 10 by LINE."""
     cases = []
     for index, raw in enumerate(make_payloads(seed, count)):
         body = json.loads(raw)
@@ -134,6 +145,9 @@ def plan_cases(count: int, agents: list[Agent], seed: int) -> list[Submission]:
             continue
         body["citizen"]["phone"] = f"08{10_000_000 + index}"
         body["citizen"]["contact_channel"] = "sms"
+        if slot == 3:
+            body["citizen"]["contact_channel"] = "line"
+            body["citizen"]["line_user_id"] = f"U{index:032x}"
         if slot in (1, 2):
             agent = agents[index % len(agents)]
             cases.append(Submission(index, "agent", body, agent=agent))

@@ -203,33 +203,22 @@ def reconcile(stack: Stack, load: Load, faults: Faults, agents: list[Agent]) -> 
     _referral_rows(stack, report, events, referrals, faults)
 
     # --- notices -----------------------------------------------------------
-    expected_sms, expected_line, expected_hooks = _expected_notices(
+    expected_citizen, expected_agent, expected_hooks = _expected_notices(
         events, accepted, agents, webhook_agency="sso"
     )
-    phones = {
-        "66" + c.phone[1:]: ref for ref, c in accepted.items() if c.phone is not None
-    }
-    sms_texts: dict[str, list[str]] = defaultdict(list)
-    stray_sms = 0
-    for sms in stack.sms.sent:
-        reference = phones.get(sms.msisdn)
-        if reference is None:
-            stray_sms += 1
-        else:
-            sms_texts[reference].append(sms.message)
-    lost, doubled, sent = _compare(expected_sms, sms_texts)
     deliveries = _rows(
         urls["notify"],
         "SELECT recipient_kind, status, count(*) FROM deliveries"
         " GROUP BY recipient_kind, status",
     )
     citizen_status = {s: n for kind, s, n in deliveries if kind == "citizen"}
+    with_contact = {ref for ref, c in accepted.items() if c.channel}
     planned = _rows(
         urls["notify"],
         "SELECT case_reference, count(*) FROM deliveries"
         " WHERE recipient_kind = 'citizen' GROUP BY case_reference",
     )
-    planned_for_citizens = sum(n for ref, n in planned if ref in phones.values())
+    planned_for_citizens = sum(n for ref, n in planned if ref in with_contact)
     why_failed = Counter(
         str(error or "")[:40]
         for (error,) in _rows(
@@ -238,36 +227,53 @@ def reconcile(stack: Stack, load: Load, faults: Faults, agents: list[Agent]) -> 
             " WHERE recipient_kind = 'citizen' AND status = 'failed'",
         )
     )
-    report.add(
-        Row(
-            "citizen notices (SMS): expected vs sent",
-            sum(expected_sms.values()),
-            sent,
-            lost=lost,
-            doubled=doubled,
-            bad=stray_sms,
-            note=f"planned by notify {planned_for_citizens};"
-            f" notify's citizen rows by status {citizen_status};"
-            f" failed because {dict(why_failed)}",
-        )
-    )
-    line_texts: dict[str, list[str]] = defaultdict(list)
-    for push in stack.line.pushes:
-        line_texts[push.to].append(" ".join(m.get("text", "") for m in push.messages))
-    lost, doubled, sent = _compare(expected_line, line_texts)
-    agent_status = {
-        f"{kind}:{s}": n for kind, s, n in deliveries if kind.endswith("agent")
+    heard: dict[str, dict[str, list[str]]] = {
+        "sms": defaultdict(list),
+        "line": defaultdict(list),
     }
-    agent_status.update(
-        {f"{kind}:{s}": n for kind, s, n in deliveries if kind.endswith("agents")}
-    )
+    for sms in stack.sms.sent:
+        heard["sms"][sms.msisdn].append(sms.message)
+    for push in stack.line.pushes:
+        texts = " ".join(m.get("text", "") for m in push.messages)
+        heard["line"][push.to].append(texts)
+    agent_ids = {a.line_user_id for a in agents}
+    to_agents = {k: v for k, v in heard["line"].items() if k in agent_ids}
+    heard["line"] = {k: v for k, v in heard["line"].items() if k not in agent_ids}
+    for channel in ("sms", "line"):
+        lost, doubled, sent, unexpected = _compare(
+            expected_citizen[channel], heard[channel]
+        )
+        report.add(
+            Row(
+                f"citizen notices ({channel}): expected vs sent",
+                sum(expected_citizen[channel].values()),
+                sent,
+                lost=lost,
+                doubled=doubled,
+                bad=unexpected,
+                note=(
+                    f"other: sent, not expected; all channels: planned by notify"
+                    f" {planned_for_citizens}, notify's citizen rows by status"
+                    f" {citizen_status}, failed because {dict(why_failed)}"
+                    if channel == "sms"
+                    else "other: sent, not expected"
+                ),
+            )
+        )
+    lost, doubled, sent, unexpected = _compare(expected_agent, to_agents)
+    agent_status = {
+        f"{kind}:{s}": n
+        for kind, s, n in deliveries
+        if kind.endswith(("agent", "agents"))
+    }
     report.add(
         Row(
             "agent notices (LINE): expected vs sent",
-            sum(expected_line.values()),
+            sum(expected_agent.values()),
             sent,
             lost=lost,
             doubled=doubled,
+            bad=unexpected,
             note=f"notify's rows {agent_status}",
         )
     )
@@ -449,10 +455,11 @@ def _expected_notices(
     cases: dict[str, Submission],
     agents: list[Agent],
     webhook_agency: str,
-) -> tuple[Counter[str], Counter[str], set[str]]:
-    """(SMS per case reference, LINE pushes per LINE user id, webhook event
-    ids) the committed events call for, by notify's own table."""
-    sms: Counter[str] = Counter()
+) -> tuple[dict[str, Counter[str]], Counter[str], set[str]]:
+    """(citizens' notices per channel and address, agents' LINE pushes per
+    LINE user id, webhook event ids) the committed events call for, by
+    notify's own table."""
+    citizen: dict[str, Counter[str]] = {"sms": Counter(), "line": Counter()}
     line: Counter[str] = Counter()
     hooks: set[str] = set()
     by_id = {a.id: a for a in agents}
@@ -463,8 +470,8 @@ def _expected_notices(
         payload = event["payload"]
         for notice in audience.notices_for(event["event_type"], payload):
             if notice.to == audience.CITIZEN:
-                if case is not None and case.phone is not None:
-                    sms[str(case.reference)] += 1
+                if case is not None and case.channel in citizen:
+                    citizen[str(case.channel)][str(case.address)] += 1
             elif notice.to == audience.AREA_AGENTS and case is not None:
                 submitter = case.agent.id if case.agent else None
                 for agent in agents:
@@ -482,19 +489,21 @@ def _expected_notices(
                 and payload["referral"]["agency"] == webhook_agency
             ):
                 hooks.add(event_id)
-    return sms, line, hooks
+    return citizen, line, hooks
 
 
 def _compare(
     expected: Counter[str], received: dict[str, list[str]]
-) -> tuple[int, int, int]:
-    """(lost, doubled, received) over recipients: a repeated identical text
-    is a double; fewer distinct texts than expected is a loss."""
-    lost = doubled = total = 0
+) -> tuple[int, int, int, int]:
+    """(lost, doubled, received, extra) over recipients: a repeated identical
+    text is a double; fewer distinct texts than expected is a loss, more is
+    extra."""
+    lost = doubled = total = extra = 0
     for key in set(expected) | set(received):
         texts = received.get(key, [])
         distinct = len(set(texts))
         total += len(texts)
         doubled += len(texts) - distinct
         lost += max(0, expected.get(key, 0) - distinct)
-    return lost, doubled, total
+        extra += max(0, distinct - expected.get(key, 0))
+    return lost, doubled, total, extra
