@@ -301,17 +301,24 @@ def reconcile(stack: Stack, load: Load, faults: Faults, agents: list[Agent]) -> 
         )[0]
         report.add(Row(f"outbox backlog: {service}", 0, backlog, bad=backlog))
     waiting = {
-        q["name"]: int(q.get("messages", 0))
+        q["name"]: (
+            int(q.get("messages_ready", 0)),
+            int(q.get("messages_unacknowledged", 0)),
+        )
         for q in stack.vhost.queues()
         if q["name"].startswith("evt-") and q.get("messages")
     }
+    held = sum(ready + unacked for ready, unacked in waiting.values())
     report.add(
         Row(
             "events still queued (handler and retry queues)",
             0,
-            sum(waiting.values()),
-            bad=sum(waiting.values()),
-            note=", ".join(f"{k}={v}" for k, v in sorted(waiting.items())[:4]),
+            held,
+            bad=held,
+            note=", ".join(
+                f"{name} ready {ready} unacked {unacked}"
+                for name, (ready, unacked) in sorted(waiting.items())[:4]
+            ),
         )
     )
     unrouted = Counter(
