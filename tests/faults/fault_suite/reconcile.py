@@ -9,8 +9,10 @@ agents of the case's subdistrict hear of a new case (not the agent who
 submitted it); the submitting agent hears what the table gives them; the
 subscribed agency's webhook hears its referrals and their changes.
 What they *did* hear is what the fake SMS gateway, LINE API and webhook
-receiver accepted. Duplicates are identical texts (SMS, LINE) or webhook
-payloads of one event id received more than once.
+receiver accepted. Duplicates are identical SMS texts to one citizen (SMS
+has no idempotency key: two notices with the same text would read as one
+lost and one doubled), LINE pushes with one retry key (notify's delivery id)
+shown twice, or webhooks of one event id received more than once.
 """
 
 from __future__ import annotations
@@ -234,8 +236,9 @@ def reconcile(stack: Stack, load: Load, faults: Faults, agents: list[Agent]) -> 
     for sms in stack.sms.sent:
         heard["sms"][sms.msisdn].append(sms.message)
     for push in stack.line.pushes:
+        # LINE's retry key is notify's delivery id: one per notice
         texts = " ".join(m.get("text", "") for m in push.messages)
-        heard["line"][push.to].append(texts)
+        heard["line"][push.to].append(push.retry_key or texts)
     agent_ids = {a.line_user_id for a in agents}
     to_agents = {k: v for k, v in heard["line"].items() if k in agent_ids}
     heard["line"] = {k: v for k, v in heard["line"].items() if k not in agent_ids}
