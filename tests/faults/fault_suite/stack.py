@@ -336,6 +336,9 @@ class Stack:
                 f"{prefix}_PORT": str(port),
             }
         )
+        if self.on_postgresql:
+            # a good neighbour on a PostgreSQL shared with other test runs
+            env[f"{prefix}_DB_POOL_SIZE"] = "5"
         if service == "notify":
             env.update(
                 {
