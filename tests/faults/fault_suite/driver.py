@@ -218,17 +218,22 @@ def quiesce(stack: Stack, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     quiet = 0
     while time.monotonic() < deadline:
-        busy = sum(
-            _count(
-                stack.urls[s],
-                "SELECT count(*) FROM outbox_messages WHERE sent_at IS NULL",
+        try:
+            busy = sum(
+                _count(
+                    stack.urls[s],
+                    "SELECT count(*) FROM outbox_messages WHERE sent_at IS NULL",
+                )
+                for s in SERVICES
             )
-            for s in SERVICES
-        )
-        busy += _count(
-            stack.urls["notify"],
-            "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'sending')",
-        )
+            busy += _count(
+                stack.urls["notify"],
+                "SELECT count(*) FROM deliveries"
+                " WHERE status IN ('pending', 'sending')",
+            )
+        except Exception as exc:  # e.g. a shared PostgreSQL out of connections
+            say(f"quiesce: cannot read a database ({type(exc).__name__}); again")
+            busy = 1
         try:
             busy += sum(
                 int(q.get("messages", 0))
