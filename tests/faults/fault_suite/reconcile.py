@@ -18,6 +18,7 @@ shown twice, or webhooks of one event id received more than once.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any
 
 import kombu
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from labornet_notify import audience
 from labornet_shared.broker import UNROUTED_QUEUE
@@ -109,13 +111,21 @@ class Report:
         return "\n".join(lines)
 
 
-def _rows(url: str, query: str) -> list[Any]:
-    engine = create_engine(normalise_url(url))
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(text(query)).all())
-    finally:
-        engine.dispose()
+def _rows(url: str, query: str, tries: int = 10) -> list[Any]:
+    """A query's rows; a database that refuses a connection for a while (a
+    shared PostgreSQL out of connections) is asked again."""
+    for attempt in range(tries):
+        engine = create_engine(normalise_url(url))
+        try:
+            with engine.connect() as conn:
+                return list(conn.execute(text(query)).all())
+        except OperationalError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(3.0)
+        finally:
+            engine.dispose()
+    return []
 
 
 def _drain(stack: Stack, queue: str) -> list[Any]:
