@@ -68,7 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the load lasts at least this long (the schedule spreads over it)",
     )
     parser.add_argument("--seed", type=int, default=20261207)
-    parser.add_argument("--quiesce-timeout", type=float, default=240.0)
+    parser.add_argument(
+        "--quiesce-timeout",
+        type=float,
+        help="how long to wait for rest after the load (default: scaled)",
+    )
     parser.add_argument(
         "--max-seconds", type=float, help="hard cap (default: scaled to the size)"
     )
@@ -96,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
     duration = max(args.cases / args.rate, args.min_duration)
-    cap = args.max_seconds or duration * 1.2 + 600
+    # notify's backlog after the full size's outages takes minutes to send
+    args.quiesce_timeout = args.quiesce_timeout or max(240.0, 0.06 * args.cases)
+    cap = args.max_seconds or duration * 1.2 + 360 + args.quiesce_timeout
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGALRM, _raise_timeout)
     signal.alarm(int(cap))
