@@ -265,7 +265,9 @@ class Stack:
         self.tmp = tmp
         self.databases = Databases(db_spec, tmp)
         self.vhost = Vhost(amqp_uri, management_url)
+        # the run's own secrets: the services refuse config.yml's public ones
         self.token_secret = f"faults-{uuid.uuid4().hex}"
+        self.pepper = f"faults-{uuid.uuid4().hex}"
         self.urls: dict[str, str] = {}
         self.proxies: dict[str, TcpProxy] = {}
         self.services: dict[str, ServiceProcess] = {}
@@ -325,6 +327,7 @@ class Stack:
                 "LABORNET_AMQP_URI": amqp,
                 "LABORNET_RABBIT_MANAGEMENT_URL": self.vhost.management_url,
                 "LABORNET_TOKEN_SECRET": self.token_secret,
+                "LABORNET_TRACKING_CODE_PEPPER": self.pepper,
                 "LABORNET_LOG_LEVEL": "INFO",
                 # one load generator is one address: its cases are not abuse
                 "LABORNET_RATE_LIMIT_ANONYMOUS": "1000000/minute",
@@ -367,6 +370,7 @@ class Stack:
         env.update(
             LABORNET_ROOT=str(repo_root()),
             LABORNET_TOKEN_SECRET=self.token_secret,
+            LABORNET_TRACKING_CODE_PEPPER=self.pepper,
             LABORNET_AMQP_URI=self.vhost.amqp_uri,
             LABORNET_RABBIT_MANAGEMENT_URL=self.vhost.management_url,
             PYTHONWARNINGS="ignore",
