@@ -7,7 +7,7 @@ SERVICES := $(notdir $(wildcard services/*))
 PACKAGES := shared/labornet_shared $(foreach s,$(SERVICES),services/$(s)/labornet_$(s))
 TEST_DIRS := shared/tests $(foreach s,$(SERVICES),services/$(s)/tests) tests
 
-.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify bench-publish bench-relay venv migrate setup-broker clean eval-routing
+.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify bench-publish bench-relay test-faults venv migrate setup-broker clean eval-routing
 
 venv: $(STAMP)
 
@@ -30,6 +30,16 @@ setup-broker: $(STAMP)
 # LABORNET_TEST_DB_URL=postgresql://... runs the same tests on PostgreSQL.
 test: $(STAMP)
 	$(BIN)/nameko test $(TEST_DIRS) -p no:cacheprovider $(PYTEST_ARGS)
+
+# test-faults: the whole platform as separate processes under a schedule of
+# faults, then a reconciliation table (README "Fault suite"). 1,000 cases;
+# FAULT_ARGS go to the suite (FAULT_ARGS="--cases 10000": the full size);
+# LABORNET_TEST_DB_URL=postgresql://... runs it on PostgreSQL. It stops by
+# itself (a hard cap scaled to the size: ~13 min at 1,000 cases).
+test-faults: $(STAMP)
+	LABORNET_FAULT_SUITE=1 LABORNET_FAULT_ARGS="$(FAULT_ARGS)" \
+		$(BIN)/nameko test tests/faults/test_whole_platform.py \
+		-p no:cacheprovider -s $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services tests examples

@@ -644,6 +644,12 @@ class TcpProxy:
             pass
         finally:
             for sock in (source, sink):
+                # shutdown first: close() alone does not end a socket the
+                # other pipe thread is blocked reading, so the far side (a
+                # PostgreSQL backend in a transaction, a broker connection
+                # holding unacked messages) would never hear of the close
+                with contextlib.suppress(OSError):
+                    sock.shutdown(self._real_socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()
 

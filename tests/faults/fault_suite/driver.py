@@ -1,0 +1,266 @@
+"""The fault suite's command line: start everything, load, break things,
+wait for quiet, reconcile, print the table; exit 0 only if nothing was lost
+or doubled and nothing is left over.
+
+The run stops by itself: a hard cap (``--max-seconds``, by default scaled
+to the run's size) raises in the main thread, and everything started is
+stopped, the vhost and databases dropped, whatever happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from bench_intake import workspace
+from sqlalchemy import create_engine, text
+
+from labornet_shared.db import normalise_url
+
+from .faults import Faults, Timeline
+from .load import RETRY_SECONDS, Load, plan_cases, register_agents, subscribe_webhook
+from .reconcile import bind_agency_queue, reconcile
+from .stack import SERVICES, Stack, say
+
+MIN_DURATION = 160.0  # the schedule needs this long to spread its faults
+QUIET_READINGS = 3
+
+
+class SuiteTimeout(Exception):
+    """The hard cap was reached."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options (see ``--help``)."""
+    parser = argparse.ArgumentParser(description="labornet's whole-platform faults")
+    parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument(
+        "--rate", type=float, default=10.0, help="cases per second at most"
+    )
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("LABORNET_TEST_DB_URL") or "sqlite",
+        help="sqlite, or a postgresql:// URL (a database per service is made)",
+    )
+    parser.add_argument(
+        "--amqp-uri",
+        default=os.environ.get(
+            "LABORNET_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"
+        ),
+    )
+    parser.add_argument(
+        "--management-url",
+        default=os.environ.get(
+            "LABORNET_RABBIT_MANAGEMENT_URL", "http://guest:guest@127.0.0.1:15672"
+        ),
+    )
+    parser.add_argument(
+        "--min-duration",
+        type=float,
+        default=MIN_DURATION,
+        help="the load lasts at least this long (the schedule spreads over it)",
+    )
+    parser.add_argument("--seed", type=int, default=20261207)
+    parser.add_argument(
+        "--quiesce-timeout",
+        type=float,
+        help="how long to wait for rest after the load (default: scaled)",
+    )
+    parser.add_argument(
+        "--max-seconds", type=float, help="hard cap (default: scaled to the size)"
+    )
+    parser.add_argument("--table", type=Path, help="also write the table here")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temp dir (service logs)"
+    )
+    args = parser.parse_args(argv)
+    if args.cases < 10 or args.rate <= 0:
+        parser.error("--cases must be at least 10 and --rate positive")
+    return args
+
+
+def _raise_timeout(signum: int, frame: Any) -> None:
+    raise SuiteTimeout()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """One run; the exit status says whether it passed."""
+    args = parse_args(argv)
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+    duration = max(args.cases / args.rate, args.min_duration)
+    # notify's backlog after the full size's outages takes minutes to send
+    args.quiesce_timeout = args.quiesce_timeout or max(240.0, 0.06 * args.cases)
+    cap = args.max_seconds or duration * 1.2 + 360 + args.quiesce_timeout
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGALRM, _raise_timeout)
+    signal.alarm(int(cap))
+    started = time.monotonic()
+    with workspace(args.keep) as tmp:
+        stack = Stack(args.db, tmp, args.amqp_uri, args.management_url)
+        say(
+            f"fault suite: {args.cases} cases over {duration:.0f}s"
+            f" ({args.cases / duration:.1f}/s), {stack.databases.kind},"
+            f" vhost {stack.vhost.name}, hard cap {cap:.0f}s, logs in {tmp}"
+        )
+        watcher: Watcher | None = None
+        try:
+            stack.start()
+            bind_agency_queue(stack)
+            operator = stack.labornet(
+                "token", "create", "--scope", "operator", "--name", "fault-suite"
+            )
+            agents = register_agents(stack, operator)
+            subscribe_webhook(stack, operator, "sso")
+            wait_for_agents(stack, len(agents))
+            reserve = max(10, args.cases // 20)
+            cases = plan_cases(args.cases + reserve, agents, args.seed)
+            load = Load(stack, cases, args.cases, args.cases / duration)
+            timeline = Timeline()
+            faults = Faults(stack, load, duration, timeline)
+            watcher = Watcher(stack, faults, timeline)
+            load.start()
+            faults.start()
+            load.wait(duration + RETRY_SECONDS + 60)
+            timeline.log(f"load done: {len(load.accepted())} cases accepted")
+            faults.stop()
+            faults.wait(120)
+            quiet = quiesce(stack, args.quiesce_timeout)
+            timeline.log(
+                "quiet" if quiet else f"NOT quiet after {args.quiesce_timeout:.0f}s"
+            )
+            watcher.stop()
+            report = reconcile(stack, load, faults, agents)
+            for process in stack.services.values():
+                process.stop()
+            table = report.render()
+            say(f"reconciliation after {time.monotonic() - started:.0f}s:")
+            print(table, flush=True)
+            if args.table:
+                args.table.write_text(table + "\n")
+            if not report.ok:
+                print_log_tails(stack)
+            return 0 if report.ok and quiet else 1
+        except SuiteTimeout:
+            say(f"fault suite: hard cap of {cap:.0f}s reached; stopping")
+            return 2
+        except KeyboardInterrupt:
+            say("fault suite: interrupted; stopping")
+            return 130
+        finally:
+            signal.alarm(0)
+            if watcher is not None:
+                watcher.stop()
+            stack.close()
+
+
+class Watcher:
+    """Notices a service that exits on its own, records it (the run fails)
+    and starts it again after 5 s, as a supervisor should."""
+
+    def __init__(self, stack: Stack, faults: Faults, timeline: Timeline) -> None:
+        self.stack = stack
+        self.faults = faults
+        self.timeline = timeline
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(1.0):
+            for name, process in self.stack.services.items():
+                if process.check(self.timeline.now()):
+                    self.timeline.log(f"{name} EXITED on its own; restarting in 5s")
+                    threading.Thread(
+                        target=self._restart, args=(name,), daemon=True
+                    ).start()
+
+    def _restart(self, name: str) -> None:
+        if not self._stop.wait(5.0):
+            self.faults.restart(name)
+
+    def stop(self) -> None:
+        """Stop watching."""
+        self._stop.set()
+        self._thread.join(5)
+
+
+def _count(url: str, query: str) -> int:
+    engine = create_engine(normalise_url(url))
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(query)).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def wait_for_agents(stack: Stack, count: int, timeout: float = 60.0) -> None:
+    """Until routing and notify both know every field agent."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        routing = _count(stack.urls["routing"], "SELECT count(*) FROM agents")
+        notify = _count(stack.urls["notify"], "SELECT count(*) FROM agent_contacts")
+        if routing >= count and notify >= count:
+            return
+        time.sleep(0.5)
+    say("warning: the field agents did not reach routing and notify in time")
+
+
+def quiesce(stack: Stack, timeout: float) -> bool:
+    """Until no outbox holds an unsent event, notify has no delivery left
+    to try and no handler or retry queue holds a message — several readings
+    in a row (the management API's counts lag a few seconds)."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while time.monotonic() < deadline:
+        try:
+            busy = sum(
+                _count(
+                    stack.urls[s],
+                    "SELECT count(*) FROM outbox_messages WHERE sent_at IS NULL",
+                )
+                for s in SERVICES
+            )
+            busy += _count(
+                stack.urls["notify"],
+                "SELECT count(*) FROM deliveries"
+                " WHERE status IN ('pending', 'sending')",
+            )
+        except Exception as exc:  # e.g. a shared PostgreSQL out of connections
+            say(f"quiesce: cannot read a database ({type(exc).__name__}); again")
+            busy = 1
+        try:
+            busy += sum(
+                int(q.get("messages", 0))
+                for q in stack.vhost.queues()
+                if q["name"].startswith("evt-")
+            )
+        except Exception:  # the management API itself: try again
+            busy += 1
+        quiet = quiet + 1 if busy == 0 else 0
+        if quiet >= QUIET_READINGS:
+            return True
+        time.sleep(2.0)
+    return False
+
+
+def print_log_tails(stack: Stack) -> None:
+    """The end of each service's latest log, for a failed run."""
+    for name, process in stack.services.items():
+        tail = process.log_tail(15)
+        print(f"--- {name} (start {process.starts}), last lines ---\n{tail}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,403 @@
+"""What the fault suite runs: a vhost, a database per service, TCP proxies,
+the fake providers and the four services as ``nameko run`` processes.
+
+Everything listens on 127.0.0.1. Every service's ``LABORNET_AMQP_URI`` goes
+through one proxy in front of RabbitMQ; routing's PostgreSQL database
+through another; notify reaches the SMS, LINE and webhook fakes through a
+proxy each. Databases come from the benches' :class:`bench_intake.Databases`
+(SQLite files in the run's temp dir, or PostgreSQL databases created and
+dropped by the run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import requests
+from bench_intake import Databases, free_port, migrate
+from sqlalchemy import make_url
+
+from labornet_notify.fakes import FakeLineApi, FakeThaiBulkSms, WebhookReceiver
+from labornet_shared.broker import Management, declare_topology
+from labornet_shared.config import repo_root
+from labornet_shared.testing import TcpProxy
+
+SERVICES = ("registry", "routing", "intake", "notify")
+NAMEKO = str(Path(sys.executable).with_name("nameko"))
+LABORNET = str(Path(sys.executable).with_name("labornet"))
+SMS_KEY, SMS_SECRET, LINE_TOKEN = "faults-sms-key", "faults-sms-secret", "faults-line"
+START_TIMEOUT = 90.0
+STOP_GRACE = 8.0
+
+
+def say(message: str) -> None:
+    """One line of the run's progress, on stdout, at once."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def through_proxy(uri: str, port: int) -> str:
+    """``uri`` (credentials, path and query kept) sent to 127.0.0.1:``port``."""
+    parts = urlsplit(uri)
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Vhost:
+    """A RabbitMQ vhost of the run's own, made through the management API,
+    with labornet's topology declared (``labornet setup-broker``'s code);
+    deleted at the end."""
+
+    def __init__(self, amqp_uri: str, management_url: str) -> None:
+        self.name = f"labornet-faults-{uuid.uuid4().hex[:8]}"
+        parts = urlsplit(amqp_uri)
+        self.amqp_uri = urlunsplit(parts._replace(path="/" + quote(self.name, "")))
+        self.broker_port = parts.port or 5672
+        self.management_url = management_url
+        self.management = Management.from_urls(management_url, self.amqp_uri)
+        self.created = False
+
+    def create(self) -> None:
+        """Create the vhost, let its user in, declare the topology."""
+        vhost = quote(self.name, safe="")
+        self.management.request("PUT", f"vhosts/{vhost}")
+        self.created = True
+        user = quote(self.management.username, safe="")
+        self.management.request(
+            "PUT",
+            f"permissions/{vhost}/{user}",
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+        )
+        declare_topology(self.amqp_uri, self.management_url)
+
+    def delete(self) -> None:
+        """Delete the vhost and everything in it."""
+        if self.created:
+            with contextlib.suppress(Exception):
+                self.management.request("DELETE", f"vhosts/{quote(self.name, '')}")
+            self.created = False
+
+    def get(self, path: str) -> Any:
+        """A management API answer (JSON) about this vhost: ``queues``,
+        ``connections``."""
+        return self.management.request(
+            "GET", f"vhosts/{quote(self.name, '')}/{path}"
+        ).json()
+
+    def queues(self) -> list[dict[str, Any]]:
+        """Every queue of the vhost with its message counts."""
+        return list(
+            self.management.request("GET", f"queues/{quote(self.name, '')}").json()
+        )
+
+    def close_connections(self, reason: str) -> int:
+        """Close every client connection of the vhost (what they had
+        delivered and not acked is delivered again); returns how many."""
+        closed = 0
+        for connection in self.get("connections"):
+            with contextlib.suppress(Exception):
+                self.management.request(
+                    "DELETE",
+                    f"connections/{quote(connection['name'], safe='')}",
+                    headers={"X-Reason": reason},
+                )
+                closed += 1
+        return closed
+
+
+@dataclass
+class ServiceProcess:
+    """One service as ``nameko run --config services/<name>/config.yml``;
+    killed and restarted by the schedule, watched for exits of its own."""
+
+    name: str
+    env: dict[str, str]
+    port: int
+    log_dir: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+    #: exits nobody asked for: (seconds into the run, status)
+    crashes: list[tuple[float, int | None]] = field(default_factory=list)
+    _expect_exit: bool = False
+    _log: Any = None
+
+    @property
+    def url(self) -> str:
+        """Its HTTP base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True) -> None:
+        """Start it (a new log file per start) and wait for ``/healthz``."""
+        self.starts += 1
+        self._close_log()
+        self._log = open(self.log_dir / f"{self.name}.{self.starts}.log", "wb")  # noqa: SIM115
+        config = repo_root() / "services" / self.name / "config.yml"
+        self.process = subprocess.Popen(
+            [NAMEKO, "run", "--config", str(config), f"labornet_{self.name}.service"],
+            cwd=repo_root(),
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._expect_exit = False
+        if wait:
+            self.wait_healthy()
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
+        """Until ``/healthz`` answers 200 (RuntimeError if it exits first)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start:\n{self.log_tail()}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.name} did not answer /healthz:\n{self.log_tail()}")
+
+    def alive(self) -> bool:
+        """Whether its process runs."""
+        return self.process is not None and self.process.poll() is None
+
+    def check(self, elapsed: float) -> bool:
+        """Record an exit nobody asked for; True if there was one."""
+        if self.process is None or self._expect_exit or self.alive():
+            return False
+        self.crashes.append((elapsed, self.process.returncode))
+        self._expect_exit = True
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL, as a machine or the OOM killer would."""
+        self._expect_exit = True
+        if self.alive():
+            assert self.process is not None
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM, a poke (an idle nameko may sit on it), then SIGKILL."""
+        self._expect_exit = True
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(requests.RequestException):
+                requests.get(f"{self.url}/healthz", timeout=1)
+            try:
+                self.process.wait(STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of its latest log."""
+        path = self.log_dir / f"{self.name}.{self.starts}.log"
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class SqliteLock:
+    """routing's SQLite database made unwritable from another process: an
+    exclusive transaction held on its file. (In WAL mode readers still read;
+    every write waits out its busy timeout and fails "database is locked".)
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._release = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self) -> None:
+        """Take the lock (returns once it is held)."""
+        taken = threading.Event()
+
+        def run() -> None:
+            connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            try:
+                connection.execute("BEGIN EXCLUSIVE")
+                taken.set()
+                self._release.wait()
+                connection.execute("ROLLBACK")
+            finally:
+                connection.close()
+                taken.set()
+
+        self._release.clear()
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        taken.wait(90)
+
+    def release(self) -> None:
+        """Let writes through again."""
+        self._release.set()
+        if self._thread is not None:
+            self._thread.join(30)
+
+
+class Stack:
+    """Everything the run starts, and stops again in :meth:`close`."""
+
+    def __init__(
+        self, db_spec: str, tmp: Path, amqp_uri: str, management_url: str
+    ) -> None:
+        self.tmp = tmp
+        self.databases = Databases(db_spec, tmp)
+        self.vhost = Vhost(amqp_uri, management_url)
+        # the run's own secrets: the services refuse config.yml's public ones
+        self.token_secret = f"faults-{uuid.uuid4().hex}"
+        self.pepper = f"faults-{uuid.uuid4().hex}"
+        self.urls: dict[str, str] = {}
+        self.proxies: dict[str, TcpProxy] = {}
+        self.services: dict[str, ServiceProcess] = {}
+        self.sms = FakeThaiBulkSms(api_key=SMS_KEY, api_secret=SMS_SECRET)
+        self.line = FakeLineApi(access_token=LINE_TOKEN)
+        self.webhooks = WebhookReceiver(["whsec_" + "MDAwMDAwMDAwMDAwMDAwMA=="])
+        self.routing_lock: SqliteLock | None = None
+
+    @property
+    def on_postgresql(self) -> bool:
+        """Whether the services' databases are PostgreSQL."""
+        return self.databases.kind == "postgresql"
+
+    def start(self) -> None:
+        """Vhost, databases, proxies, fakes, then the services in order."""
+        self.vhost.create()
+        for service in SERVICES:
+            self.urls[service] = self.databases.fresh(service)
+            migrate(service, self.urls[service])
+        self.proxies["broker"] = TcpProxy(("127.0.0.1", self.vhost.broker_port)).start()
+        if self.on_postgresql:
+            routing = make_url(self.urls["routing"])
+            target = (routing.host or "127.0.0.1", routing.port or 5432)
+            self.proxies["database"] = TcpProxy(target).start()
+        else:
+            self.routing_lock = SqliteLock(str(make_url(self.urls["routing"]).database))
+        for name, fake in (
+            ("sms", self.sms),
+            ("line", self.line),
+            ("webhook", self.webhooks),
+        ):
+            fake.start()
+            self.proxies[name] = TcpProxy(("127.0.0.1", fake.port)).start()
+        for service in SERVICES:
+            port = free_port()
+            self.services[service] = ServiceProcess(
+                service, self._env(service, port), port, self.tmp
+            )
+            self.services[service].start()
+            say(f"{service} up on {self.services[service].url}")
+
+    def service_db_url(self, service: str) -> str:
+        """The database URL the service itself uses (routing's on
+        PostgreSQL goes through the database proxy)."""
+        url = self.urls[service]
+        if service == "routing" and "database" in self.proxies:
+            return through_proxy(url, self.proxies["database"].port)
+        return url
+
+    def _env(self, service: str, port: int) -> dict[str, str]:
+        prefix = f"LABORNET_{service.upper()}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LABORNET_")}
+        amqp = through_proxy(self.vhost.amqp_uri, self.proxies["broker"].port)
+        env.update(
+            {
+                "LABORNET_ROOT": str(repo_root()),
+                "LABORNET_AMQP_URI": amqp,
+                "LABORNET_RABBIT_MANAGEMENT_URL": self.vhost.management_url,
+                "LABORNET_TOKEN_SECRET": self.token_secret,
+                "LABORNET_TRACKING_CODE_PEPPER": self.pepper,
+                "LABORNET_LOG_LEVEL": "INFO",
+                # one load generator is one address: its cases are not abuse
+                "LABORNET_RATE_LIMIT_ANONYMOUS": "1000000/minute",
+                "LABORNET_RATE_LIMIT_AGENT": "1000000/minute",
+                "LABORNET_RATE_LIMIT_AGENCY": "1000000/minute",
+                "PYTHONWARNINGS": "ignore",
+                f"{prefix}_DB": self.service_db_url(service),
+                f"{prefix}_HOST": "127.0.0.1",
+                f"{prefix}_PORT": str(port),
+            }
+        )
+        if self.on_postgresql:
+            # a good neighbour on a PostgreSQL shared with other test runs
+            env[f"{prefix}_DB_POOL_SIZE"] = "5"
+        if service == "notify":
+            env.update(
+                {
+                    "LABORNET_NOTIFY_SMS_API_KEY": SMS_KEY,
+                    "LABORNET_NOTIFY_SMS_API_SECRET": SMS_SECRET,
+                    "LABORNET_NOTIFY_SMS_BASE_URL": self._fake_url("sms"),
+                    "LABORNET_NOTIFY_SMS_RATE_PER_SECOND": "1000",
+                    "LABORNET_NOTIFY_SMS_QUIET_HOURS": "",
+                    "LABORNET_NOTIFY_LINE_ACCESS_TOKEN": LINE_TOKEN,
+                    "LABORNET_NOTIFY_LINE_BASE_URL": self._fake_url("line"),
+                    "LABORNET_NOTIFY_LINE_RATE_PER_SECOND": "1000",
+                    "LABORNET_NOTIFY_WEBHOOK_ALLOW_LOCAL": "true",
+                    "LABORNET_NOTIFY_DELIVERY_POLL_SECONDS": "0.2",
+                    # a failed send is retried within the run, not an hour on
+                    "LABORNET_NOTIFY_DELIVERY_BACKOFF_CAP_SECONDS": "20",
+                }
+            )
+        return env
+
+    def _fake_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.proxies[name].port}"
+
+    def labornet(self, *args: str) -> str:
+        """``labornet ARGS`` with the run's settings; its stdout."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LABORNET_")}
+        env.update(
+            LABORNET_ROOT=str(repo_root()),
+            LABORNET_TOKEN_SECRET=self.token_secret,
+            LABORNET_TRACKING_CODE_PEPPER=self.pepper,
+            LABORNET_AMQP_URI=self.vhost.amqp_uri,
+            LABORNET_RABBIT_MANAGEMENT_URL=self.vhost.management_url,
+            PYTHONWARNINGS="ignore",
+        )
+        done = subprocess.run(
+            [LABORNET, *args],
+            env=env,
+            cwd=repo_root(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    def close(self) -> None:
+        """Stop every process, proxy and fake; drop the vhost and databases."""
+        for process in self.services.values():
+            with contextlib.suppress(Exception):
+                process.stop()
+        if self.routing_lock is not None:
+            self.routing_lock.release()
+        for proxy in self.proxies.values():
+            with contextlib.suppress(Exception):
+                proxy.stop()
+        for fake in (self.sms, self.line, self.webhooks):
+            with contextlib.suppress(Exception):
+                fake.stop()
+        self.vhost.delete()
+        self.databases.drop_all()
