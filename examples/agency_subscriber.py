@@ -41,8 +41,12 @@ class Stop(Exception):
     """The subscriber cannot go on; the message in hand stays in the queue."""
 
 
-def show_referral(event: dict[str, Any]) -> None:
-    """Print a ``referral_issued`` event the way an office reads it."""
+def show_referral(event: dict[str, Any], registry: str) -> None:
+    """Print a ``referral_issued`` event (v1 or v2) the way an office reads it.
+
+    The follow-up field agent comes by id: the office reads the agent's work
+    contact from registry with its agency token (an audited read).
+    """
     payload = event["payload"]
     referral = payload["referral"]
     scores = {label["category"]: label for label in payload["labels"]}
@@ -77,12 +81,8 @@ def show_referral(event: dict[str, Any]) -> None:
     print(f"   resolve by:  {referral['due_resolve_at']}")
     agent = payload["follow_up_agent"]
     if agent:
-        contacts = ", ".join(
-            contact for contact in (agent["phone"], agent["line_user_id"]) if contact
-        )
-        print(
-            f"   field agent: {agent['name_th']} ({agent['kind']}) {contacts}".rstrip()
-        )
+        print(f"   field agent: {agent['agent_id']} ({agent['kind']})")
+        print(f"   reach them:  GET {registry}/v1/agents/{agent['agent_id']}/contact")
     else:
         print("   field agent: none")
 
@@ -175,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--queue", help="default agency.<agency>.main")
     parser.add_argument("--api", default="http://localhost:8002")
+    parser.add_argument(
+        "--registry",
+        default="http://localhost:8003",
+        help="registry's URL: where the follow-up agent's contact is read",
+    )
     parser.add_argument("--token", help="an agency token, for --accept")
     parser.add_argument("--accept", action="store_true", help="accept each referral")
     parser.add_argument("--max-messages", type=int, help="stop after this many")
@@ -226,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
             handled += 1
             return
         kind, version = event.get("event_type"), event.get("schema_version")
-        if kind == "referral_issued" and version == 1:
-            show_referral(event)
+        # v1 (the agent's contact inside) may still wait in a queue
+        if kind == "referral_issued" and version in (1, 2):
+            show_referral(event, args.registry)
             if args.accept:
                 referral_id = event["payload"]["referral"]["referral_id"]
                 outcome = accept(args.api, args.token, referral_id)

@@ -94,13 +94,7 @@ def referral_issued(
         "abroad_country": None,
         "channel": "field_agent",
         "language": "th",
-        "follow_up_agent": {
-            "agent_id": "A-0042",
-            "kind": "labour_volunteer",
-            "name_th": "มาลี ศรีสุข",
-            "phone": "+66812345678",
-            "line_user_id": None,
-        },
+        "follow_up_agent": {"agent_id": "A-0042", "kind": "labour_volunteer"},
         "hop": 0,
         "escalated_from": None,
         "issued_at": now.isoformat(),
@@ -596,7 +590,9 @@ def test_example_subscriber_prints_a_referral(
     assert "social_security_benefit  0.91  (ว่างงาน, เงินทดแทน)" in out
     assert "ถูกเลิกจ้าง" in out
     assert "TH-52 / 5201 / 520105" in out
-    assert "มาลี ศรีสุข" in out
+    # the follow-up agent by id, and where the office reads the contact
+    assert "field agent: A-0042 (labour_volunteer)" in out
+    assert "GET http://localhost:8003/v1/agents/A-0042/contact" in out
     assert "accept by:" in out
     # handled, then acked: nothing left in the queue
     assert take_all(sso, "agency.sso.main") == []

@@ -7,8 +7,10 @@ searched for what the citizen and the agent submitted.
 Every event — intake's too: ``case_received`` carries what routing needs,
 never who the citizen is (DESIGN, Privacy) — is free of the citizen's name,
 phone, e-mail, LINE id and national ID; no log line holds the citizen's or
-the agent's. (The agent's contact on routing's referral messages is issue
-13's point 12, not checked here.)
+the agent's. The field agent's name, phone, e-mail, LINE id and national ID
+travel only on ``registry.events`` (its agent records, for routing's and
+notify's projections): a referral names its follow-up agent by id, and the
+office reads the contact from registry's audited contact read.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ NAME_EN = "Prapaporn Wisetsuwan"
 PHONE = "089-765-4321"
 EMAIL = "prapaporn.w@example.org"
 LINE_ID = "prapaporn_line_77"
+AGENT_LINE_ID = "U" + "7" * 32
 
 CITIZEN = (
     NAME_TH,
@@ -92,12 +95,17 @@ def test_no_submitted_personal_data_in_any_event_or_log_line(
     start_intake, start_routing, start_registry, start_notify, queue_tap
 ) -> None:
     taps = {exchange: queue_tap(exchange, "#") for exchange in EXCHANGES}
-    agent_body = agent_payload(random.Random(7), email="somkiat.volunteer@example.org")
+    agent_body = agent_payload(
+        random.Random(7),
+        email="somkiat.volunteer@example.org",
+        line_user_id=AGENT_LINE_ID,
+    )
     agent_secrets = (
         f"{agent_body['first_name_th']} {agent_body['last_name_th']}",
         agent_body["national_id"],
         agent_body["phone"][1:],  # the national number, in any spelling's tail
         agent_body["email"],
+        AGENT_LINE_ID,
     )
     with (
         capture_logs() as logs,
@@ -114,7 +122,9 @@ def test_no_submitted_personal_data_in_any_event_or_log_line(
             SMS_QUIET_HOURS="",
             DELIVERY_POLL_SECONDS=0.1,
         )
-        _one_case_end_to_end(registry, routing, intake, notify, gateway, agent_body)
+        agent_id = _one_case_end_to_end(
+            registry, routing, intake, notify, gateway, agent_body
+        )
         for api in (registry, routing, intake, notify):
             api.close()
 
@@ -128,6 +138,26 @@ def test_no_submitted_personal_data_in_any_event_or_log_line(
         for event in seen
         for raw in [json.dumps(event, ensure_ascii=False)]
         if leaks(raw, CITIZEN)
+    ]
+    assert not found, found
+    # the field agent's contact stays on registry's own feed: referrals (to
+    # the offices' queues and to notify) name the follow-up agent by id
+    referrals = [
+        event
+        for exchange in (REFERRALS_EXCHANGE, "routing.events")
+        for event in events[exchange]
+        if event["event_type"] == "referral_issued"
+    ]
+    assert referrals and all(
+        e["payload"]["follow_up_agent"]["agent_id"] == agent_id for e in referrals
+    ), "no referral names the follow-up agent: the check below proves nothing"
+    found = [
+        (exchange, event["event_type"], leaks(raw, agent_secrets))
+        for exchange, seen in events.items()
+        if exchange != "registry.events"
+        for event in seen
+        for raw in [json.dumps(event, ensure_ascii=False)]
+        if leaks(raw, agent_secrets)
     ]
     assert not found, found
     # the free-text address stays in intake too
@@ -151,7 +181,8 @@ def _one_case_end_to_end(
     notify: Any,
     gateway: Any,
     agent_body: dict[str, Any],
-) -> None:
+) -> str:
+    """Run the case; the field agent's id."""
     secret = load_service_config("intake")["TOKEN_SECRET"]
 
     def bearer(scope: str, **claims: Any) -> dict[str, str]:
@@ -196,6 +227,11 @@ def _one_case_end_to_end(
     contact = intake.get(f"/v1/cases/{reference}/contact", headers=sso)
     assert contact.status_code == 200, contact.text
     assert contact.json()["name"] == NAME_TH  # the data was really there
+    # the office calls the follow-up agent: the contact comes from registry
+    agent_id = str(made.json()["id"])
+    reached = registry.get(f"/v1/agents/{agent_id}/contact", headers=sso)
+    assert reached.status_code == 200, reached.text
+    assert reached.json()["line_user_id"] == AGENT_LINE_ID
     whole = intake.get(f"/v1/cases/{reference}", headers=operator)
     assert whole.json()["citizen"]["national_id"] == NATIONAL_ID
 
@@ -231,3 +267,4 @@ def _one_case_end_to_end(
 
     erased = intake.delete(f"/v1/cases/{reference}/personal-data", headers=operator)
     assert erased.status_code == 204, erased.text
+    return agent_id

@@ -95,6 +95,10 @@ MATRIX = [
         content_type="text/csv"),
     row("registry", "GET", "/v1/agents/imports/{import}/rejected.csv", "operator"),
     row("registry", "GET", "/v1/agents/{agent}", "agent", "operator"),
+    # an agent's work contact: any agency's office of a province the agent
+    # covers (registry does not know referrals), not another province's
+    row("registry", "GET", "/v1/agents/{agent}/contact", "agency", "other_agency",
+        "operator"),
     row("registry", "PATCH", "/v1/agents/{agent}", "agent", "operator",
         body={"languages": ["th", "my"]}),
     row("registry", "GET", "/v1/coverage?province=TH-52&subdistrict=520101",

@@ -369,6 +369,31 @@ class ReferralIssuedV1(Schema):
     issued_at = fields.AwareDateTime(required=True)
 
 
+class FollowUpAgentRefSchema(Schema):
+    """The field agent who follows the case for the office, by id only: an
+    office reads the agent's work contact from registry's audited
+    ``GET /v1/agents/{agent_id}/contact``, so no name or phone rides the
+    broker."""
+
+    class Meta:
+        unknown = RAISE
+
+    agent_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(AGENT_KINDS))
+
+
+class ReferralIssuedV2(ReferralIssuedV1):
+    """``referral_issued`` v2: v1 with ``follow_up_agent`` reduced to the
+    agent's id and kind (v1 carried the agent's name, phone and LINE id)."""
+
+    class Meta:
+        unknown = RAISE
+
+    follow_up_agent = fields.Nested(
+        FollowUpAgentRefSchema, required=True, allow_none=True
+    )
+
+
 class NotificationFailedV1(Schema):
     """``notification_failed`` v1: a message could not be delivered on a
     channel after its retries (no address, only who and what)."""
@@ -401,7 +426,9 @@ EVENT_TYPES: dict[tuple[str, int], tuple[str, type[Schema]]] = {
     ("referral_status_changed", 1): ("routing", ReferralStatusChangedV1),
     ("referral_overdue", 1): ("routing", ReferralOverdueV1),
     ("case_closed", 1): ("routing", CaseClosedV1),
+    # v1 stays known so messages queued before v2 still parse
     ("referral_issued", 1): ("routing", ReferralIssuedV1),
+    ("referral_issued", 2): ("routing", ReferralIssuedV2),
     ("notification_failed", 1): ("notify", NotificationFailedV1),
 }
 

@@ -362,6 +362,32 @@ def test_a_referral_message_carries_no_citizen_identity() -> None:
             make_event("referral_issued", {**payload, field: "x"})
 
 
+def test_a_referral_names_its_follow_up_agent_by_id_and_v1_still_parses() -> None:
+    payload = SAMPLE_PAYLOADS["referral_issued"]()
+    agent = {"agent_id": "A-0042", "kind": "labour_volunteer"}
+    event = make_event("referral_issued", {**payload, "follow_up_agent": agent})
+    assert event.schema_version == 2
+    assert parse_event(event.to_body()).payload["follow_up_agent"] == agent
+    # v2 refuses the agent's name, phone or LINE id
+    for field, value in (
+        ("name_th", "มาลี ศรีสุข"),
+        ("phone", "+66812345678"),
+        ("line_user_id", "U" + "1" * 32),
+    ):
+        with pytest.raises(InvalidEvent):
+            make_event(
+                "referral_issued",
+                {**payload, "follow_up_agent": {**agent, field: value}},
+            )
+    # a v1 message queued before the upgrade is still read
+    v1_agent = {**agent, "name_th": "มาลี ศรีสุข", "phone": None, "line_user_id": None}
+    old = make_event(
+        "referral_issued", {**payload, "follow_up_agent": v1_agent}, schema_version=1
+    )
+    parsed = parse_event(old.to_body(), {"referral_issued": {1, 2}})
+    assert (parsed.schema_version, parsed.payload["follow_up_agent"]) == (1, v1_agent)
+
+
 def test_an_erasure_wipes_every_free_text_field_at_any_depth() -> None:
     body = {
         "event_type": "referral_status_changed",

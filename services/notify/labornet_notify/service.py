@@ -206,7 +206,7 @@ class NotifyService(web.Probes):
         """Which offices have the case."""
         self._plan("on_case_routed", event)
 
-    @event_handler("routing", "referral_issued", accept_versions={1})
+    @event_handler("routing", "referral_issued", accept_versions={1, 2})
     def on_referral_issued(self, event: Event) -> None:
         """Agencies without AMQP get the referral as a webhook."""
         self._plan("on_referral_issued", event)

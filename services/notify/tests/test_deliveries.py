@@ -13,7 +13,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from labornet_notify.fakes import FakeLineApi, FakeThaiBulkSms, WebhookReceiver
-from labornet_routing.testing import agent_event, case_received_event
+from labornet_routing.testing import (
+    agent_event,
+    case_received_event,
+    referral_issued_event,
+)
 from labornet_shared.db import normalise_url
 from labornet_shared.events import make_event
 from labornet_shared.testing import publish_event, wait_until
@@ -217,3 +221,46 @@ def test_agencies_get_referrals_as_signed_webhooks(notify, broker, operator) -> 
         (hook,) = receiver.received
     assert hook.payload["event_id"] == issued.event_id
     assert hook.payload["payload"]["reference"] == "LN-2569-00000042"
+
+
+def test_a_referral_queued_as_v1_or_issued_as_v2_reaches_the_agency(
+    notify, broker, operator
+) -> None:
+    agent = {"agent_id": "agent-0001", "kind": "labour_volunteer"}
+    issued = referral_issued_event("sso")
+    v2 = make_event(
+        "referral_issued",
+        {**issued.payload, "follow_up_agent": agent},
+        issued.correlation_id,
+    )
+    # published before routing moved to v2: the agent's contact inside
+    older = referral_issued_event("sso")
+    v1 = make_event(
+        "referral_issued",
+        {
+            **older.payload,
+            "follow_up_agent": {
+                **agent,
+                "name_th": "สมชาย ใจดี",
+                "phone": "+66812345678",
+                "line_user_id": None,
+            },
+        },
+        older.correlation_id,
+        schema_version=1,
+    )
+    assert (v1.schema_version, v2.schema_version) == (1, 2)
+    with WebhookReceiver([]) as receiver:
+        created = notify.post(
+            "/v1/subscriptions",
+            json={"url": receiver.url, "agency": "sso"},
+            headers=operator,
+        ).json()
+        receiver.set_secrets([created["secret"]])
+        for event in (v1, v2):
+            publish_event(broker["AMQP_URI"], event)
+        wait_until(lambda: len(receiver.received) >= 2, timeout=15)
+    bodies = {hook.payload["event_id"]: hook.payload for hook in receiver.received}
+    assert set(bodies) == {v1.event_id, v2.event_id}
+    assert bodies[v2.event_id]["schema_version"] == 2
+    assert bodies[v2.event_id]["payload"]["follow_up_agent"] == agent

@@ -246,6 +246,22 @@ class AgentSummarySchema(Schema):
     office = fields.String()
 
 
+class AgentContactSchema(Schema):
+    """An agent's work contact, for the office a referral names it to: no
+    national ID, no areas, no training."""
+
+    agent_id = fields.String()
+    kind = fields.String()
+    status = fields.String()
+    name_th = fields.String()
+    name_en = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    line_user_id = fields.String(allow_none=True)
+    languages = fields.List(fields.String())
+    office = fields.String()
+
+
 class AgentListSchema(Schema):
     """A page of agents."""
 

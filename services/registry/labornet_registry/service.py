@@ -10,10 +10,11 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from labornet_registry import domain, roster
+from labornet_registry import contact, domain, roster
 from labornet_registry.dependencies import registry_database, registry_relay
 from labornet_registry.models import Agent
 from labornet_registry.schemas import (
+    AgentContactSchema,
     AgentCreateSchema,
     AgentListQuerySchema,
     AgentListSchema,
@@ -52,6 +53,7 @@ AGENT = AgentSchema()
 AGENT_CREATE = AgentCreateSchema()
 AGENT_PATCH = AgentPatchSchema()
 AGENT_SUMMARY = AgentSummarySchema()
+AGENT_CONTACT = AgentContactSchema()
 LIST_QUERY = AgentListQuerySchema()
 COVERAGE_QUERY = CoverageQuerySchema()
 DEACTIVATE = DeactivateSchema()
@@ -120,6 +122,16 @@ OPERATIONS = [
         "/v1/agents/{agent_id}",
         "One field agent (operator, or the agent themself); audited",
         response=AgentSchema,
+        errors=(401, 404, 429),
+        path_schemas={"agent_id": AGENT_ID},
+        security=("bearer",),
+    ),
+    Operation(
+        "GET",
+        "/v1/agents/{agent_id}/contact",
+        "A field agent's work contact (agency: an active agent of its "
+        "province or abroad; operator); audited",
+        response=AgentContactSchema,
         errors=(401, 404, 429),
         path_schemas={"agent_id": AGENT_ID},
         security=("bearer",),
@@ -375,6 +387,16 @@ class RegistryService(web.Probes):
         except domain.AgentNotFound as exc:
             raise Problem(404, "not_found") from exc
         return 200, _whole(agent)
+
+    @api("GET", "/v1/agents/<uuid:agent_id>/contact")
+    def get_agent_contact(self, request: Request, agent_id: uuid.UUID) -> Any:
+        """How an office reaches the field agent following its referral."""
+        principal = require_scope(request, "agency", "operator")
+        try:
+            agent = contact.work_contact(self.db.session, str(agent_id), principal)
+        except domain.AgentNotFound as exc:
+            raise Problem(404, "not_found") from exc
+        return 200, AGENT_CONTACT.dump(contact.contact_view(agent))
 
     @api("PATCH", "/v1/agents/<uuid:agent_id>")
     def update_agent(self, request: Request, agent_id: uuid.UUID) -> Any:

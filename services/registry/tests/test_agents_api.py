@@ -153,6 +153,83 @@ def test_the_whole_agent_is_for_operators_and_the_agent_themself(
     ]
 
 
+def test_an_office_reads_an_agents_work_contact_audited(
+    registry_api, operator, bearer, sql, rng
+) -> None:
+    # a volunteer of Lampang (TH-52), one abroad, one of Lampang gone inactive
+    lampang = register(
+        registry_api, operator, agent_payload(rng, line_user_id="U" + "1" * 32)
+    )
+    abroad = register(
+        registry_api,
+        operator,
+        agent_payload(rng, areas=[], abroad_country="TW", abroad_city="Taipei"),
+    )
+    gone = register(registry_api, operator, agent_payload(rng))
+    deactivated = registry_api.post(
+        f"/v1/agents/{gone['id']}/deactivate", headers=operator
+    )
+    assert deactivated.status_code == 200, deactivated.text
+    sso_lampang = bearer("agency", agency="sso", province="TH-52")
+
+    answer = registry_api.get(
+        f"/v1/agents/{lampang['id']}/contact", headers=sso_lampang
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert answer.json() == {
+        "agent_id": lampang["id"],
+        "kind": "labour_volunteer",
+        "status": "active",
+        "name_th": lampang["first_name_th"] + " " + lampang["last_name_th"],
+        "name_en": None,
+        "phone": lampang["phone"],
+        "email": None,
+        "line_user_id": "U" + "1" * 32,
+        "languages": ["th"],
+        "office": "ops.TH-52",
+    }
+    assert lampang["national_id"] not in answer.text
+    # a whole agency reads any active agent; an office in Chiang Mai (TH-50)
+    # only agents of its province or abroad
+    for token, agent in (
+        (bearer("agency", agency="dlpw"), lampang),
+        (bearer("agency", agency="sso", province="TH-50"), abroad),
+        (operator, gone),
+    ):
+        path = f"/v1/agents/{agent['id']}/contact"
+        assert registry_api.get(path, headers=token).status_code == 200, path
+    for token, agent in (
+        (bearer("agency", agency="sso", province="TH-50"), lampang),
+        (sso_lampang, gone),
+        (bearer("agent", agent_id=lampang["id"]), lampang),
+        (bearer("open311", name="civic-app"), lampang),
+    ):
+        path = f"/v1/agents/{agent['id']}/contact"
+        assert_problem(registry_api.get(path, headers=token), 404, "not_found")
+    unknown = "/v1/agents/00000000-0000-4000-8000-000000000000/contact"
+    assert_problem(registry_api.get(unknown, headers=sso_lampang), 404, "not_found")
+    assert_problem(
+        registry_api.get(f"/v1/agents/{lampang['id']}/contact"), 401, "unauthorized"
+    )
+    # one audit row per read that answered: who, which agent; never the contact
+    audit = sql(
+        "SELECT actor_scope, action, agent_id, detail FROM audit_log"
+        " WHERE action = 'read_agent_contact' ORDER BY id"
+    )
+    assert [tuple(row) for row in audit] == [
+        ("agency", "read_agent_contact", lampang["id"], "sso.TH-52"),
+        ("agency", "read_agent_contact", lampang["id"], "dlpw"),
+        ("agency", "read_agent_contact", abroad["id"], "sso.TH-50"),
+        ("operator", "read_agent_contact", gone["id"], None),
+    ]
+    logged = " ".join(
+        str(value) for row in sql("SELECT * FROM audit_log") for value in row
+    )
+    for personal in (lampang["phone"], lampang["first_name_th"], "U" + "1" * 32):
+        assert personal not in logged
+
+
 def test_an_agent_updates_their_contact_but_nothing_else(
     registry_api, operator, bearer, queue_tap, rng
 ) -> None:
@@ -450,6 +527,7 @@ def test_openapi_documents_every_route(registry_api) -> None:
     for path in (
         "/v1/agents",
         "/v1/agents/{agent_id}",
+        "/v1/agents/{agent_id}/contact",
         "/v1/agents/import",
         "/v1/coverage",
         "/v1/stats",

@@ -247,13 +247,9 @@ def _issue(
         "language": case.language,
         "follow_up_agent": None
         if agent is None
-        else {
-            "agent_id": agent.id,
-            "kind": agent.kind,
-            "name_th": agent.name_th,
-            "phone": agent.phone,
-            "line_user_id": agent.line_user_id,
-        },
+        # the id only: an office reads the work contact from registry's
+        # audited contact read; notify from its own projection
+        else {"agent_id": agent.id, "kind": agent.kind},
         "hop": referral.hop,
         "escalated_from": referral.escalated_from,
         "issued_at": now.isoformat(),

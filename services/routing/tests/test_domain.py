@@ -331,6 +331,31 @@ def test_the_follow_up_agent_is_the_most_specific_speaker(session) -> None:
     }
 
 
+def test_a_referral_names_its_follow_up_agent_by_id_only(session) -> None:
+    contact = {"phone": "+66812345678", "email": None, "line_user_id": "U" + "2" * 32}
+    domain.apply_agent(session, agent_event(contact=contact))
+    case = domain.receive_case(session, case_received_event(), THREE_PROBLEMS)
+    assert case is not None
+    issued = [
+        (exchange, e)
+        for exchange, _k, e in outbox(session)
+        if e.event_type == "referral_issued"
+    ]
+    # three offices' queues, and routing.events for notify
+    assert sorted(exchange for exchange, _e in issued) == (
+        ["labornet.referrals"] * 3 + ["routing.events"] * 3
+    )
+    for _exchange, event in issued:
+        assert event.schema_version == 2
+        assert event.payload["follow_up_agent"] == {
+            "agent_id": "agent-0001",
+            "kind": "labour_volunteer",
+        }
+        body = json.dumps(event.to_body(), ensure_ascii=False)
+        for personal in ("สมชาย", "ใจดี", "812345678", "U" + "2" * 32):
+            assert personal not in body
+
+
 def test_an_older_agent_snapshot_never_overwrites_a_newer_one(session) -> None:
     domain.apply_agent(session, agent_event(revision=3, languages=["th", "km"]))
     assert not domain.apply_agent(
