@@ -94,6 +94,10 @@ def run_platform(services: list[str]) -> int:
         {service: _service_command(nameko, service) for service in services},
         environment,
     )
+    # a process manager's or an IDE's stop (SIGTERM), or a closed terminal
+    # (SIGHUP), stops the services as Ctrl-C does, instead of orphaning them
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     supervision.start()
     for service in services:
         _say(f"{service}: {_base_url(service)}/  (openapi: /openapi.json)")
@@ -110,6 +114,10 @@ def run_platform(services: list[str]) -> int:
     finally:
         supervision.stop()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _platform_secrets() -> dict[str, str]:

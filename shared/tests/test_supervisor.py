@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from labornet_shared.config import DEVELOPMENT_TOKEN_SECRET
@@ -96,8 +97,14 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in text.split()]
 
 
+@pytest.mark.parametrize(
+    "stop",
+    # Ctrl-C, and what a process manager or an IDE's stop button sends
+    [signal.SIGINT, signal.SIGTERM],
+    ids=["SIGINT", "SIGTERM"],
+)
 def test_make_run_on_loopback_with_its_own_secrets_restarts_a_killed_service(
-    broker: dict[str, Any], tmp_path: Path
+    broker: dict[str, Any], tmp_path: Path, stop: signal.Signals
 ) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABORNET_")}
@@ -147,7 +154,7 @@ def test_make_run_on_loopback_with_its_own_secrets_restarts_a_killed_service(
         assert second != first
         assert platform.alive(), platform.logs()
 
-        platform.signal(signal.SIGINT)  # Ctrl-C
+        platform.signal(stop)
         assert platform.proc.wait(timeout=30) == 0, platform.logs()
         assert not Path(f"/proc/{second}").exists() or _zombie(second)
         assert not healthy(port)
