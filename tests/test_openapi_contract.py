@@ -18,6 +18,7 @@ from marshmallow import Schema, fields, validate
 from labornet_shared.openapi import Operation, build_spec
 from labornet_shared.reference import (
     ReferenceError,
+    normalize_phone,
     validate_country,
     validate_national_id,
 )
@@ -117,6 +118,17 @@ SHAPES = [
     ),
     (("intake", "CaseCreate", "abroad_country"), ["TW", "tw", " KR "], ["TWN", "T1"]),
     (("registry", "AgentCreate", "abroad_country"), ["TW", "il"], ["Taiwan", "1"]),
+    (
+        ("intake", "Citizen", "phone"),
+        [
+            "081-234-5678",
+            "+66 81 234 5678",
+            "(02) 123-4567",
+            "๐๘๑๒๓๔๕๖๗๘",
+            "+886912345678",
+        ],
+        ["081-234-5678 ext 2", "tel:0812345678", "call me", ""],
+    ),
 ]
 
 
@@ -125,7 +137,11 @@ def test_the_document_takes_what_the_service_takes(
     where: tuple[str, str, str], taken: list[str], refused: list[str]
 ) -> None:
     pattern = field_schema(*where)["pattern"]
-    check = validate_country if where[2] == "abroad_country" else validate_national_id
+    check = {
+        "abroad_country": validate_country,
+        "national_id": validate_national_id,
+        "phone": normalize_phone,
+    }[where[2]]
     for value in taken:
         check(value)  # the service takes it
         assert re.search(pattern, value), (where, value)

@@ -37,6 +37,18 @@ class _Storable:
 COUNTRY_SHAPE = {"pattern": r"^\s*[A-Za-z]{2}\s*$"}
 #: 13 digits (Arabic or Thai) grouped with dashes or spaces
 NATIONAL_ID_SHAPE = {"pattern": r"^\s*[0-9\u0e50-\u0e59][0-9\u0e50-\u0e59 -]*\s*$"}
+# what a phone field accepts, as far as a pattern can say it: digits (Thai
+# too), an optional leading +, and the separators people write; the service
+# then checks the number itself (labornet_shared.reference.phone)
+PHONE_SHAPE = {
+    "pattern": r"^\s*\+?[0-9\u0e50-\u0e59(][0-9\u0e50-\u0e59 ()\-.]*$",
+    "description": (
+        "A Thai mobile (10 digits from 06, 08 or 09) or landline (9 digits from"
+        " 02-07) in any usual spelling (081-234-5678, +66 81 234 5678), or an"
+        " international number: + and country code, 8-15 digits."
+    ),
+    "examples": ["081-234-5678", "+66812345678", "+886912345678"],
+}
 
 
 class Text(_Storable, fields.String):

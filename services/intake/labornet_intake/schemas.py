@@ -24,6 +24,7 @@ from labornet_shared.categories import CATEGORIES, CHANNELS, CONTACT_CHANNELS, L
 from labornet_shared.fields import (
     COUNTRY_SHAPE,
     NATIONAL_ID_SHAPE,
+    PHONE_SHAPE,
     Email,
     Text,
     in_utc_range,
@@ -79,7 +80,7 @@ class CitizenSchema(Schema):
         unknown = RAISE
 
     name = Text(load_default=None, allow_none=True, validate=validate.Length(1, 200))
-    phone = Text(load_default=None, allow_none=True)
+    phone = Text(load_default=None, allow_none=True, metadata=PHONE_SHAPE)
     email = Email(
         load_default=None,
         allow_none=True,
@@ -150,7 +151,15 @@ class CaseCreateSchema(Schema):
     location = fields.Nested(LocationSchema, required=True)
     abroad_country = Text(load_default=None, allow_none=True, metadata=COUNTRY_SHAPE)
     citizen = fields.Nested(CitizenSchema, load_default=None, allow_none=True)
-    consent = fields.Nested(ConsentSchema, load_default=None, allow_none=True)
+    consent = fields.Nested(
+        ConsentSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Required as soon as any personal data (name, phone,"
+            " e-mail, national ID, LINE id) is given (400 consent_required)."
+        },
+    )
 
     @pre_load
     def _strip_description(self, data: Any, **_: Any) -> Any:
