@@ -185,7 +185,7 @@ def test_bad_input_never_gets_a_500(
         )
     feedback = feedback_answers(intake_config["TOKEN_SECRET"], closed)
 
-    fuzz_operations(
+    seen = fuzz_operations(
         api.base_url,
         OPERATIONS,
         token,
@@ -194,3 +194,16 @@ def test_bad_input_never_gets_a_500(
         regressions=lambda operation: regressions(operation, feedback),
         operation_config=OPERATION_CONFIG,
     )
+    served = {
+        f"{method.upper()} {path}"
+        for path, operations in api.get("/openapi.json").json()["paths"].items()
+        for method in operations
+        if not path.startswith(("/healthz", "/readyz", "/metrics", "/openapi"))
+    }
+    # the HTML pages and Open311 answer in their own formats and have their
+    # own tests (test_*_page.py, test_open311.py); every JSON operation here
+    # is fuzzed, so a new one cannot be forgotten
+    own_formats = ("/t/", "/f/", "/a/", "/open311/")
+    assert set(seen) == {
+        label for label in served if not label.split(" ", 1)[1].startswith(own_formats)
+    }
