@@ -42,11 +42,13 @@ __all__ = [
     "FUZZ",
     "MODES",
     "SEED",
+    "SEMANTIC_STATUSES",
     "Seen",
     "check",
     "config",
     "fuzz_operations",
     "load_schemas",
+    "semantic_operations",
     "signed",
 ]
 
@@ -74,6 +76,28 @@ Seen = Counter[tuple[str, int]]
 Drawn = Case | tuple[Case, str | None]
 StrategiesFor = Callable[[APIOperation], Iterable[st.SearchStrategy[Drawn]]]
 Regressions = Callable[[APIOperation], Iterable[Case]]
+
+
+#: what schema-valid input may still get where the answer depends on stored
+#: state (409), on meaning the schema cannot say (400), or on the caller
+SEMANTIC_STATUSES = ["2xx", "400", "401", "404", "409", "429"]
+
+
+def semantic_operations(
+    operations: Iterable[tuple[str, str]],
+    also: Iterable[tuple[str, str]] = (),
+    statuses: Sequence[str] = SEMANTIC_STATUSES,
+) -> list[dict[str, Any]]:
+    """schemathesis operation configs that let schema-valid requests of every
+    non-GET operation (and of ``also``) get ``statuses``, not only 2xx."""
+    semantic = {
+        "checks": {"positive_data_acceptance": {"expected-statuses": list(statuses)}}
+    }
+    chosen = [(m, p) for m, p in operations if m != "GET"] + list(also)
+    return [
+        {"include-path": path, "include-method": method, **semantic}
+        for method, path in chosen
+    ]
 
 
 def config(

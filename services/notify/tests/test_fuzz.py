@@ -15,7 +15,7 @@ from typing import Any
 
 from labornet_notify.fakes import WebhookReceiver
 from labornet_routing.testing import referral_issued_event
-from labornet_shared.fuzzing import fuzz_operations, signed
+from labornet_shared.fuzzing import fuzz_operations, semantic_operations, signed
 from labornet_shared.testing import publish_event, wait_until
 from labornet_shared.tokens import issue_token
 
@@ -33,19 +33,8 @@ OPERATIONS = [
 # a retry, a pause or a resume depends on the state it finds (409), a URL on
 # where its host is (400: private, unresolvable), a ping on the agency's
 # system (a paused one is not pinged): schema-valid input may get these
-SEMANTIC = {
-    "checks": {
-        "positive_data_acceptance": {
-            "expected-statuses": ["2xx", "400", "401", "404", "409", "429"]
-        }
-    }
-}
-# and a cursor is opaque: a schema-valid one may be a 400
-OPERATION_CONFIG = [
-    {"include-path": path, "include-method": method, **SEMANTIC}
-    for method, path in OPERATIONS
-    if method != "GET"
-] + [{"include-path": "/v1/deliveries", "include-method": "GET", **SEMANTIC}]
+# (and a cursor is opaque: a schema-valid one may be a 400)
+OPERATION_CONFIG = semantic_operations(OPERATIONS, also=[("GET", "/v1/deliveries")])
 MAX_EXAMPLES = 60
 
 

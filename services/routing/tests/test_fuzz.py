@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from labornet_routing.testing import case_received_event
-from labornet_shared.fuzzing import fuzz_operations, signed
+from labornet_shared.fuzzing import fuzz_operations, semantic_operations, signed
 from labornet_shared.testing import publish_event, wait_until
 from labornet_shared.tokens import issue_token
 
@@ -38,18 +38,7 @@ OPERATIONS = [
 
 # a transition depends on the referral's status and a rule on its kind: a
 # schema-valid request may be a 400 or 409 there (never anything else)
-SEMANTIC = {
-    "checks": {
-        "positive_data_acceptance": {
-            "expected-statuses": ["2xx", "400", "401", "404", "409", "429"]
-        }
-    }
-}
-OPERATION_CONFIG = [
-    {"include-path": path, "include-method": method, **SEMANTIC}
-    for method, path in OPERATIONS
-    if method != "GET"
-] + [{"include-path": "/v1/referrals", "include-method": "GET", **SEMANTIC}]
+OPERATION_CONFIG = semantic_operations(OPERATIONS, also=[("GET", "/v1/referrals")])
 
 DESCRIPTIONS = (
     "ถูกเลิกจ้างไม่ได้ค่าชดเชย อยากขอเงินว่างงานและหางานใหม่",
