@@ -37,19 +37,24 @@ def sms() -> Iterator[FakeThaiBulkSms]:
         yield gateway
 
 
-@pytest.fixture
-def notify(start_notify, sms) -> Iterator[Any]:
-    api = start_notify(
+def start_with_sms(start_notify: Any, sms: FakeThaiBulkSms, timeout: float) -> Any:
+    """notify sending SMS through ``sms``, giving up on an answer after
+    ``timeout`` seconds."""
+    return start_notify(
         SMS_API_KEY=SMS_KEY,
         SMS_API_SECRET=SMS_SECRET,
         SMS_BASE_URL=sms.url,
-        SMS_TIMEOUT_SECONDS=0.3,
+        SMS_TIMEOUT_SECONDS=timeout,
         SMS_QUIET_HOURS="",
         DELIVERY_POLL_SECONDS=0.1,
         DELIVERY_BACKOFF_SECONDS=0.2,
         DELIVERY_BACKOFF_CAP_SECONDS=0.4,
     )
-    with api:
+
+
+@pytest.fixture
+def notify(start_notify, sms) -> Iterator[Any]:
+    with start_with_sms(start_notify, sms, timeout=0.3) as api:
         yield api
 
 
@@ -132,14 +137,7 @@ def test_a_send_in_flight_is_marked_before_its_provider_answers(
 ) -> None:
     # what the lease's recovery reads if notify dies now: the provider was
     # called, on SMS (a row claimed but not yet called is simply due again)
-    with start_notify(
-        SMS_API_KEY=SMS_KEY,
-        SMS_API_SECRET=SMS_SECRET,
-        SMS_BASE_URL=sms.url,
-        SMS_TIMEOUT_SECONDS=10,
-        SMS_QUIET_HOURS="",
-        DELIVERY_POLL_SECONDS=0.1,
-    ) as notify:
+    with start_with_sms(start_notify, sms, timeout=10) as notify:
         marked_before_the_answer(notify, notify_config, broker, sms)
 
 
