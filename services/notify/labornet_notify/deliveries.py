@@ -417,6 +417,7 @@ def claim_due(
                 status="sending",
                 lease_until=now + lease,
                 attempts=Delivery.attempts + 1,
+                sent_channel=None,  # not called yet in this attempt
                 updated_at=now,
             )
         )
@@ -445,10 +446,10 @@ def release_unsent(
 def recover_interrupted(
     session: Session, busy: Collection[str] = (), clock: Clock = utc_now
 ) -> int:
-    """Rows whose sender died mid-send: send again where the provider drops
-    a repeat; else record them ``interrupted`` (a message that may have
-    left is never sent twice by itself). ``busy``: rows the caller itself
-    is still attempting, left alone."""
+    """Rows whose sender died mid-send: due again when their provider was
+    never called or drops a repeat; else recorded ``interrupted`` (a
+    message that may have left is never sent twice by itself). ``busy``:
+    rows the caller itself is still attempting, left alone."""
     now = clock()
     stale = session.scalars(
         select(Delivery).where(Delivery.status == "sending", Delivery.lease_until < now)
@@ -456,13 +457,33 @@ def recover_interrupted(
     for delivery in stale:
         if delivery.id in busy:
             continue
-        if delivery.channel in IDEMPOTENT_CHANNELS:
+        # sent_channel is committed just before the provider is called
+        # (mark_calling): without it nothing left, and it names the channel
+        # a citizen's "auto" delivery was really tried on
+        if delivery.sent_channel is None:
+            release_unsent(session, [delivery.id], clock=clock)
+            metrics.NOT_SENT.labels("sender_lost").inc()
+        elif delivery.sent_channel in IDEMPOTENT_CHANNELS:
             delivery.status = "pending"
             delivery.next_attempt_at = now
             delivery.updated_at = now
         else:
             interrupt(session, delivery, "sender_lost", clock=clock)
     return len(stale)
+
+
+def mark_calling(
+    session: Session, delivery_id: str, channel: str, clock: Clock = utc_now
+) -> bool:
+    """Say (commit after) that the provider of ``channel`` is about to be
+    called for a claimed row: if its sender dies from here on, the message
+    may have left. False: the row is no longer this sender's claim."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == "sending")
+        .values(sent_channel=channel, updated_at=clock())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def parse_quiet_hours(text: str | None) -> tuple[time, time] | None:

@@ -252,11 +252,14 @@ class DeliverySender(DependencyProvider):
         """One attempt of one claimed delivery, recorded whatever happens."""
         called = [False]  # whether the provider was called
         try:
-            with self._session() as session, session.begin():
+            # committed twice: the mark before the provider call, the outcome
+            # (an exception leaves the open part rolled back)
+            with self._session() as session:
                 delivery = session.get(Delivery, delivery_id)
                 if delivery is None or delivery.status != "sending":
                     return
                 self._attempt(session, delivery, called)
+                session.commit()
         except Exception as exc:
             self._not_recorded(delivery_id, exc, called[0])
         finally:
@@ -315,6 +318,11 @@ class DeliverySender(DependencyProvider):
             return
         channel, channel_name, message, masked, fallback = prepared
         self.limits[channel_name].acquire()
+        # from here the message may leave: if this process dies, the lease's
+        # recovery must know the provider was called (and on which channel)
+        if not deliveries.mark_calling(session, delivery.id, channel_name):
+            return
+        session.commit()
         called[0] = True
         result: SendResult = channel.send(message)
         self._record(session, delivery, result, channel_name, masked, fallback)

@@ -117,3 +117,54 @@ def test_an_endpoint_failing_for_a_day_is_paused(session) -> None:
     domain.webhook_failed(session, found.id, clock=lambda: a_day)
     domain.webhook_succeeded(session, found.id)
     assert resumed.failing_since is None
+
+
+def _claimed_and_abandoned(session) -> dict[str, Delivery]:
+    """A new case's deliveries (the citizen's, an SMS-only agent's) claimed
+    by a sender that then died: its lease ran out. By recipient kind."""
+    contact = {"phone": "+66812345678", "email": None, "line_user_id": None}
+    deliveries.apply_agent(session, agent_event(agent_id="agent-1", contact=contact))
+    case = case_received_event()
+    deliveries.remember_case(session, case)
+    deliveries.plan(session, case, retry_window=WINDOW)
+    then = datetime.now(UTC)
+    claimed = deliveries.claim_due(
+        session, 10, timedelta(seconds=60), clock=lambda: then
+    )
+    assert len(claimed) == 2
+    return {d.recipient_kind: d for d in session.scalars(select(Delivery)).all()}
+
+
+def later() -> datetime:
+    return datetime.now(UTC) + timedelta(minutes=2)
+
+
+def test_a_sender_lost_before_calling_its_provider_leaves_the_row_due(
+    session,
+) -> None:
+    rows = _claimed_and_abandoned(session)
+    # the citizen's SMS was on its way (its provider called: the sender
+    # marks it so, see test_interrupted); the agent's SMS was still waiting
+    # for its contact and message
+    assert rows["area_agents"].channel == "sms"
+    rows["citizen"].sent_channel = "sms"
+    session.flush()
+    deliveries.recover_interrupted(session, clock=later)
+    session.flush()
+    session.expire_all()
+    assert rows["area_agents"].status == "pending"  # nothing left: sent again
+    assert rows["citizen"].status == deliveries.INTERRUPTED
+    assert rows["citizen"].last_error == "sender_lost"
+
+
+def test_a_citizen_notice_lost_mid_call_on_line_is_sent_again(session) -> None:
+    # a citizen's delivery is on "auto" until the sender reads their
+    # contact: LINE drops a repeat (its retry key), so it is sent again
+    rows = _claimed_and_abandoned(session)
+    assert rows["citizen"].channel == deliveries.CITIZENS_CHOICE
+    rows["citizen"].sent_channel = "line"
+    session.flush()
+    deliveries.recover_interrupted(session, clock=later)
+    session.flush()
+    session.expire_all()
+    assert rows["citizen"].status == "pending"

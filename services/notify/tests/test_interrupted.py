@@ -37,19 +37,24 @@ def sms() -> Iterator[FakeThaiBulkSms]:
         yield gateway
 
 
-@pytest.fixture
-def notify(start_notify, sms) -> Iterator[Any]:
-    api = start_notify(
+def start_with_sms(start_notify: Any, sms: FakeThaiBulkSms, timeout: float) -> Any:
+    """notify sending SMS through ``sms``, giving up on an answer after
+    ``timeout`` seconds."""
+    return start_notify(
         SMS_API_KEY=SMS_KEY,
         SMS_API_SECRET=SMS_SECRET,
         SMS_BASE_URL=sms.url,
-        SMS_TIMEOUT_SECONDS=0.3,
+        SMS_TIMEOUT_SECONDS=timeout,
         SMS_QUIET_HOURS="",
         DELIVERY_POLL_SECONDS=0.1,
         DELIVERY_BACKOFF_SECONDS=0.2,
         DELIVERY_BACKOFF_CAP_SECONDS=0.4,
     )
-    with api:
+
+
+@pytest.fixture
+def notify(start_notify, sms) -> Iterator[Any]:
+    with start_with_sms(start_notify, sms, timeout=0.3) as api:
         yield api
 
 
@@ -125,3 +130,42 @@ def test_an_sms_answered_after_the_timeout_is_sent_once_and_interrupted(
         lambda: [r.status for r in agent_sms_rows(notify_config)] == ["sent"],
         timeout=10,
     )
+
+
+def test_a_send_in_flight_is_marked_before_its_provider_answers(
+    start_notify, notify_config, broker, sms
+) -> None:
+    # what the lease's recovery reads if notify dies now: the provider was
+    # called, on SMS (a row claimed but not yet called is simply due again)
+    with start_with_sms(start_notify, sms, timeout=10) as notify:
+        marked_before_the_answer(notify, notify_config, broker, sms)
+
+
+def marked_before_the_answer(notify, notify_config, broker, sms) -> None:
+    contact = {"phone": PHONE, "email": None, "line_user_id": None}
+    publish_event(
+        broker["AMQP_URI"], agent_event(agent_id="agent-sms", contact=contact)
+    )
+    wait_until(lambda: notify.get("/readyz").status_code == 200, timeout=15)
+    time.sleep(0.5)  # the agent is projected before the case
+    sms.slow(3.0)  # the gateway holds the request
+    publish_event(broker["AMQP_URI"], case_received_event())
+    engine = create_engine(normalise_url(notify_config["DATABASE_URL"]))
+
+    def in_flight() -> list[Any]:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(
+                    text(
+                        "SELECT status, sent_channel FROM deliveries"
+                        " WHERE recipient_id = 'agent-sms'"
+                    )
+                )
+            )
+
+    try:
+        wait_until(lambda: [tuple(r) for r in in_flight()] == [("sending", "sms")], 2)
+        assert sms.sent == []  # still with the provider
+    finally:
+        engine.dispose()
+        sms.slow(0)

@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 
 from labornet_shared.db import normalise_url
 
+from . import evidence
 from .faults import Faults, Timeline
 from .load import RETRY_SECONDS, Load, plan_cases, register_agents, subscribe_webhook
 from .reconcile import bind_agency_queue, reconcile
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     duration = max(args.cases / args.rate, args.min_duration)
     # notify's backlog after the full size's outages takes minutes to send
     args.quiesce_timeout = args.quiesce_timeout or max(240.0, 0.06 * args.cases)
-    cap = args.max_seconds or duration * 1.2 + 360 + args.quiesce_timeout
+    cap = args.max_seconds or duration * 1.2 + 360 + 2 * args.quiesce_timeout
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGALRM, _raise_timeout)
     signal.alarm(int(cap))
@@ -138,10 +139,15 @@ def main(argv: list[str] | None = None) -> int:
             faults.wait(120)
             quiet = quiesce(stack, args.quiesce_timeout)
             timeline.log(
-                "quiet" if quiet else f"NOT quiet after {args.quiesce_timeout:.0f}s"
+                "quiet"
+                if quiet
+                else f"NOT quiet after {args.quiesce_timeout:.0f}s (up to"
+                f" {2 * args.quiesce_timeout:.0f}s while still draining)"
             )
             watcher.stop()
             report = reconcile(stack, load, faults, agents)
+            if args.keep:
+                evidence.dump(stack, tmp)
             for process in stack.services.values():
                 process.stop()
             table = report.render()
@@ -217,40 +223,72 @@ def wait_for_agents(stack: Stack, count: int, timeout: float = 60.0) -> None:
     say("warning: the field agents did not reach routing and notify in time")
 
 
+def _busy(stack: Stack) -> tuple[int, int, int]:
+    """(unsent outbox rows, notify's deliveries still to try, messages in
+    handler and retry queues); -1 where it could not be read."""
+    try:
+        outbox = sum(
+            _count(
+                stack.urls[s],
+                "SELECT count(*) FROM outbox_messages WHERE sent_at IS NULL",
+            )
+            for s in SERVICES
+        )
+        todo = _count(
+            stack.urls["notify"],
+            "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'sending')",
+        )
+    except Exception as exc:  # e.g. a shared PostgreSQL out of connections
+        say(f"quiesce: cannot read a database ({type(exc).__name__}); again")
+        outbox = todo = -1
+    try:
+        queued = sum(
+            int(q.get("messages", 0))
+            for q in stack.vhost.queues()
+            if q["name"].startswith("evt-")
+        )
+    except Exception:  # the management API itself: try again
+        queued = -1
+    return outbox, todo, queued
+
+
 def quiesce(stack: Stack, timeout: float) -> bool:
     """Until no outbox holds an unsent event, notify has no delivery left
     to try and no handler or retry queue holds a message — several readings
-    in a row (the management API's counts lag a few seconds)."""
-    deadline = time.monotonic() + timeout
+    in a row (the management API's counts lag a few seconds).
+
+    ``timeout`` is the wait for a platform that has stopped making
+    progress: while the backlog still shrinks (a loaded machine drains
+    slowly) the wait goes on, up to twice ``timeout``; what is left is
+    printed every 30 s, so a notify that drains slowly is told apart from
+    one that does not drain at all."""
+    started = time.monotonic()
+    deadline = started + timeout
+    limit = started + 2 * timeout
     quiet = 0
+    best: int | None = None
+    progress_at = started
+    shown = started
     while time.monotonic() < deadline:
-        try:
-            busy = sum(
-                _count(
-                    stack.urls[s],
-                    "SELECT count(*) FROM outbox_messages WHERE sent_at IS NULL",
-                )
-                for s in SERVICES
-            )
-            busy += _count(
-                stack.urls["notify"],
-                "SELECT count(*) FROM deliveries"
-                " WHERE status IN ('pending', 'sending')",
-            )
-        except Exception as exc:  # e.g. a shared PostgreSQL out of connections
-            say(f"quiesce: cannot read a database ({type(exc).__name__}); again")
-            busy = 1
-        try:
-            busy += sum(
-                int(q.get("messages", 0))
-                for q in stack.vhost.queues()
-                if q["name"].startswith("evt-")
-            )
-        except Exception:  # the management API itself: try again
-            busy += 1
+        outbox, todo, queued = _busy(stack)
+        unreadable = -1 in (outbox, todo, queued)
+        busy = 1 if unreadable else outbox + todo + queued
         quiet = quiet + 1 if busy == 0 else 0
         if quiet >= QUIET_READINGS:
             return True
+        now = time.monotonic()
+        if not unreadable and (best is None or busy < best):
+            best, progress_at = busy, now
+        if now - progress_at < 30:  # still draining: give it 30 s more
+            deadline = min(limit, max(deadline, now + 30))
+        if now - shown >= 30:
+            shown = now
+            say(
+                f"quiesce: {now - started:.0f}s, left: outbox {outbox},"
+                f" notify deliveries {todo}, queued {queued}; least so far"
+                f" {best} ({now - progress_at:.0f}s ago); waiting up to"
+                f" {deadline - started:.0f}s"
+            )
         time.sleep(2.0)
     return False
 

@@ -252,9 +252,12 @@ def reconcile(stack: Stack, load: Load, faults: Faults, agents: list[Agent]) -> 
     agent_ids = {a.line_user_id for a in agents}
     to_agents = {k: v for k, v in heard["line"].items() if k in agent_ids}
     heard["line"] = {k: v for k, v in heard["line"].items() if k not in agent_ids}
+    listed = _interrupted_unreceived(stack, accepted)
     for channel in ("sms", "line"):
         lost, doubled, sent, unexpected = _compare(
-            expected_citizen[channel], heard[channel]
+            expected_citizen[channel],
+            heard[channel],
+            listed if channel == "sms" else {},
         )
         report.add(
             Row(
@@ -265,7 +268,9 @@ def reconcile(stack: Stack, load: Load, faults: Faults, agents: list[Agent]) -> 
                 doubled=doubled,
                 bad=unexpected,
                 note=(
-                    f"other: sent, not expected; all channels: planned by notify"
+                    f"other: sent, not expected; {sum(listed.values())} interrupted"
+                    " (may have left, the gateway never got it; listed for"
+                    " operators, not lost); all channels: planned by notify"
                     f" {planned_for_citizens}, notify's citizen rows by status"
                     f" {citizen_status}, failed because {dict(why_failed)}"
                     if channel == "sms"
@@ -273,7 +278,7 @@ def reconcile(stack: Stack, load: Load, faults: Faults, agents: list[Agent]) -> 
                 ),
             )
         )
-    lost, doubled, sent, unexpected = _compare(expected_agent, to_agents)
+    lost, doubled, sent, unexpected = _compare(expected_agent, to_agents, {})
     agent_status = {
         f"{kind}:{s}": n
         for kind, s, n in deliveries
@@ -512,18 +517,54 @@ def _expected_notices(
     return citizen, line, hooks
 
 
+def _interrupted_unreceived(stack: Stack, cases: dict[str, Submission]) -> Counter[str]:
+    """Per SMS address: notify's citizen rows recorded ``interrupted`` (the
+    sender died or got no answer once the gateway was called: the message
+    may have left, and by the issue's rule it is listed for operators,
+    never repeated) whose message the gateway never took.
+
+    The gateway's messages whose id no ``sent`` row holds are the ones the
+    interrupted rows did send; only the interrupted rows beyond those are
+    unreceived (so an interrupted row that did arrive excuses nothing)."""
+    address = {ref: str(c.address) for ref, c in cases.items() if c.channel == "sms"}
+    rows = _rows(
+        stack.urls["notify"],
+        "SELECT case_reference, status, provider_message_id FROM deliveries"
+        " WHERE recipient_kind = 'citizen' AND status IN ('sent', 'interrupted')",
+    )
+    recorded = {str(mid) for _, status, mid in rows if status == "sent" and mid}
+    interrupted = Counter(
+        address[ref]
+        for ref, status, _ in rows
+        if status == "interrupted" and ref in address
+    )
+    unmatched = Counter(
+        sms.msisdn for sms in stack.sms.sent if sms.message_id not in recorded
+    )
+    return Counter(
+        {
+            key: n - unmatched[key]
+            for key, n in interrupted.items()
+            if n > unmatched[key]
+        }
+    )
+
+
 def _compare(
-    expected: Counter[str], received: dict[str, list[str]]
+    expected: Counter[str],
+    received: dict[str, list[str]],
+    listed: Counter[str] | dict[str, int],
 ) -> tuple[int, int, int, int]:
     """(lost, doubled, received, extra) over recipients: a repeated identical
     text is a double; fewer distinct texts than expected is a loss, more is
-    extra."""
+    extra. ``listed``: per recipient, notices notify recorded interrupted
+    that never arrived (not lost: listed for operators)."""
     lost = doubled = total = extra = 0
     for key in set(expected) | set(received):
         texts = received.get(key, [])
         distinct = len(set(texts))
         total += len(texts)
         doubled += len(texts) - distinct
-        lost += max(0, expected.get(key, 0) - distinct)
+        lost += max(0, expected.get(key, 0) - distinct - listed.get(key, 0))
         extra += max(0, distinct - expected.get(key, 0))
     return lost, doubled, total, extra
