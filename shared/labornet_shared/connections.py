@@ -37,6 +37,8 @@ import eventlet
 from eventlet.wsgi import Input
 from nameko.web.server import HttpOnlyProtocol
 
+from labornet_shared.problems import PROBLEM_MEDIA_TYPE, FieldError, invalid
+
 #: a body is read in pieces of this size, the deadline checked before each
 PIECE = 64 * 1024
 #: an unread body left after an answer (a refused upload) is read and thrown
@@ -153,16 +155,23 @@ class GuardedProtocol(HttpOnlyProtocol):
             return ""
 
     def parse_request(self) -> bool:
-        """The headers, within the header deadline; 408 past it."""
+        """The headers, within the header deadline (408 past it); a framing
+        eventlet would refuse with a bare 400 gets a problem+json instead."""
         limits: ConnectionLimits = self.server.connection_limits
         try:
             with eventlet.Timeout(limits.header_timeout, SlowClient("headers")):
-                return bool(super().parse_request())
+                parsed = bool(super().parse_request())
         except SlowClient:
             self.close_connection = 1
             self.wfile.write(RESPONSE_408)
             self.wfile.flush()
             return False
+        if parsed and (wrong := _bad_framing(self.headers)):
+            self.close_connection = 1
+            self.wfile.write(_problem_400(wrong))
+            self.wfile.flush()
+            return False
+        return parsed
 
     def get_environ(self) -> dict[str, Any]:
         """eventlet's environ, its body stream bounded in time; and a way for
@@ -179,3 +188,27 @@ class GuardedProtocol(HttpOnlyProtocol):
         # eventlet then sends "Connection: close" and does not wait for the
         # rest of a body nobody will read
         self.close_connection = 1
+
+
+def _bad_framing(headers: Any) -> str | None:
+    """The header that makes the body's length unreadable, if any: a
+    Content-Length that is not a whole number, or one sent beside
+    Transfer-Encoding (request smuggling's favourite ambiguity)."""
+    length = headers.get("content-length")
+    if length is None:
+        return None
+    if not length.strip().isdigit() or not length.strip().isascii():
+        return "Content-Length"
+    if headers.get("transfer-encoding") is not None:
+        return "Transfer-Encoding"
+    return None
+
+
+def _problem_400(header: str) -> bytes:
+    body = invalid(FieldError(header, "invalid")).to_json("en").encode()
+    return (
+        b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
+        b"Content-Type: " + PROBLEM_MEDIA_TYPE.encode() + b"\r\n"
+        b"Cache-Control: no-store\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )

@@ -490,6 +490,14 @@ class Relay:
             with self.engine.connect() as conn:
                 rows: list[Any] | None = self._next_rows(conn)
         else:
+            # most polls find nothing: look first, read-only, so that an idle
+            # relay writes nothing (no lock on the lease row every second)
+            with self.engine.connect() as conn:
+                waiting = conn.execute(
+                    select(self.table.c.id).where(self._unsent()).limit(1)
+                ).first()
+            if waiting is None:
+                return 0
             rows = self.lease.take(self.engine, self._next_rows)
             if rows is None:
                 return -1

@@ -174,13 +174,24 @@ def fresh_database(tmp_path: Path) -> Iterator[Callable[[str], str]]:
     yield make
     if schemas:
         from sqlalchemy import create_engine, text
+        from sqlalchemy.exc import OperationalError
 
         from labornet_shared.db import normalise_url
 
         admin = create_engine(normalise_url(str(base)))
-        with admin.begin() as conn:
-            for schema in schemas:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        for schema in schemas:
+            # a service of the test may still be running (nameko stops its
+            # containers after the other fixtures): its transaction and the
+            # DROP can deadlock, and PostgreSQL then cancels one of them
+            for attempt in range(5):
+                try:
+                    with admin.begin() as conn:
+                        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+                    break
+                except OperationalError:
+                    if attempt == 4:
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
         admin.dispose()
 
 
