@@ -7,6 +7,7 @@ were refused until a person restarted the platform.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -120,6 +121,7 @@ def test_make_run_on_loopback_with_its_own_secrets_restarts_a_killed_service(
         LABORNET_LOG_LEVEL="WARNING",
     )
     platform = ChildProcess("run", [LABORNET, "run", "registry"], tmp_path, env)
+    services: list[int] = []  # killed at the end should the supervisor fail to
     try:
         wait_until(lambda: healthy(port), timeout=60)
         # loopback only, as the URL it prints says
@@ -146,11 +148,13 @@ def test_make_run_on_loopback_with_its_own_secrets_restarts_a_killed_service(
             )
             assert answer.status_code == status, answer.text
         (first,) = children(platform.proc.pid)
+        services.append(first)
         os.kill(first, signal.SIGKILL)
         wait_until(lambda: "restarting in 1 s" in platform.logs(), timeout=30)
         assert "registry exited (killed by SIGKILL)" in platform.logs()
         wait_until(lambda: healthy(port), timeout=60)
         (second,) = children(platform.proc.pid)
+        services.append(second)
         assert second != first
         assert platform.alive(), platform.logs()
 
@@ -160,6 +164,9 @@ def test_make_run_on_loopback_with_its_own_secrets_restarts_a_killed_service(
         assert not healthy(port)
     finally:
         platform.kill()
+        for pid in services:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _zombie(pid: int) -> bool:
