@@ -200,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--api must be an http:// or https:// URL")
     queue_name = args.queue or f"agency.{args.agency}.main"
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    # a service manager's stop (SIGTERM) ends it like Ctrl-C does
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # a service manager's stop (SIGTERM) ends it like Ctrl-C does; so does
+    # SIGINT when a shell started it in the background (it is ignored then)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
 
     # labornet declares the exchange; an agency may bind to it, not declare it
     exchange = kombu.Exchange(EXCHANGE, type="topic", no_declare=True)

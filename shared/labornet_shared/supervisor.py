@@ -95,8 +95,10 @@ def run_platform(services: list[str]) -> int:
         environment,
     )
     # a process manager's or an IDE's stop (SIGTERM), or a closed terminal
-    # (SIGHUP), stops the services as Ctrl-C does, instead of orphaning them
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    # (SIGHUP), stops the services as Ctrl-C does, instead of orphaning them;
+    # SIGINT too, since a shell starting us in the background ignores it and
+    # Python then installs no handler of its own
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     supervision.start()
     for service in services:
