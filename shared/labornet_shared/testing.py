@@ -325,7 +325,11 @@ def publish_event(
     from labornet_shared.events import source_service
 
     exchange = exchange or f"{source_service(event.event_type)}.events"
-    with kombu.Connection(amqp_uri) as connection:
+    # confirmed, as the relay does: an unconfirmed publish just before the
+    # connection closes may never reach a quorum queue
+    with kombu.Connection(
+        amqp_uri, transport_options={"confirm_publish": True}
+    ) as connection:
         channel = connection.channel()
         channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
         kombu.Producer(channel).publish(
