@@ -114,6 +114,10 @@ def run_platform(services: list[str]) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # a second Ctrl-C (people press it twice) must not cut the stop
+        # short and orphan the services still stopping
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
         supervision.stop()
     return 0
 

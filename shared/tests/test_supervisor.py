@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,8 @@ def test_make_run_on_loopback_with_its_own_secrets_restarts_a_killed_service(
         assert platform.alive(), platform.logs()
 
         platform.signal(stop)
+        time.sleep(0.2)
+        platform.signal(stop)  # pressed twice: the stop still completes
         assert platform.proc.wait(timeout=30) == 0, platform.logs()
         assert not Path(f"/proc/{second}").exists() or _zombie(second)
         assert not healthy(port)
