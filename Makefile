@@ -4,17 +4,20 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SERVICES := $(notdir $(wildcard services/*))
-PACKAGES := shared/labornet_shared $(foreach s,$(SERVICES),services/$(s)/labornet_$(s))
+PACKAGES := shared/labornet_shared $(foreach s,$(SERVICES),services/$(s)/labornet_$(s)) \
+	testkit/labornet_testkit
 TEST_DIRS := shared/tests $(foreach s,$(SERVICES),services/$(s)/tests) tests
 
 .PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify bench-publish bench-relay test-faults venv migrate setup-broker clean eval-routing
 
 venv: $(STAMP)
 
-$(STAMP): shared/pyproject.toml $(wildcard services/*/pyproject.toml) requirements-dev.txt
+$(STAMP): shared/pyproject.toml $(wildcard services/*/pyproject.toml) testkit/pyproject.toml \
+		requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip "setuptools<81" wheel
-	$(BIN)/pip install --quiet -e shared $(foreach s,$(SERVICES),-e services/$(s)) -r requirements-dev.txt
+	$(BIN)/pip install --quiet -e shared $(foreach s,$(SERVICES),-e services/$(s)) \
+		-e testkit -r requirements-dev.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -42,13 +45,13 @@ test-faults: $(STAMP)
 		-p no:cacheprovider -s $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services tests examples
-	$(BIN)/ruff format --check shared services tests examples
+	$(BIN)/ruff check shared services testkit tests examples
+	$(BIN)/ruff format --check shared services testkit tests examples
 	$(BIN)/mypy $(PACKAGES) examples
 
 format: $(STAMP)
-	$(BIN)/ruff format shared services tests examples
-	$(BIN)/ruff check --fix shared services tests examples
+	$(BIN)/ruff format shared services testkit tests examples
+	$(BIN)/ruff check --fix shared services testkit tests examples
 
 # bench-intake: issue 3's outbox figures; bench-registry: issue 4's import
 # and search figures; bench-routing: issue 5's case-accepted-to-agency-queue

@@ -1,10 +1,10 @@
-"""Shared test fixtures and factories: labornet_shared.testing and each
-service's ``testing`` module."""
+"""Shared test fixtures and factories: the test kit's harness and each
+service's fixtures (``testkit/labornet_testkit``)."""
 
 pytest_plugins = [
-    "labornet_shared.testing",
-    "labornet_intake.testing",
-    "labornet_registry.testing",
-    "labornet_routing.testing",
-    "labornet_notify.testing",
+    "labornet_testkit.harness",
+    "labornet_testkit.intake",
+    "labornet_testkit.registry",
+    "labornet_testkit.routing",
+    "labornet_testkit.notify",
 ]

@@ -18,7 +18,6 @@ import amqp
 import kombu
 import pytest
 
-from labornet_routing.testing import case_received_event
 from labornet_shared.agencies import (
     AgencyUser,
     UnknownAgency,
@@ -38,7 +37,8 @@ from labornet_shared.events import (
     referral_routing_key,
 )
 from labornet_shared.outbox import BatchRefused, ConfirmingPublisher
-from labornet_shared.testing import (
+from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import (
     MANAGEMENT_URL,
     publish_event,
     repo,
@@ -46,7 +46,7 @@ from labornet_shared.testing import (
     take_all,
     wait_until,
 )
-from labornet_shared.tokens import issue_token
+from labornet_testkit.routing import case_received_event
 
 SUBSCRIBER = repo() / "examples" / "agency_subscriber.py"
 THREE_PROBLEMS = "ถูกเลิกจ้างไม่ได้ค่าชดเชย อยากขอเงินว่างงานและหางานใหม่"

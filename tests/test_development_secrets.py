@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from labornet_shared.testing import free_port, repo_root
+from labornet_testkit.harness import free_port, repo_root
 
 NAMEKO = str(Path(sys.executable).parent / "nameko")
 SERVICES = ("intake", "routing", "registry", "notify")

@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from labornet_registry.testing import agent_payload
 from labornet_shared.db import normalise_url
 from labornet_shared.events import ERASED_TEXT, REFERRALS_EXCHANGE
-from labornet_shared.testing import case_payload, wait_until
 from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import case_payload, wait_until
+from labornet_testkit.registry import agent_payload
 
 THREE_PROBLEMS = "ถูกเลิกจ้างไม่ได้ค่าชดเชย อยากขอเงินว่างงานและหางานใหม่"
 

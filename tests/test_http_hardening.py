@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import requests
 
-from labornet_registry.testing import agent_payload
 from labornet_shared.logs import JsonFormatter, accepted_correlation_id
-from labornet_shared.testing import case_payload, logging_everything_to
 from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import case_payload, logging_everything_to
+from labornet_testkit.registry import agent_payload
 
 
 def token(config: dict[str, Any], scope: str, **claims: Any) -> dict[str, str]:

@@ -21,12 +21,12 @@ from urllib.parse import urljoin
 
 from sqlalchemy import create_engine, inspect, text
 
-from labornet_intake.page_testing import BROWSER, page_of
-from labornet_notify.fakes import FakeSmtpServer, FakeThaiBulkSms
 from labornet_shared.db import normalise_url
 from labornet_shared.events import make_event
-from labornet_shared.testing import case_payload, publish_event, wait_until
 from labornet_shared.tokens import issue_token
+from labornet_testkit.citizen_pages import BROWSER, page_of
+from labornet_testkit.harness import case_payload, publish_event, wait_until
+from labornet_testkit.providers import FakeSmtpServer, FakeThaiBulkSms
 
 
 def operator_headers(config: dict[str, Any]) -> dict[str, str]:

@@ -22,17 +22,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from labornet_notify.fakes import FakeThaiBulkSms
-from labornet_registry.testing import agent_payload
 from labornet_shared.events import REFERRALS_EXCHANGE
 from labornet_shared.reference import generate_national_id
-from labornet_shared.testing import (
+from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import (
     capture_logs,
     case_payload,
     load_service_config,
     wait_until,
 )
-from labornet_shared.tokens import issue_token
+from labornet_testkit.providers import FakeThaiBulkSms
+from labornet_testkit.registry import agent_payload
 
 THREE_PROBLEMS = "ถูกเลิกจ้างไม่ได้ค่าชดเชย อยากขอเงินว่างงานและหางานใหม่"
 NATIONAL_ID = generate_national_id(random.Random(20261207))

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from labornet_notify.fakes import FakeThaiBulkSms, WebhookReceiver
 from labornet_registry.seed import write_network_csv
-from labornet_registry.testing import agent_payload
-from labornet_shared.testing import case_payload, load_service_config, wait_until
 from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import case_payload, load_service_config, wait_until
+from labornet_testkit.providers import FakeThaiBulkSms, WebhookReceiver
+from labornet_testkit.registry import agent_payload
 
 THREE_PROBLEMS = "ถูกเลิกจ้างไม่ได้ค่าชดเชย อยากขอเงินว่างงานและหางานใหม่"
 

@@ -20,8 +20,8 @@ from typing import Any
 import eventlet
 import pytest
 
-from labornet_shared.testing import case_payload
 from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import case_payload
 
 #: per service: a POST whose body a worker reads, and whether it needs a token
 #: (intake takes cases from anyone), and an ordinary authenticated read

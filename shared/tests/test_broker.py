@@ -21,13 +21,13 @@ from labornet_shared.broker import (
 from labornet_shared.consumer import retry_queue_name
 from labornet_shared.failures import DEFAULT_RETRY_DELAYS_MS
 from labornet_shared.subscriptions import SUBSCRIPTIONS
-from labornet_shared.testing import (
+from labornet_shared.unrouted import list_unrouted_events, replay_unrouted_events
+from labornet_testkit.harness import (
     MANAGEMENT_URL,
     take_all,
     wait_until,
     withdrawn_event_body,
 )
-from labornet_shared.unrouted import list_unrouted_events, replay_unrouted_events
 
 withdrawn_body = withdrawn_event_body
 

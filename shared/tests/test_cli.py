@@ -13,12 +13,12 @@ import kombu
 import pytest
 
 from labornet_shared.config import DEVELOPMENT_TOKEN_SECRET
-from labornet_shared.testing import (
+from labornet_shared.tokens import InvalidToken, verify_token
+from labornet_testkit.harness import (
     run_labornet,
     take_all,
     withdrawn_event_body,
 )
-from labornet_shared.tokens import InvalidToken, verify_token
 
 LABORNET = str(Path(sys.executable).with_name("labornet"))
 ROOT = Path(__file__).resolve().parents[2]

@@ -45,7 +45,7 @@ from labornet_shared.dlq import (
 )
 from labornet_shared.events import Event
 from labornet_shared.health import Readiness
-from labornet_shared.testing import MANAGEMENT_URL, case_received_event, wait_until
+from labornet_testkit.harness import MANAGEMENT_URL, case_received_event, wait_until
 
 SERVICE = "routing"
 CONSUMER = "routing.on_case_received"

@@ -33,7 +33,7 @@ from labornet_shared.db import Database, make_engine
 from labornet_shared.dlq import list_dead_letters, replay_dead_letters
 from labornet_shared.events import Event, make_event
 from labornet_shared.health import Readiness
-from labornet_shared.testing import (
+from labornet_testkit.harness import (
     TcpProxy,
     case_received_event,
     publish_event,

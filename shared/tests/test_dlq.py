@@ -13,7 +13,7 @@ import kombu
 from labornet_shared.consumer import dead_letter_queue_name
 from labornet_shared.dlq import replay_dead_letters
 from labornet_shared.events import make_event
-from labornet_shared.testing import wait_until, withdrawn_event_body
+from labornet_testkit.harness import wait_until, withdrawn_event_body
 
 SERVICE = "routing"
 DLQ = dead_letter_queue_name(SERVICE)

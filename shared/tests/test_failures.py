@@ -25,7 +25,7 @@ from labornet_shared.failures import (
     reason_label,
     retry_delays,
 )
-from labornet_shared.testing import free_port
+from labornet_testkit.harness import free_port
 
 NOW = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)
 

@@ -31,7 +31,7 @@ from labornet_shared.outbox import (
     outbox_table,
 )
 from labornet_shared.outbox_admin import list_parked, retry_parked
-from labornet_shared.testing import (
+from labornet_testkit.harness import (
     TcpProxy,
     migrate,
     run_labornet,

@@ -24,7 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from labornet_shared.db import Database, make_engine
 from labornet_shared.rpc import CommittingRpc, rpc
-from labornet_shared.testing import wait_until
+from labornet_testkit.harness import wait_until
 
 
 class Base(DeclarativeBase):

@@ -20,7 +20,7 @@ from typing import Any
 from nameko.exceptions import UnknownService
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from labornet_shared.testing import (
+from labornet_testkit.harness import (
     ChildProcess,
     TcpProxy,
     amqp_through,

@@ -20,7 +20,8 @@ import requests
 
 from labornet_shared.config import DEVELOPMENT_TOKEN_SECRET
 from labornet_shared.supervisor import Supervision
-from labornet_shared.testing import (
+from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import (
     MANAGEMENT_URL,
     ChildProcess,
     free_port,
@@ -28,7 +29,6 @@ from labornet_shared.testing import (
     run_labornet,
     wait_until,
 )
-from labornet_shared.tokens import issue_token
 
 LABORNET = str(Path(sys.executable).with_name("labornet"))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 import time
 
-from labornet_shared.testing import TcpProxy
+from labornet_testkit.harness import TcpProxy
 
 
 def test_a_client_that_goes_away_is_gone_for_the_server_too() -> None:

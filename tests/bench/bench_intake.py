@@ -10,7 +10,7 @@ bound to each service's events exchange; a consumer in this process records
 when each event arrives while the clients post.
 
 Each target gets the same seeded, realistic cases
-(:func:`labornet_shared.testing.case_payload`) from N keep-alive clients
+(:func:`labornet_testkit.harness.case_payload`) from N keep-alive clients
 (threads with a raw-socket HTTP/1.1 client, so the client stays cheap), after
 a warm-up. Printed per target: accepted cases/s, p50/p99 latency, the
 commit-to-queue latency of the events, errors, a bare ``GET /healthz`` rate
@@ -924,7 +924,7 @@ def profiling(target: Target, pid: int, out_dir: str | None) -> Iterator[None]:
 
 
 def make_payloads(seed: int, count: int) -> list[bytes]:
-    from labornet_shared.testing import case_payload
+    from labornet_testkit.harness import case_payload
 
     rng = random.Random(seed)
     return [

@@ -32,11 +32,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_intake import Broker, Databases, percentile, say, workspace
 
 from labornet_notify.channels import LineChannel, Message, ThaiBulkSmsChannel
-from labornet_notify.fakes import FakeLineApi, FakeThaiBulkSms
-from labornet_routing.testing import agent_event, case_received_event
 from labornet_shared.broker import declare_topology
 from labornet_shared.db import normalise_url
-from labornet_shared.testing import (
+from labornet_testkit.harness import (
     ChildProcess,
     free_port,
     migrate,
@@ -44,6 +42,8 @@ from labornet_shared.testing import (
     repo_root,
     wait_until,
 )
+from labornet_testkit.providers import FakeLineApi, FakeThaiBulkSms
+from labornet_testkit.routing import agent_event, case_received_event
 
 NAMEKO = str(Path(sys.executable).parent / "nameko")
 SUBDISTRICTS = ("520101", "520102", "520103", "520104")

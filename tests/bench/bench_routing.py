@@ -11,7 +11,7 @@ as an agency's and a consumer's queues are) stamp each message's arrival:
 * bound with ``#`` to ``intake.events``: every ``case_received`` — the
   baseline, intake alone's commit-to-queue for the same cases in the same run.
 
-Seeded, realistic cases (:func:`labornet_shared.testing.case_payload`; most
+Seeded, realistic cases (:func:`labornet_testkit.harness.case_payload`; most
 without a ``category``, so routing's screening classifies them; places all
 over the country, a few workers abroad) are posted at ``--rate`` cases/s,
 open loop (request i leaves at start + i/rate), by keep-alive clients; each
@@ -135,7 +135,7 @@ def make_cases(
     """``count`` seeded case bodies: ``category_share`` name the category
     their description is about, the others leave it to routing's screening;
     most are placed anywhere in the country, ``abroad_share`` abroad."""
-    from labornet_shared.testing import case_payload
+    from labornet_testkit.harness import case_payload
 
     rng = random.Random(seed)
     places = subdistricts()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from labornet_shared.testing import (
+from labornet_testkit.harness import (
     Api,
     TcpProxy,
     amqp_through,

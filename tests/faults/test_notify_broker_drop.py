@@ -19,10 +19,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from sqlalchemy import create_engine, text
 
-from labornet_notify.fakes import FakeThaiBulkSms
 from labornet_notify.service import NotifyService
 from labornet_shared.db import normalise_url
-from labornet_shared.testing import TcpProxy, case_payload, wait_until
+from labornet_testkit.harness import TcpProxy, case_payload, wait_until
+from labornet_testkit.providers import FakeThaiBulkSms
 
 
 def through(proxy: TcpProxy, amqp_uri: str) -> str:

@@ -19,10 +19,8 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from labornet_notify.fakes import FakeLineApi, FakeThaiBulkSms
-from labornet_routing.testing import agent_event, case_received_event
 from labornet_shared.db import normalise_url
-from labornet_shared.testing import (
+from labornet_testkit.harness import (
     ChildProcess,
     free_port,
     migrate,
@@ -31,6 +29,8 @@ from labornet_shared.testing import (
     service_process,
     wait_until,
 )
+from labornet_testkit.providers import FakeLineApi, FakeThaiBulkSms
+from labornet_testkit.routing import agent_event, case_received_event
 
 AGENTS = 6
 CASES = 30

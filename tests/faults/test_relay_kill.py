@@ -45,7 +45,7 @@ from labornet_intake.schemas import CaseCreateSchema
 from labornet_shared.consumer import apply_once, event_handler, processed_events_table
 from labornet_shared.db import Database, make_engine, normalise_url
 from labornet_shared.events import Event
-from labornet_shared.testing import TEST_DB_ENV, ChildProcess, case_payload, wait_until
+from labornet_testkit.harness import TEST_DB_ENV, ChildProcess, case_payload, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -14,15 +14,15 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from labornet_intake.page_testing import BROWSER, HOSTILE, page_of
-from labornet_intake.testing import case_routed, referral_ref, referral_status_changed
 from labornet_shared.reference.national_id import generate_national_id
-from labornet_shared.testing import case_payload, wait_until
 from labornet_shared.tokens import (
     issue_case_link_token,
     issue_feedback_token,
     issue_token,
 )
+from labornet_testkit.citizen_pages import BROWSER, HOSTILE, page_of
+from labornet_testkit.harness import case_payload, wait_until
+from labornet_testkit.intake import case_routed, referral_ref, referral_status_changed
 
 NOTE = "นัดไกล่เกลี่ยกับนายจ้าง 3 ธ.ค. ที่สำนักงาน"
 DESCRIPTION = "โรงงานแปรรูปไม้ค้างจ่ายค่าจ้างสามเดือน หัวหน้าคนงานขู่ไล่ออก"

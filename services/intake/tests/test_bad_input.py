@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from labornet_shared.db import normalise_url
-from labornet_shared.testing import anonymous_case_payload, case_payload
+from labornet_testkit.harness import anonymous_case_payload, case_payload
 
 THAI = re.compile(r"[\u0E00-\u0E7F]")
 TABLES = ("cases", "citizen_contacts", "outbox_messages", "idempotency_keys")

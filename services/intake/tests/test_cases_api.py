@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from labornet_shared.db import normalise_url
-from labornet_shared.testing import anonymous_case_payload, case_payload
 from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import anonymous_case_payload, case_payload
 
 TRACKING = "X-Tracking-Code"
 PROBLEM = "application/problem+json"

@@ -43,8 +43,8 @@ from labornet_shared.reference.case_reference import (
     format_case_reference,
     parse_case_reference,
 )
-from labornet_shared.testing import anonymous_case_payload, case_payload
 from labornet_shared.tokens import Principal
+from labornet_testkit.harness import anonymous_case_payload, case_payload
 
 PEPPER = "test-pepper"
 BANGKOK = timezone(timedelta(hours=7))

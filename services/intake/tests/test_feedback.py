@@ -12,9 +12,9 @@ from typing import Any
 import eventlet
 import pytest
 
-from labornet_intake.testing import closing_events, followed_status
-from labornet_shared.testing import case_payload, wait_until
 from labornet_shared.tokens import issue_feedback_token, issue_token
+from labornet_testkit.harness import case_payload, wait_until
+from labornet_testkit.intake import closing_events, followed_status
 
 COMMENT = "เจ้าหน้าที่ช่วยเหลือดีมาก ได้เงินค่าจ้างคืนครบแล้ว"
 FORM = "application/x-www-form-urlencoded"

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urljoin
 
-from labornet_intake.page_testing import BROWSER, HOSTILE, page_of, submit
+from labornet_testkit.citizen_pages import BROWSER, HOSTILE, page_of, submit
 
 
 def feedback_rows(sql: Any) -> list[tuple[Any, ...]]:

@@ -12,14 +12,14 @@ from typing import Any
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
-from labornet_intake.page_testing import BROWSER, HOSTILE, Page, page_of, submit
-from labornet_intake.testing import (
+from labornet_shared.tokens import issue_token
+from labornet_testkit.citizen_pages import BROWSER, HOSTILE, Page, page_of, submit
+from labornet_testkit.harness import wait_until
+from labornet_testkit.intake import (
     case_routed,
     referral_ref,
     referral_status_changed,
 )
-from labornet_shared.testing import wait_until
-from labornet_shared.tokens import issue_token
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
 NOTE = "นัดไกล่เกลี่ยกับนายจ้าง 3 ธ.ค. ที่สำนักงาน"

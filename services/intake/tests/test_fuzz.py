@@ -1,6 +1,6 @@
 """Bad input never gets a 500: property-based tests from intake's own OpenAPI.
 
-The harness (:mod:`labornet_shared.fuzzing`) sends, for each case operation,
+The harness (:mod:`labornet_testkit.fuzzing`) sends, for each case operation,
 schemathesis' coverage cases and Hypothesis-driven random requests,
 schema-conforming and mutated: every answer must be below 500 and as
 documented, and every 4xx a problem+json with a ``code`` (a 400 naming its
@@ -20,10 +20,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from labornet_intake.testing import closing_events
-from labornet_shared.fuzzing import MODES, fuzz_operations
-from labornet_shared.testing import anonymous_case_payload, case_payload, wait_until
 from labornet_shared.tokens import issue_feedback_token, issue_token
+from labornet_testkit.fuzzing import MODES, fuzz_operations
+from labornet_testkit.harness import anonymous_case_payload, case_payload, wait_until
+from labornet_testkit.intake import closing_events
 
 OPERATIONS = [
     ("POST", "/v1/cases"),

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from nameko.exceptions import IncorrectSignature, RemoteError
 
-from labornet_intake.testing import closing_events
-from labornet_shared.testing import (
+from labornet_testkit.harness import (
     anonymous_case_payload,
     case_payload,
     logging_everything_to,
     wait_until,
 )
+from labornet_testkit.intake import closing_events
 
 NAME = "มาลี ศรีสุข"
 PHONE = "081-234-5678"

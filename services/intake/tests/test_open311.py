@@ -21,17 +21,17 @@ from sqlalchemy import create_engine, insert, update
 
 from labornet_intake.models import Case, Open311Request
 from labornet_intake.open311 import format_of
-from labornet_intake.testing import (
+from labornet_shared.categories import CATEGORIES, DEFAULT_AGENCY
+from labornet_shared.db import normalise_url
+from labornet_shared.reference import centroid
+from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import run_labornet, wait_until
+from labornet_testkit.intake import (
     case_closed,
     case_routed,
     referral_ref,
     referral_status_changed,
 )
-from labornet_shared.categories import CATEGORIES, DEFAULT_AGENCY
-from labornet_shared.db import normalise_url
-from labornet_shared.reference import centroid
-from labornet_shared.testing import run_labornet, wait_until
-from labornet_shared.tokens import issue_token
 
 BASE = "/open311/v2"
 JURISDICTION = "mol.go.th"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from labornet_shared.reference import generate_national_id
-from labornet_shared.testing import LogCapture, capture_logs, case_payload
 from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import LogCapture, capture_logs, case_payload
 
 NATIONAL_ID = generate_national_id(random.Random(20260315))
 NAME_TH = "ประภาพร วิเศษสุวรรณ"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from labornet_intake.page_testing import BROWSER
-from labornet_shared.testing import case_payload
+from labornet_testkit.citizen_pages import BROWSER
+from labornet_testkit.harness import case_payload
 
 TRACKING = "X-Tracking-Code"
 

@@ -18,7 +18,12 @@ from sqlalchemy.orm import Session
 from labornet_intake import domain
 from labornet_intake.models import Base, Case, CaseReferral, processed_events
 from labornet_intake.schemas import CaseCreateSchema
-from labornet_intake.testing import (
+from labornet_shared.db import make_engine
+from labornet_shared.events import Event
+from labornet_shared.outbox import bind_outbox
+from labornet_shared.tokens import Principal
+from labornet_testkit.harness import case_payload
+from labornet_testkit.intake import (
     case_closed,
     case_routed,
     referral_overdue,
@@ -26,11 +31,6 @@ from labornet_intake.testing import (
     referral_status_changed,
     with_status,
 )
-from labornet_shared.db import make_engine
-from labornet_shared.events import Event
-from labornet_shared.outbox import bind_outbox
-from labornet_shared.testing import case_payload
-from labornet_shared.tokens import Principal
 
 PEPPER = "test-pepper"
 CONSUMER = "intake.test"

@@ -16,15 +16,15 @@ import kombu
 import pytest
 import requests
 
-from labornet_intake.testing import (
+from labornet_shared.dlq import list_dead_letters
+from labornet_testkit.harness import case_payload, wait_until
+from labornet_testkit.intake import (
     case_closed,
     case_routed,
     referral_ref,
     referral_status_changed,
     with_status,
 )
-from labornet_shared.dlq import list_dead_letters
-from labornet_shared.testing import case_payload, wait_until
 
 TRACKING = "X-Tracking-Code"
 CONTACT_FIELDS = {

@@ -7,7 +7,7 @@ import json
 from sqlalchemy import create_engine, text
 
 from labornet_shared.db import normalise_url
-from labornet_shared.testing import anonymous_case_payload, case_payload
+from labornet_testkit.harness import anonymous_case_payload, case_payload
 
 
 def count_rows(url: str, table: str) -> int:

@@ -1,7 +1,7 @@
 """notify's channels against local servers that speak the real protocols.
 
 Every test here goes over real HTTP or SMTP to a fake provider
-(``labornet_notify.fakes``); nothing is patched. Time is injected where the
+(``labornet_testkit.providers``); nothing is patched. Time is injected where the
 answer depends on it (Retry-After dates, the rate limiter).
 """
 
@@ -37,7 +37,7 @@ from labornet_notify.channels import (
     sms_encoding,
     sms_segments,
 )
-from labornet_notify.fakes import (
+from labornet_testkit.providers import (
     FakeLineApi,
     FakeSmtpServer,
     FakeThaiBulkSms,

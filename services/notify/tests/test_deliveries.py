@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from labornet_notify.fakes import FakeLineApi, FakeThaiBulkSms, WebhookReceiver
-from labornet_routing.testing import (
+from labornet_shared.db import normalise_url
+from labornet_shared.events import make_event
+from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import publish_event, wait_until
+from labornet_testkit.providers import FakeLineApi, FakeThaiBulkSms, WebhookReceiver
+from labornet_testkit.routing import (
     agent_event,
     case_received_event,
     referral_issued_event,
 )
-from labornet_shared.db import normalise_url
-from labornet_shared.events import make_event
-from labornet_shared.testing import publish_event, wait_until
-from labornet_shared.tokens import issue_token
 
 LINE_TOKEN = "line-channel-access-token"
 SMS_KEY, SMS_SECRET = "sms-key", "sms-secret"

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from labornet_notify import deliveries, domain
 from labornet_notify.models import Delivery
-from labornet_routing.testing import agent_event, case_received_event
 from labornet_shared.events import ERASED_TEXT
 from labornet_shared.tokens import Principal
+from labornet_testkit.routing import agent_event, case_received_event
 
 OPERATOR = Principal(scope="operator", subject="ops")
 WINDOW = timedelta(hours=24)

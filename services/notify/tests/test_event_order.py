@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session
 from labornet_notify import deliveries
 from labornet_notify.models import Delivery
 from labornet_notify.service import NotifyService
-from labornet_routing.testing import case_received_event
 from labornet_shared.consumer import PrerequisiteMissing
 from labornet_shared.db import normalise_url
 from labornet_shared.events import Event, make_event
-from labornet_shared.testing import publish_event, wait_until
 from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import publish_event, wait_until
+from labornet_testkit.routing import case_received_event
 
 WINDOW = timedelta(hours=24)
 _numbers = itertools.count(1)

@@ -1,6 +1,6 @@
 """Bad input never gets a 500: property-based tests from notify's own OpenAPI.
 
-The harness (:mod:`labornet_shared.fuzzing`) sends, for each operation,
+The harness (:mod:`labornet_testkit.fuzzing`) sends, for each operation,
 schemathesis' coverage cases and Hypothesis-driven random requests,
 schema-conforming and mutated, with the operator's token and without: every
 answer must be below 500 and as documented, every 4xx a problem+json with a
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from labornet_notify.fakes import WebhookReceiver
-from labornet_routing.testing import referral_issued_event
-from labornet_shared.fuzzing import fuzz_operations, semantic_operations, signed
-from labornet_shared.testing import publish_event, wait_until
 from labornet_shared.tokens import issue_token
+from labornet_testkit.fuzzing import fuzz_operations, semantic_operations, signed
+from labornet_testkit.harness import publish_event, wait_until
+from labornet_testkit.providers import WebhookReceiver
+from labornet_testkit.routing import referral_issued_event
 
 OPERATIONS = [
     ("GET", "/v1/deliveries"),

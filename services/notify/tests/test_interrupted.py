@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from labornet_notify.fakes import FakeThaiBulkSms
-from labornet_routing.testing import agent_event, case_received_event
 from labornet_shared.db import normalise_url
-from labornet_shared.testing import publish_event, wait_until
 from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import publish_event, wait_until
+from labornet_testkit.providers import FakeThaiBulkSms
+from labornet_testkit.routing import agent_event, case_received_event
 
 SMS_KEY, SMS_SECRET = "sms-key", "sms-secret"
 PHONE = "+66812345670"

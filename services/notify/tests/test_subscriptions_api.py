@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from labornet_notify.fakes import WebhookReceiver
 from labornet_shared.tokens import issue_token
+from labornet_testkit.providers import WebhookReceiver
 
 PROBLEM = "application/problem+json"
 

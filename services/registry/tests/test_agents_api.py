@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from labornet_registry.seed import write_network_csv
-from labornet_registry.testing import agent_payload
 from labornet_shared.db import normalise_url
 from labornet_shared.tokens import issue_token
+from labornet_testkit.registry import agent_payload
 
 PROBLEM = "application/problem+json"
 

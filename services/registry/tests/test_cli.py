@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from labornet_registry.roster import read_roster
 from labornet_shared.db import normalise_url
-from labornet_shared.testing import run_labornet
+from labornet_testkit.harness import run_labornet
 
 
 @pytest.fixture

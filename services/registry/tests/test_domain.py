@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from labornet_registry import domain
 from labornet_registry.models import AuditLogEntry, Base, outbox_messages
-from labornet_registry.testing import agent_input
 from labornet_shared.events import parse_event
 from labornet_shared.outbox import bind_outbox
 from labornet_shared.tokens import Principal
+from labornet_testkit.registry import agent_input
 
 OPERATOR = Principal(scope="operator", subject="operator-somsri")
 

@@ -1,6 +1,6 @@
 """Bad input never gets a 500: property-based tests from registry's own OpenAPI.
 
-The harness (:mod:`labornet_shared.fuzzing`) sends, for each operation,
+The harness (:mod:`labornet_testkit.fuzzing`) sends, for each operation,
 schemathesis' coverage cases and Hypothesis-driven random requests,
 schema-conforming and mutated: every answer must be below 500 and as
 documented, and every 4xx a problem+json with a ``code`` (a 400 naming its
@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 from labornet_registry.domain import roster_view
 from labornet_registry.roster import COLUMNS
 from labornet_registry.service import XLSX_TYPE
-from labornet_registry.testing import agent_input, agent_payload
-from labornet_shared.fuzzing import MODES, fuzz_operations, signed
 from labornet_shared.reference import generate_national_id
 from labornet_shared.tokens import issue_token
+from labornet_testkit.fuzzing import MODES, fuzz_operations, signed
+from labornet_testkit.registry import agent_input, agent_payload
 
 OPERATIONS = [
     ("POST", "/v1/agents"),

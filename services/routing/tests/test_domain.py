@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from labornet_routing import domain, versions
 from labornet_routing.models import Base, Referral, RoutedCase, outbox_messages
-from labornet_routing.testing import agent_event, case_received_event
 from labornet_shared.consumer import PrerequisiteMissing
 from labornet_shared.db import make_engine
 from labornet_shared.events import make_event, parse_event
 from labornet_shared.outbox import bind_outbox
 from labornet_shared.tokens import Principal
+from labornet_testkit.routing import agent_event, case_received_event
 
 OPERATOR = Principal(scope="operator", subject="operator-somsri")
 DLPW = Principal(scope="agency", subject="dlpw", agency="dlpw")

@@ -1,6 +1,6 @@
 """Bad input never gets a 500: property-based tests from routing's own OpenAPI.
 
-The harness (:mod:`labornet_shared.fuzzing`) sends, for each operation,
+The harness (:mod:`labornet_testkit.fuzzing`) sends, for each operation,
 schemathesis' coverage cases and Hypothesis-driven random requests,
 schema-conforming and mutated: every answer must be below 500 and as
 documented, and every 4xx a problem+json with a ``code`` (a 400 naming its
@@ -15,10 +15,10 @@ import base64
 import json
 from typing import Any
 
-from labornet_routing.testing import case_received_event
-from labornet_shared.fuzzing import fuzz_operations, semantic_operations, signed
-from labornet_shared.testing import publish_event, wait_until
 from labornet_shared.tokens import issue_token
+from labornet_testkit.fuzzing import fuzz_operations, semantic_operations, signed
+from labornet_testkit.harness import publish_event, wait_until
+from labornet_testkit.routing import case_received_event
 
 OPERATIONS = [
     ("GET", "/v1/referrals"),

@@ -17,9 +17,9 @@ import eventlet
 import pytest
 import requests
 
-from labornet_routing.testing import case_received_event
 from labornet_shared.events import REFERRALS_EXCHANGE
-from labornet_shared.testing import (
+from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import (
     Api,
     ChildProcess,
     free_port,
@@ -28,7 +28,7 @@ from labornet_shared.testing import (
     service_process,
     wait_until,
 )
-from labornet_shared.tokens import issue_token
+from labornet_testkit.routing import case_received_event
 
 SECRET = "race-test-secret-0123456789abcdef"
 PER_SCENARIO = 20

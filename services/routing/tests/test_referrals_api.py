@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from labornet_routing.testing import case_received_event
 from labornet_shared.events import ERASED_TEXT, REFERRALS_EXCHANGE, make_event
-from labornet_shared.testing import publish_event, wait_until
 from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import publish_event, wait_until
+from labornet_testkit.routing import case_received_event
 
 PROBLEM = "application/problem+json"
 THREE_PROBLEMS = "ถูกเลิกจ้างไม่ได้ค่าชดเชย อยากขอเงินว่างงานและหางานใหม่"

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from labornet_routing.testing import case_received_event
 from labornet_shared.events import REFERRALS_EXCHANGE
-from labornet_shared.testing import free_port, publish_event
 from labornet_shared.tokens import issue_token
+from labornet_testkit.harness import free_port, publish_event
+from labornet_testkit.routing import case_received_event
 
 CASES = 8
 

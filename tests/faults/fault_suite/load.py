@@ -24,7 +24,7 @@ from typing import Any
 import requests
 from bench_intake import make_payloads
 
-from labornet_shared.testing import SUBDISTRICTS
+from labornet_testkit.harness import SUBDISTRICTS
 
 from .stack import Stack, say
 
@@ -82,7 +82,7 @@ class Submission:
 def register_agents(stack: Stack, operator: str) -> list[Agent]:
     """One field agent per subdistrict the cases use, on LINE, through
     registry's API; each with an agent token from ``labornet token create``."""
-    from labornet_registry.testing import agent_payload
+    from labornet_testkit.registry import agent_payload
 
     rng = random.Random(12)
     registry = stack.services["registry"].url

@@ -29,10 +29,10 @@ import requests
 from bench_intake import Databases, free_port, migrate
 from sqlalchemy import make_url
 
-from labornet_notify.fakes import FakeLineApi, FakeThaiBulkSms, WebhookReceiver
 from labornet_shared.broker import Management, declare_topology
 from labornet_shared.config import repo_root
-from labornet_shared.testing import TcpProxy
+from labornet_testkit.harness import TcpProxy
+from labornet_testkit.providers import FakeLineApi, FakeThaiBulkSms, WebhookReceiver
 
 SERVICES = ("registry", "routing", "intake", "notify")
 NAMEKO = str(Path(sys.executable).with_name("nameko"))

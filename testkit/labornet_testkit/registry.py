@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from labornet_shared.reference import generate_national_id
-from labornet_shared.testing import service_fixtures
+from labornet_testkit.harness import service_fixtures
 
 registry_db, registry_config, start_registry, registry_api = service_fixtures(
     "registry", "labornet_registry.service:RegistryService"

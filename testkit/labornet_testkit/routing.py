@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from labornet_shared.events import Event, make_event
-from labornet_shared.testing import service_fixtures
+from labornet_testkit.harness import service_fixtures
 
 routing_db, routing_config, start_routing, routing_api = service_fixtures(
     "routing", "labornet_routing.service:RoutingService", SLA_CHECK_SECONDS=3600

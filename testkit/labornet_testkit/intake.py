@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, text
 
 from labornet_shared.db import normalise_url
 from labornet_shared.events import Event, make_event
-from labornet_shared.testing import service_fixtures
 from labornet_shared.tokens import issue_feedback_token, issue_token
+from labornet_testkit.harness import service_fixtures
 
 intake_db, intake_config, start_intake, intake_api = service_fixtures(
     "intake", "labornet_intake.service:IntakeService", own_database=False
@@ -270,8 +270,8 @@ def closed_case(intake_api: Any, publish_routing: Any) -> Callable[[], dict[str,
     """Make cases that routing's events closed: ``closed_case()`` submits
     one to the running intake and waits until it is closed; its answer
     (``reference``, ``tracking_code``) and the ``body`` sent."""
-    from labornet_intake.page_testing import submit
-    from labornet_shared.testing import wait_until
+    from labornet_testkit.citizen_pages import submit
+    from labornet_testkit.harness import wait_until
 
     def make() -> dict[str, Any]:
         created = submit(intake_api)

@@ -9,7 +9,7 @@ import random
 from html.parser import HTMLParser
 from typing import Any
 
-from labornet_shared.testing import case_payload
+from labornet_testkit.harness import case_payload
 
 # what a phone's browser sends
 BROWSER = {
