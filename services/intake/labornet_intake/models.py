@@ -13,15 +13,12 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
     Index,
-    Integer,
-    MetaData,
     SmallInteger,
     String,
     Text,
@@ -31,24 +28,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from labornet_shared.consumer import processed_events_table
+from labornet_shared.model_base import BigId, service_metadata
 from labornet_shared.outbox import outbox_table
 from labornet_shared.reference.case_reference import format_case_reference
-
-# SQLite wants INTEGER PRIMARY KEY for autoincrement; PostgreSQL gets BIGINT.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
     """intake's declarative base; its metadata is intake's whole schema."""
 
-    metadata = MetaData(
-        naming_convention={
-            "ix": "ix_%(column_0_label)s",
-            "uq": "uq_%(table_name)s_%(column_0_name)s",
-            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-            "pk": "pk_%(table_name)s",
-        }
-    )
+    metadata = service_metadata()
 
 
 outbox_messages = outbox_table(Base.metadata)

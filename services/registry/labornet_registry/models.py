@@ -12,23 +12,19 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
-    BigInteger,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from labornet_shared.model_base import BigId, service_metadata
 from labornet_shared.outbox import outbox_table
-
-# SQLite wants INTEGER PRIMARY KEY for autoincrement; PostgreSQL gets BIGINT.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 # Name keys are compared by code point (a prefix is a range of keys). On
 # PostgreSQL a locale collation would reorder Thai (leading vowels are
@@ -40,14 +36,7 @@ NameKey = String(200).with_variant(String(200, collation="C"), "postgresql")
 class Base(DeclarativeBase):
     """registry's declarative base; its metadata is registry's whole schema."""
 
-    metadata = MetaData(
-        naming_convention={
-            "ix": "ix_%(column_0_label)s",
-            "uq": "uq_%(table_name)s_%(column_0_name)s",
-            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-            "pk": "pk_%(table_name)s",
-        }
-    )
+    metadata = service_metadata()
 
 
 outbox_messages = outbox_table(Base.metadata)
