@@ -16,12 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from labornet_notify.channels import (
-    UnsafeUrl,
-    check_webhook_url,
-    generate_webhook_secret,
-)
 from labornet_notify.models import WebhookSubscription
+from labornet_notify.webhook_signatures import generate_webhook_secret
+from labornet_notify.webhook_urls import UnsafeUrl, check_webhook_url
 from labornet_shared.ids import new_time_ordered_id
 from labornet_shared.problems import FieldError
 from labornet_shared.tokens import Principal
