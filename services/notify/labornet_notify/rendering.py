@@ -36,7 +36,7 @@ from jinja2 import (
 from jinja2.runtime import Context
 
 from labornet_notify import agencies
-from labornet_notify.audience import AGENCY_WEBHOOKS, WHO_HEARS_WHAT
+from labornet_notify.domain.audience import AGENCY_WEBHOOKS, WHO_HEARS_WHAT
 from labornet_shared.events import Event
 from labornet_shared.reference.calendar import BANGKOK, to_buddhist_year
 

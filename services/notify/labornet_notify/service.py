@@ -1,8 +1,9 @@
 """notify's nameko service: entrypoints only — parse, call the domain, answer.
 
 Event handlers turn events into delivery rows (the table in
-:mod:`labornet_notify.audience`); the sender (:mod:`labornet_notify.sender`)
-sends them; the API shows deliveries and manages agencies' webhooks.
+:mod:`labornet_notify.domain.audience`); the sender
+(:mod:`labornet_notify.sender`) sends them; the API shows deliveries and
+manages agencies' webhooks.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from labornet_notify import deliveries, domain
-from labornet_notify.audience import AGENT_PROJECTION_EVENTS
+from labornet_notify import domain
 from labornet_notify.channels import Message
 from labornet_notify.dependencies import Webhooks, notify_database, notify_relay
+from labornet_notify.domain import deliveries
+from labornet_notify.domain.audience import AGENT_PROJECTION_EVENTS
 from labornet_notify.models import Delivery
 from labornet_notify.schemas import (
     DeliveryListSchema,

@@ -14,7 +14,7 @@ import pytest
 
 from labornet_notify import agencies
 from labornet_notify import sender as sender_defaults
-from labornet_notify.audience import (
+from labornet_notify.domain.audience import (
     AGENCY_WEBHOOKS,
     AGENT_PROJECTION_EVENTS,
     AREA_AGENTS,

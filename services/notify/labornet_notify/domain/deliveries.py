@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -40,13 +40,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from labornet_notify import audience, metrics
+from labornet_notify import metrics
+from labornet_notify.domain import audience
 from labornet_notify.models import (
     AgentContact,
     Delivery,
     NotifyCase,
     WebhookSubscription,
 )
+from labornet_shared.clock import Clock, aware, utc_now
 from labornet_shared.consumer import PrerequisiteMissing
 from labornet_shared.events import Event, make_event, wipe_free_text
 from labornet_shared.ids import new_time_ordered_id
@@ -71,20 +73,6 @@ CASE_AUDIENCES = frozenset(
 )
 #: events that change what notify knows of the case: they need it too
 CASE_STATE_EVENTS = frozenset({"case_withdrawn", "case_closed"})
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """Now, in UTC (the default clock)."""
-    return datetime.now(UTC)
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives back naive datetimes: they are UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 @dataclass(frozen=True)
