@@ -28,7 +28,7 @@ import kombu
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from labornet_notify import audience
+from labornet_notify.domain import audience
 from labornet_shared.broker import UNROUTED_QUEUE
 from labornet_shared.db import normalise_url
 from labornet_shared.events import REFERRALS_EXCHANGE
