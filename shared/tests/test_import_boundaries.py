@@ -27,6 +27,9 @@ DOMAIN_MODULES = [
     "labornet_shared.clock",
     "labornet_shared.model_base",
     "labornet_shared.events",
+    # each service's rules and state changes
+    "labornet_notify.domain",
+    "labornet_notify.models",
 ]
 
 _CHECK = """

@@ -10,7 +10,7 @@ Plain Python over a SQLAlchemy session. The rules:
   lease) and commits before it sends, so two senders never send one row;
 * an event whose case notify has not seen yet (its ``case_received``
   travels on another queue) plans nothing and raises
-  :class:`~labornet_shared.consumer.PrerequisiteMissing`: it is retried, never
+  :class:`~labornet_shared.inbox.PrerequisiteMissing`: it is retried, never
   acknowledged with nobody told; a notice that finds nobody for a known
   case is counted with its reason;
 * a failure before the provider is called (the contact, the broker, the
@@ -49,9 +49,9 @@ from labornet_notify.models import (
     WebhookSubscription,
 )
 from labornet_shared.clock import Clock, aware, utc_now
-from labornet_shared.consumer import PrerequisiteMissing
 from labornet_shared.events import Event, make_event, wipe_free_text
 from labornet_shared.ids import new_time_ordered_id
+from labornet_shared.inbox import PrerequisiteMissing
 from labornet_shared.outbox import add_event
 
 SERVICE = "notify"
