@@ -30,6 +30,8 @@ DOMAIN_MODULES = [
     # each service's rules and state changes
     "labornet_notify.domain",
     "labornet_notify.models",
+    "labornet_routing.domain",
+    "labornet_routing.models",
 ]
 
 _CHECK = """
