@@ -1,6 +1,9 @@
 """The nginx gateway (``deploy/nginx``), with Debian's nginx as CI installs it.
 
 * ``nginx -t`` passes on the containers' config and on the local one.
+* The containers' config, its services found through a DNS server standing
+  in for Docker's: requests spread over every replica of a name, and a
+  replica added later is taken in without a reload.
 * Every public path of every service reaches that service and nothing else
   passes (the services' probes and metrics stay behind); the client's
   address arrives as the services' rate limits read it; body limits and the
@@ -22,6 +25,8 @@ import os
 import re
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -29,7 +34,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -106,10 +111,10 @@ def render_local(port: int, servers: dict[str, list[int]]) -> str:
 
 
 class Gateway:
-    """nginx with the local config, in a prefix of its own, in the
-    foreground; its JSON access log read back by the test."""
+    """nginx in a prefix of its own, in the foreground, with the config
+    ``render`` makes for its port; its JSON access log read back."""
 
-    def __init__(self, servers: dict[str, list[int]]) -> None:
+    def __init__(self, render: Callable[[int], str], options: str = "") -> None:
         assert NGINX is not None
         self.port = free_port()
         # workers run as "nobody" under root: the prefix must be theirs to
@@ -117,7 +122,7 @@ class Gateway:
         self.prefix = Path(tempfile.mkdtemp(prefix="labornet-gateway-"))
         self.prefix.chmod(0o755)
         self.conf = self.prefix / "nginx.conf"
-        self.conf.write_text(render_local(self.port, servers))
+        self.conf.write_text(render(self.port))
         self.output = (self.prefix / "nginx.out").open("wb")
         self.proc = subprocess.Popen(
             [
@@ -129,7 +134,7 @@ class Gateway:
                 "-c",
                 str(self.conf),
                 "-g",
-                "daemon off;",
+                f"daemon off; {options}",
             ],
             stdin=subprocess.DEVNULL,
             stdout=self.output,
@@ -182,8 +187,21 @@ class Gateway:
 
 
 @contextlib.contextmanager
-def gateway(servers: dict[str, list[int]]) -> Iterator[Gateway]:
-    running = Gateway(servers)
+def gateway(
+    servers: dict[str, list[int]] | None = None,
+    render: Callable[[int], str] | None = None,
+    options: str = "",
+) -> Iterator[Gateway]:
+    """The local config in front of ``servers`` (ports of each service), or
+    the config ``render`` makes for a port."""
+    if render is None:
+        assert servers is not None
+        chosen = servers
+
+        def render(port: int) -> str:
+            return render_local(port, chosen)
+
+    running = Gateway(render, options)
     try:
         yield running
     finally:
@@ -221,8 +239,9 @@ class Echo:
     """An HTTP server answering every request with what it received, named
     after the service it stands in for."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.service = service
+        self.host = host
         self.seen: list[dict[str, Any]] = []
         echo = self
 
@@ -251,7 +270,7 @@ class Echo:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, port), Handler)
         self.port = int(self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -493,6 +512,116 @@ def test_a_service_down_is_a_problem_502(echoes: dict[str, Echo]) -> None:
         # the others are unaffected
         status, _, _ = call(gw.port, "GET", "/v1/agents")
         assert status == 200
+
+
+# --- the containers' config, its services found through DNS -------------------------
+
+
+class Dns:
+    """A DNS server on 127.0.0.1 answering A queries for service names, as
+    Docker's embedded DNS does for a compose service: every replica's
+    address, in one answer. Names it does not know: NXDOMAIN."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, list[str]] = {}
+        self.queries: list[str] = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = int(self.sock.getsockname()[1])
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while self.running:
+            try:
+                query, client = self.sock.recvfrom(512)
+            except OSError:
+                continue
+            with contextlib.suppress(Exception):
+                self.sock.sendto(self._answer(query), client)
+
+    def _answer(self, query: bytes) -> bytes:
+        labels, at = [], 12
+        while query[at]:
+            labels.append(query[at + 1 : at + 1 + query[at]].decode())
+            at += 1 + query[at]
+        question = query[12 : at + 5]  # name, type, class
+        qtype = struct.unpack("!H", query[at + 1 : at + 3])[0]
+        name = ".".join(labels).lower()
+        self.queries.append(name)
+        addresses = self.records.get(name)
+        flags = 0x8180 if addresses is not None else 0x8183  # NXDOMAIN
+        answers = [
+            b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 1, 4) + socket.inet_aton(address)
+            for address in (addresses or [])
+            if qtype == 1
+        ]
+        header = query[:2] + struct.pack("!HHHHH", flags, 1, len(answers), 0, 0)
+        return header + question + b"".join(answers)
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+def render_container(port: int, dns_port: int, intake_port: int) -> str:
+    """``labornet.conf`` as the containers run it, with what Docker gives it
+    replaced by this machine's: the DNS server's address (and a shorter
+    cache, so the test need not wait 10 s), the listening address, intake's
+    port, and the shared files by their full path."""
+    text = (NGINX_DIR / "labornet.conf").read_text()
+    for old, new in (
+        ("resolver 127.0.0.11 valid=10s", f"resolver 127.0.0.1:{dns_port} valid=1s"),
+        ("listen 8080;", f"listen 127.0.0.1:{port};"),
+        ("intake:8001", f"intake:{intake_port}"),
+        ("include common.conf;", f"include {NGINX_DIR}/common.conf;"),
+        ("include locations.conf;", f"include {NGINX_DIR}/locations.conf;"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+@needs_nginx
+def test_container_config_spreads_over_every_replica(tmp_path: Path) -> None:
+    """``--scale intake=3``, then 4, as nginx sees it: one name, several
+    addresses. Requests spread over every replica, a fourth is taken in
+    without a reload, and a name that does not resolve is a 502 problem."""
+    port = free_port()
+    replicas = [Echo("intake", "127.0.0.21", port)]
+    replicas += [Echo("intake", f"127.0.0.{n}", port) for n in (22, 23, 24)]
+    dns = Dns()
+    dns.records["intake"] = [echo.host for echo in replicas[:3]]
+    try:
+        with gateway(
+            render=lambda p: render_container(p, dns.port, port),
+            options=f"pid {tmp_path}/nginx.pid;",
+        ) as gw:
+            for _ in range(60):
+                assert call(gw.port, "GET", "/v1/cases/LN-2568-00000042")[0] == 200
+            served = [len(echo.seen) for echo in replicas]
+            assert all(served[:3]) and served[3] == 0, served
+            assert sum(served) == 60
+
+            dns.records["intake"].append(replicas[3].host)  # --scale intake=4
+            time.sleep(2.5)  # the resolver's cache: valid=1s here (10s there)
+            for _ in range(60):
+                assert call(gw.port, "GET", "/v1/cases/LN-2568-00000042")[0] == 200
+            assert replicas[3].seen, ([len(e.seen) for e in replicas], dns.queries)
+
+            # routing is not running: its name does not resolve
+            status, headers, answer = call(gw.port, "GET", "/v1/referrals")
+            assert status == 502
+            assert headers["content-type"] == PROBLEM
+            assert json.loads(answer)["code"] == "bad_gateway"
+            assert "routing" in dns.queries
+    finally:
+        dns.stop()
+        for echo in replicas:
+            echo.stop()
 
 
 # --- three intakes on PostgreSQL behind the gateway --------------------------------
