@@ -87,11 +87,13 @@ def nginx_test(conf: Path, prefix: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def render_local(port: int, servers: dict[str, list[int]]) -> str:
+def render_local(
+    port: int, servers: dict[str, list[int]], gateway_dir: Path = NGINX_DIR
+) -> str:
     """``local.conf.template`` filled as envsubst would: the gateway's port and
     each service's processes (ports on 127.0.0.1)."""
     values = {
-        "GATEWAY_DIR": str(NGINX_DIR),
+        "GATEWAY_DIR": str(gateway_dir),
         "GATEWAY_PORT": str(port),
         **{
             f"{service.upper()}_SERVERS": " ".join(
@@ -512,6 +514,46 @@ def test_a_service_down_is_a_problem_502(echoes: dict[str, Echo]) -> None:
         # the others are unaffected
         status, _, _ = call(gw.port, "GET", "/v1/agents")
         assert status == 200
+
+
+@needs_nginx
+def test_a_service_too_slow_is_a_problem_504(
+    echoes: dict[str, Echo], tmp_path: Path
+) -> None:
+    """A service that takes the connection and never answers: 504 once the
+    read timeout is over (1 s here instead of common.conf's 30 s)."""
+    shared = tmp_path / "nginx"
+    shared.mkdir()
+    shared.chmod(0o755)
+    common = (NGINX_DIR / "common.conf").read_text()
+    assert "proxy_read_timeout 30s;" in common
+    (shared / "common.conf").write_text(
+        common.replace("proxy_read_timeout 30s;", "proxy_read_timeout 1s;")
+    )
+    shutil.copy(NGINX_DIR / "locations.conf", shared / "locations.conf")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections wait in the backlog, never answered
+    servers = {service: [echo.port] for service, echo in echoes.items()}
+    servers["routing"] = [int(silent.getsockname()[1])]
+    try:
+        with gateway(render=lambda port: render_local(port, servers, shared)) as gw:
+            started = time.monotonic()
+            status, headers, answer = call(
+                gw.port, "GET", "/v1/referrals", headers={"Accept-Language": "th"}
+            )
+            assert status == 504
+            assert time.monotonic() - started < 5
+            assert headers["content-type"] == PROBLEM
+            assert headers["retry-after"] == "5"
+            assert json.loads(answer) == {
+                "type": "urn:labornet:problem:gateway_timeout",
+                "title": "ระบบตอบกลับไม่ทันเวลา กรุณาลองใหม่ภายหลัง",
+                "status": 504,
+                "code": "gateway_timeout",
+            }
+    finally:
+        silent.close()
 
 
 # --- the containers' config, its services found through DNS -------------------------
