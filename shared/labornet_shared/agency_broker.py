@@ -114,13 +114,21 @@ class AgencyUser:
         password: str = "PASSWORD",  # noqa: S107 - a placeholder
     ) -> str:
         """The URI the agency connects with: the operator's broker and vhost,
-        the agency's user (``PASSWORD`` as a placeholder unless given)."""
-        parsed = urlparse(operator_amqp_uri)
-        host = parsed.hostname or "localhost"
-        if parsed.port:
-            host += f":{parsed.port}"
+        the agency's user (``PASSWORD`` as a placeholder unless given); on
+        a cluster, every node's address, ``;``-separated."""
         credentials = f"{quote(self.username, safe='')}:{quote(password, safe='')}"
-        return urlunparse(parsed._replace(netloc=f"{credentials}@{host}"))
+        addresses = []
+        for address in operator_amqp_uri.split(";"):
+            if not address.strip():
+                continue
+            parsed = urlparse(address.strip())
+            host = parsed.hostname or "localhost"
+            if parsed.port:
+                host += f":{parsed.port}"
+            addresses.append(
+                urlunparse(parsed._replace(netloc=f"{credentials}@{host}"))
+            )
+        return ";".join(addresses)
 
 
 def create_agency_user(management: Management, code: str, password: str) -> AgencyUser:

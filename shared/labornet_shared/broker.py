@@ -24,7 +24,19 @@ setup-broker`` therefore declares, before any service runs:
   routing's outbox relay declares it, and its own alternate exchange
   ``labornet.referrals.unrouted`` (again by policy) whose queue keeps every
   referral no agency queue took yet, until ``labornet referrals unrouted
-  replay`` sends it again.
+  replay`` sends it again;
+* on a cluster (more than one node), a policy mirroring labornet's classic
+  queues on every node — nameko's RPC queues (``rpc-<service>`` and the
+  callers' reply queues) and the consumers' retry queues: a classic queue
+  whose node is down refuses every declaration and publish (``NOT_FOUND -
+  home node ... is down``), which would stop RPC and retries until that
+  node returns. Every other labornet queue is a quorum queue, replicated by
+  itself.
+
+``LABORNET_AMQP_URI`` may name several addresses separated by ``;`` (a
+cluster's nodes, ``amqp://a:5672/;amqp://b:5672/``): kombu tries them in
+turn (:func:`broker_addresses`); ``LABORNET_RABBIT_MANAGEMENT_URL`` may do the
+same, and :class:`Management` asks the next when one does not answer.
 """
 
 from __future__ import annotations
@@ -32,7 +44,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import quote, unquote, urlparse, urlsplit, urlunsplit
 
 import kombu
 import requests
@@ -65,50 +77,90 @@ class BrokerUnavailable(RuntimeError):
     """RabbitMQ (or its management API) cannot be reached."""
 
 
+def broker_addresses(uri: str) -> list[str]:
+    """The addresses in ``uri``, in order: one, or a cluster's several
+    separated by ``;`` (kombu's own failover syntax, which nameko passes on
+    untouched)."""
+    return [part.strip() for part in uri.split(";") if part.strip()]
+
+
+def with_vhost(amqp_uri: str, vhost: str) -> str:
+    """``amqp_uri`` (every address of it) on ``vhost``."""
+    path = "/" + quote(vhost, safe="")
+    return ";".join(
+        urlunsplit(urlsplit(address)._replace(path=path))
+        for address in broker_addresses(amqp_uri)
+    )
+
+
 @dataclass(frozen=True)
 class Management:
-    """A client for RabbitMQ's management HTTP API on one vhost."""
+    """A client for RabbitMQ's management HTTP API on one vhost.
+
+    On a cluster, ``fallback_urls`` are the other nodes' APIs: a request
+    that finds no answer at one (a node stopped) goes to the next; an HTTP
+    error is an answer, and is not tried elsewhere.
+    """
 
     base_url: str
     username: str
     password: str
     vhost: str
+    fallback_urls: tuple[str, ...] = ()
 
     @classmethod
     def from_urls(cls, management_url: str, amqp_uri: str) -> Management:
-        """Credentials from the management URL, the vhost from the AMQP URI."""
-        parsed = urlparse(management_url)
-        amqp = urlparse(amqp_uri)
+        """Credentials from the (first) management URL, the vhost from the
+        (first) AMQP address; several management URLs separated by ``;``
+        are tried in turn."""
+        urls = broker_addresses(management_url) or ["http://localhost:15672"]
+        parsed = urlparse(urls[0])
+        amqp = urlparse((broker_addresses(amqp_uri) or [""])[0])
         vhost = unquote(amqp.path[1:]) if amqp.path not in ("", "/") else "/"
-        netloc = parsed.hostname or "localhost"
-        if parsed.port:
-            netloc += f":{parsed.port}"
+
+        def base(url: str) -> str:
+            one = urlparse(url)
+            netloc = one.hostname or "localhost"
+            if one.port:
+                netloc += f":{one.port}"
+            return f"{one.scheme}://{netloc}"
+
         return cls(
-            base_url=f"{parsed.scheme}://{netloc}",
+            base_url=base(urls[0]),
             username=unquote(parsed.username or amqp.username or "guest"),
             password=unquote(parsed.password or amqp.password or "guest"),
             vhost=vhost,
+            fallback_urls=tuple(base(url) for url in urls[1:]),
         )
 
     def _url(self, path: str) -> str:
         return f"{self.base_url}/api/{path}"
 
     def request(self, method: str, path: str, **kwargs: object) -> requests.Response:
-        """One call to the management API; raises BrokerUnavailable if down."""
-        try:
-            response = requests.request(
-                method,
-                self._url(path),
-                auth=(self.username, self.password),
-                timeout=10,
-                **kwargs,  # type: ignore[arg-type]
-            )
-        except requests.RequestException as exc:
-            raise BrokerUnavailable(
-                f"RabbitMQ management API at {self.base_url} unreachable"
-            ) from exc
-        response.raise_for_status()
-        return response
+        """One call to the management API (the next node's when one does
+        not answer); raises BrokerUnavailable if none does."""
+        tried = (self.base_url, *self.fallback_urls)
+        for base_url in tried:
+            try:
+                response = requests.request(
+                    method,
+                    f"{base_url}/api/{path}",
+                    auth=(self.username, self.password),
+                    timeout=10,
+                    **kwargs,  # type: ignore[arg-type]
+                )
+            except requests.RequestException as exc:
+                error: Exception = exc
+                continue
+            response.raise_for_status()
+            return response
+        raise BrokerUnavailable(
+            f"RabbitMQ management API at {', '.join(tried)} unreachable"
+        ) from error
+
+    def cluster_size(self) -> int:
+        """How many nodes the broker has (1 unless it is a cluster)."""
+        return len(self.request("GET", "nodes?columns=name").json()) or 1
 
     def set_policy(
         self, name: str, definition: dict[str, object], **spec: object
@@ -364,6 +416,19 @@ def declare_topology(
         **{"apply-to": "exchanges", "priority": 0},
     )
     declared.append("policy labornet-referrals-unrouted")
+    if management.cluster_size() > 1:
+        # nameko's RPC queues and the retry queues are classic (a reply queue
+        # cannot be a quorum queue: it is auto-delete; turning a deployed
+        # queue into a quorum queue would need it deleted): mirrored, another
+        # node takes over a stopped node's. Only on a cluster, as RabbitMQ 4
+        # refuses ha-* keys (there the retry queues would move to quorum).
+        management.set_policy(
+            "labornet-classic-mirrored",
+            {"ha-mode": "all", "ha-sync-mode": "automatic"},
+            pattern=rf"^(rpc[.-]|({names})\.retry\.)",
+            **{"apply-to": "queues", "priority": 0},
+        )
+        declared.append("policy labornet-classic-mirrored")
     # only once its policy is in place: routing's relay cannot publish a
     # referral before the exchange exists (NOT_FOUND; it keeps it and
     # retries), so no referral ever meets it without its alternate exchange

@@ -41,6 +41,7 @@ from nameko.events import SERVICE_POOL, EventHandler
 from nameko.messaging import QueueConsumer
 from prometheus_client import Counter
 
+from labornet_shared.broker_errors import broker_connection_errors
 from labornet_shared.db import finish_units_of_work
 from labornet_shared.events import InvalidEvent, parse_event
 from labornet_shared.failures import (
@@ -183,6 +184,36 @@ class ReliableQueueConsumer(QueueConsumer):
         (a queue refused with PRECONDITION_FAILED never gets there)."""
         self.consuming = False
         super().on_connection_revived()
+
+    def ack_message(self, message: Any) -> None:
+        """Ack; a connection that dropped meanwhile is no error.
+
+        nameko ignores only amqp's own ``ConnectionError`` here; a broker
+        node that stops (a cluster's, under its clients) resets the socket,
+        and the ``ConnectionResetError`` of the ack would end the whole
+        service. The broker delivers an unacked message again, to this
+        consumer once it has reconnected (to another node) or to another;
+        the inbox (:func:`apply_once`) makes the second delivery harmless.
+        """
+        try:
+            super().ack_message(message)
+        except broker_connection_errors(self.amqp_uri) as exc:
+            log.warning(
+                "ack not sent, broker connection lost (%s); the broker"
+                " delivers the message again",
+                type(exc).__name__,
+            )
+
+    def requeue_message(self, message: Any) -> None:
+        """Requeue; a connection that dropped meanwhile requeues it anyway."""
+        try:
+            super().requeue_message(message)
+        except broker_connection_errors(self.amqp_uri) as exc:
+            log.warning(
+                "requeue not sent, broker connection lost (%s); the broker"
+                " requeues the message itself",
+                type(exc).__name__,
+            )
 
     def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
         """nameko's consumers, each with its provider's decode-error hook."""

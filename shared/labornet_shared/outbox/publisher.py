@@ -88,9 +88,11 @@ class ConfirmingPublisher:
 
     def _connect(self) -> None:
         connection = kombu.Connection(self.amqp_uri, connect_timeout=5)
-        # one attempt, no kombu retry (which sleeps 2 s): the caller's
-        # RelayLoop paces the retries with its own backoff
-        connection.ensure_connection(max_retries=0)
+        # one attempt per address (a cluster's nodes, ``a;b;c``: kombu moves
+        # to the next on each failure and sleeps only after a whole round,
+        # which this never reaches), no kombu retry (which sleeps 2 s): the
+        # caller's RelayLoop paces the retries with its own backoff
+        connection.ensure_connection(max_retries=len(connection.alt or [1]) - 1)
         channel = connection.channel()
         channel.confirm_select()
         channel.events["basic_ack"].add(self._on_ack)

@@ -77,6 +77,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-seconds", type=float, help="hard cap (default: scaled to the size)"
     )
+    parser.add_argument(
+        "--schedule",
+        choices=("full", "cluster"),
+        default="full",
+        help="full: every fault (on a cluster a node stops instead of the"
+        " broker's proxy being cut); cluster: only the node stop, mid-stream"
+        " (--amqp-uri must name the cluster of deploy/rabbitmq-cluster)",
+    )
     parser.add_argument("--table", type=Path, help="also write the table here")
     parser.add_argument(
         "--keep", action="store_true", help="keep the temp dir (service logs)"
@@ -113,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         say(
             f"fault suite: {args.cases} cases over {duration:.0f}s"
             f" ({args.cases / duration:.1f}/s), {stack.databases.kind},"
-            f" vhost {stack.vhost.name}, hard cap {cap:.0f}s, logs in {tmp}"
+            f" vhost {stack.vhost.name}"
+            f" ({len(stack.vhost.addresses)} broker node(s)),"
+            f" {args.schedule} schedule, hard cap {cap:.0f}s, logs in {tmp}"
         )
         watcher: Watcher | None = None
         try:
@@ -129,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             cases = plan_cases(args.cases + reserve, agents, args.seed)
             load = Load(stack, cases, args.cases, args.cases / duration)
             timeline = Timeline()
-            faults = Faults(stack, load, duration, timeline)
+            faults = Faults(stack, load, duration, timeline, args.schedule == "cluster")
             watcher = Watcher(stack, faults, timeline)
             load.start()
             faults.start()

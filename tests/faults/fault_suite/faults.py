@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
 import threading
 import time
 import uuid
@@ -23,11 +24,18 @@ import kombu
 import requests
 
 from labornet_shared.categories import AGENCIES
+from labornet_shared.config import repo_root
 
 from .load import Load
 from .stack import Stack, say
 
 BROKER_OUTAGE_SECONDS = 30.0
+#: how long a cluster node stays stopped (``--amqp-uri`` naming a cluster)
+NODE_DOWN_SECONDS = 30.0
+#: the node the cluster schedule stops: every service's first address, the
+#: node their connections open on and where the queues' leaders were elected
+STOPPED_NODE = "a"
+CLUSTER_SCRIPT = repo_root() / "deploy" / "rabbitmq-cluster" / "cluster.sh"
 DATABASE_OUTAGE_SECONDS = 45.0
 #: how late the SMS gateway answers: more than notify's 10 s client timeout
 SMS_SLOW_SECONDS = 12.0
@@ -80,8 +88,14 @@ class Faults:
     """Runs the schedule against a :class:`Stack` under a :class:`Load`."""
 
     def __init__(
-        self, stack: Stack, load: Load, duration: float, timeline: Timeline
+        self,
+        stack: Stack,
+        load: Load,
+        duration: float,
+        timeline: Timeline,
+        only_cluster: bool = False,
     ) -> None:
+        self.only_cluster = only_cluster
         self.stack = stack
         self.load = load
         self.duration = duration
@@ -94,11 +108,19 @@ class Faults:
         self.agency_tokens: dict[str, str] = {}
 
     def schedule(self) -> list[tuple[float, str, Callable[[], None]]]:
-        """(fraction of the load's duration, name, action)."""
+        """(fraction of the load's duration, name, action). On a cluster a
+        node stops where a single broker's proxy is cut; ``only_cluster``:
+        that node stop alone, mid-stream (``make test-cluster``)."""
+        node_stop = (0.30, f"cluster node {STOPPED_NODE} stops", self.node_stop)
+        if self.only_cluster:
+            return [node_stop]
+        outage = (0.10, "broker unreachable", self.broker_outage)
+        if self.stack.on_cluster:
+            outage = (0.10, *node_stop[1:])
         return [
             (0.04, "poison messages", self.publish_poison),
             (0.06, "channels closed before ack", self.close_channels),
-            (0.10, "broker unreachable", self.broker_outage),
+            outage,
             (0.15, "agencies act concurrently", self.agency_actions),
             (0.30, "channels closed before ack", self.close_channels),
             (0.33, "routing killed", lambda: self.kill_and_restart("routing")),
@@ -155,6 +177,41 @@ class Faults:
         time.sleep(BROKER_OUTAGE_SECONDS)
         proxy.restore()
         self.timeline.log("broker reachable again")
+
+    def node_stop(self) -> None:
+        """One cluster node's RabbitMQ stopped (``rabbitmqctl stop_app``: its
+        clients' connections closed, its queue replicas gone) for 30 s, then
+        started again; where the clients and the queue leaders went is
+        logged."""
+        self._cluster("stop-node", STOPPED_NODE)
+        self.timeline.log(f"node {STOPPED_NODE} stopped")
+        time.sleep(NODE_DOWN_SECONDS / 2)
+        self.timeline.log(f"while it is down: {self._whereabouts()}")
+        time.sleep(NODE_DOWN_SECONDS / 2)
+        self._cluster("start-node", STOPPED_NODE)
+        self.timeline.log(f"node {STOPPED_NODE} running again")
+
+    def _cluster(self, *args: str) -> None:
+        subprocess.run(
+            [str(CLUSTER_SCRIPT), *args], check=True, timeout=120, capture_output=True
+        )
+
+    def _whereabouts(self) -> str:
+        """Client connections and quorum queue leaders, by node."""
+        connections: Counter[str] = Counter()
+        leaders: Counter[str] = Counter()
+        try:
+            for connection in self.stack.vhost.get("connections"):
+                connections[str(connection.get("node", "?")).split("@")[0]] += 1
+            for queue in self.stack.vhost.queues():
+                if queue.get("type") == "quorum":
+                    leaders[str(queue.get("leader", "?")).split("@")[0]] += 1
+        except Exception as exc:  # the management API itself: say so
+            return f"cannot read the management API ({type(exc).__name__})"
+        return (
+            f"connections by node {dict(sorted(connections.items()))},"
+            f" quorum queue leaders by node {dict(sorted(leaders.items()))}"
+        )
 
     def database_outage(self) -> None:
         """routing's database unreachable for 45 s: its proxy cut on

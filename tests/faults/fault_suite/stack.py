@@ -2,7 +2,9 @@
 the fake providers and the four services as ``nameko run`` processes.
 
 Everything listens on 127.0.0.1. Every service's ``LABORNET_AMQP_URI`` goes
-through one proxy in front of RabbitMQ; routing's PostgreSQL database
+through one proxy in front of RabbitMQ (on a cluster — an ``--amqp-uri`` of
+several ``;``-separated nodes — straight to the nodes, which the schedule
+stops instead); routing's PostgreSQL database
 through another; notify reaches the SMS, LINE and webhook fakes through a
 proxy each. Databases come from the benches' :class:`bench_intake.Databases`
 (SQLite files in the run's temp dir, or PostgreSQL databases created and
@@ -29,7 +31,12 @@ import requests
 from bench_intake import Databases, free_port, migrate
 from sqlalchemy import make_url
 
-from labornet_shared.broker import Management, declare_topology
+from labornet_shared.broker import (
+    Management,
+    broker_addresses,
+    declare_topology,
+    with_vhost,
+)
 from labornet_shared.config import repo_root
 from labornet_testkit.harness import TcpProxy
 from labornet_testkit.providers import FakeLineApi, FakeThaiBulkSms, WebhookReceiver
@@ -62,9 +69,10 @@ class Vhost:
 
     def __init__(self, amqp_uri: str, management_url: str) -> None:
         self.name = f"labornet-faults-{uuid.uuid4().hex[:8]}"
-        parts = urlsplit(amqp_uri)
-        self.amqp_uri = urlunsplit(parts._replace(path="/" + quote(self.name, "")))
-        self.broker_port = parts.port or 5672
+        self.amqp_uri = with_vhost(amqp_uri, self.name)
+        #: a cluster's nodes (several addresses), or the one broker
+        self.addresses = broker_addresses(self.amqp_uri)
+        self.broker_port = urlsplit(self.addresses[0]).port or 5672
         self.management_url = management_url
         self.management = Management.from_urls(management_url, self.amqp_uri)
         self.created = False
@@ -277,6 +285,12 @@ class Stack:
         self.routing_lock: SqliteLock | None = None
 
     @property
+    def on_cluster(self) -> bool:
+        """Whether the broker is a cluster (several addresses): the services
+        then reach its nodes directly and fail over between them."""
+        return len(self.vhost.addresses) > 1
+
+    @property
     def on_postgresql(self) -> bool:
         """Whether the services' databases are PostgreSQL."""
         return self.databases.kind == "postgresql"
@@ -287,7 +301,9 @@ class Stack:
         for service in SERVICES:
             self.urls[service] = self.databases.fresh(service)
             migrate(service, self.urls[service])
-        self.proxies["broker"] = TcpProxy(("127.0.0.1", self.vhost.broker_port)).start()
+        if not self.on_cluster:
+            target = ("127.0.0.1", self.vhost.broker_port)
+            self.proxies["broker"] = TcpProxy(target).start()
         if self.on_postgresql:
             routing = make_url(self.urls["routing"])
             target = (routing.host or "127.0.0.1", routing.port or 5432)
@@ -320,7 +336,9 @@ class Stack:
     def _env(self, service: str, port: int) -> dict[str, str]:
         prefix = f"LABORNET_{service.upper()}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("LABORNET_")}
-        amqp = through_proxy(self.vhost.amqp_uri, self.proxies["broker"].port)
+        amqp = self.vhost.amqp_uri
+        if not self.on_cluster:
+            amqp = through_proxy(amqp, self.proxies["broker"].port)
         env.update(
             {
                 "LABORNET_ROOT": str(repo_root()),
