@@ -29,7 +29,7 @@ RMQ_BIN=${RABBITMQ_BIN:-/usr/lib/rabbitmq/bin}
 DIR=${LABORNET_CLUSTER_DIR:-/tmp/labornet-rabbitmq-cluster}
 BASE=${LABORNET_CLUSTER_PORT_BASE:-27672}
 NODES=(a b c)
-START_TIMEOUT=${LABORNET_CLUSTER_START_TIMEOUT:-90}
+START_TIMEOUT=${LABORNET_CLUSTER_START_TIMEOUT:-180}
 
 index() { case "$1" in a) echo 0 ;; b) echo 1 ;; c) echo 2 ;; *) echo "no node $1" >&2; exit 2 ;; esac; }
 node_name() { echo "labornet-$1@localhost"; }
@@ -66,7 +66,6 @@ management.tcp.ip = 127.0.0.1
 management.tcp.port = $(mgmt_port "$node")
 # a node that lost its peers pauses rather than serving a split brain
 cluster_partition_handling = pause_minority
-collect_statistics_interval = 10000
 log.file.level = info
 log.console = false
 EOF
@@ -104,12 +103,18 @@ start_node() {
 }
 
 wait_node() {
-    local node=$1
-    if ! ctl "$node" await_startup --timeout "$START_TIMEOUT" >/dev/null 2>&1; then
-        say "$(node_name "$node") did not start; its log:"
-        tail -n 30 "$DIR/$node/log/stdout.log" >&2 || true
-        return 1
-    fi
+    # await_startup gives up at once while the Erlang node is not yet
+    # reachable (a busy machine boots it slowly): ask again until the cap
+    local node=$1 deadline=$((SECONDS + START_TIMEOUT))
+    until ctl "$node" await_startup --timeout 30 >/dev/null 2>&1; do
+        if [ "$SECONDS" -ge "$deadline" ] ||
+            ! kill -0 "$(cat "$DIR/$node/launcher.pid")" 2>/dev/null; then
+            say "$(node_name "$node") did not start; its log:"
+            tail -n 30 "$DIR/$node/log/node.log" "$DIR/$node/log/stdout.log" >&2 || true
+            return 1
+        fi
+        sleep 2
+    done
 }
 
 cmd_start() {

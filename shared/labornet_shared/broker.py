@@ -260,7 +260,9 @@ def check_broker(amqp_uri: str, timeout: float = 3.0) -> str:
     accepts a connection."""
     connection = kombu.Connection(amqp_uri, connect_timeout=timeout)
     try:
-        connection.ensure_connection(max_retries=1, timeout=timeout)
+        # each of a cluster's addresses once (kombu moves to the next)
+        retries = max(1, len(connection.alt or []) - 1)
+        connection.ensure_connection(max_retries=retries, timeout=timeout)
         properties = connection.connection.server_properties or {}
         return str(properties.get("version", "unknown"))
     except Exception as exc:

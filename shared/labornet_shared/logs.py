@@ -24,6 +24,9 @@ event_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 _PII_PATTERNS = (
+    # a broker URL's password: nameko masks only the first of a cluster's
+    # ``amqp://u:p@a;amqp://u:p@b`` when it cannot connect
+    (re.compile(r"(?<=://)[^\s:/@;]+:[^\s@;/]+@"), "[credentials]@"),
     # national IDs and phone numbers (with or without separators)
     (re.compile(r"(?<!\d)(?:\+?\d[\d\- ]{7,16}\d)(?!\d)"), "[number]"),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "[email]"),

@@ -134,3 +134,16 @@ def test_an_ack_on_a_dropped_connection_leaves_the_message_for_redelivery(
         consumer.ack_message(message)  # no exception
         consumer.requeue_message(message)
     assert wait_until(lambda: ready(amqp_uri, name) == 1)
+
+
+def test_no_node_password_reaches_a_log_line() -> None:
+    from nameko.utils import sanitize_url
+
+    from labornet_shared.logs import scrub
+
+    uri = "amqp://labornet:s3cr3t@mq1:5672/ln;amqp://labornet:s3cr3t@mq2:5672/ln"
+    # what nameko logs when it cannot connect: only the first one masked
+    line = f"Error connecting to broker at {sanitize_url(uri)} (refused)."
+    assert "s3cr3t" in line
+    assert "s3cr3t" not in scrub(line)
+    assert "mq2:5672/ln" in scrub(line)
