@@ -28,7 +28,7 @@ from . import evidence
 from .faults import Faults, Timeline
 from .load import RETRY_SECONDS, Load, plan_cases, register_agents, subscribe_webhook
 from .reconcile import bind_agency_queue, reconcile
-from .stack import SERVICES, Stack, say
+from .stack import SERVICES, Stack, holds_events, say
 
 MIN_DURATION = 160.0  # the schedule needs this long to spread its faults
 QUIET_READINGS = 3
@@ -255,7 +255,7 @@ def _busy(stack: Stack) -> tuple[int, int, int]:
         queued = sum(
             int(q.get("messages", 0))
             for q in stack.vhost.queues()
-            if q["name"].startswith("evt-")
+            if holds_events(q["name"])
         )
     except Exception:  # the management API itself: try again
         queued = -1

@@ -36,7 +36,7 @@ from labornet_shared.reference.case_reference import format_case_reference
 
 from .faults import CONSUMERS, POISON_MARK, Faults
 from .load import Agent, Load, Submission
-from .stack import SERVICES, Stack
+from .stack import SERVICES, Stack, holds_events
 
 #: the agency queue bound before the run (``#``: every referral)
 AGENCY_QUEUE = "agency.faults.all"
@@ -327,7 +327,7 @@ def reconcile(stack: Stack, load: Load, faults: Faults, agents: list[Agent]) -> 
             int(q.get("messages_unacknowledged", 0)),
         )
         for q in stack.vhost.queues()
-        if q["name"].startswith("evt-") and q.get("messages")
+        if holds_events(q["name"]) and q.get("messages")
     }
     held = sum(ready + unacked for ready, unacked in waiting.values())
     report.add(

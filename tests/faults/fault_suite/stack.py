@@ -54,6 +54,13 @@ def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def holds_events(queue: str) -> bool:
+    """Whether ``queue`` is a handler's queue (``evt-…``) or a retry queue
+    (``<service>.retry.<delay>``): an event in either is still on its way,
+    and a retry queue may hold one for a minute before it comes back."""
+    return queue.startswith("evt-") or ".retry." in queue
+
+
 def through_proxy(uri: str, port: int) -> str:
     """``uri`` (credentials, path and query kept) sent to 127.0.0.1:``port``."""
     parts = urlsplit(uri)
