@@ -60,6 +60,7 @@ from labornet_shared.inbox import PrerequisiteMissing as PrerequisiteMissing
 from labornet_shared.inbox import apply_once as apply_once
 from labornet_shared.inbox import processed_events_table as processed_events_table
 from labornet_shared.logs import correlation_id_var, event_id_var
+from labornet_shared.metrics import EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +298,9 @@ class ReliableEventHandler(EventHandler):
         if exc_info is None:
             self.queue_consumer.ack_message(message)
             self.retrying = None
+            EVENTS_CONSUMED.labels(
+                self.container.service_name, self.consumer_name, self.event_type
+            ).inc()
             return result, exc_info
         correlation_id_var.set(worker_ctx.context_data.get("correlation_id"))
         event_id_var.set(worker_ctx.context_data.get("event_id"))

@@ -421,7 +421,8 @@ class HttpEntrypoint(HttpRequestHandler):
                 self,
                 args,
                 kwargs,
-                context_data={},
+                # the worker logs under the request's correlation id
+                context_data={"correlation_id": correlation_id_var.get()},
                 handle_result=partial(self.handle_result, event),
             )
             result = event.wait()

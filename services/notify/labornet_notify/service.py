@@ -19,7 +19,12 @@ from werkzeug.wrappers import Request
 
 from labornet_notify import domain
 from labornet_notify.channels import Message
-from labornet_notify.dependencies import Webhooks, notify_database, notify_relay
+from labornet_notify.dependencies import (
+    Webhooks,
+    delivery_metrics,
+    notify_database,
+    notify_relay,
+)
 from labornet_notify.domain import deliveries
 from labornet_notify.domain.audience import AGENT_PROJECTION_EVENTS
 from labornet_notify.operations import OPERATIONS
@@ -71,6 +76,7 @@ class NotifyService(web.Probes):
 
     db = notify_database()
     relay = notify_relay()
+    delivery_gauges = delivery_metrics()
     webhooks = Webhooks()
     sender = DeliverySender()
 
