@@ -128,8 +128,9 @@ def test_published_events_are_counted_once_the_broker_confirmed_them(
         assert intake_api.post("/v1/cases", json=case_payload()).status_code == 201
     assert len(tap.drain(expected=3)) == 3
     wait_until(
-        lambda: value(intake_api, "labornet_events_published_total", **labels)
-        == before + 3
+        lambda: (
+            value(intake_api, "labornet_events_published_total", **labels) == before + 3
+        )
     )
     assert value(intake_api, "labornet_outbox_backlog_events", service="intake") == 0
 
@@ -150,9 +151,7 @@ def _publish_raw(amqp_uri: str, exchange: str, routing_key: str, body: str) -> N
         channel.close()
 
 
-def test_consumed_events_and_dead_letters_are_counted_by_consumer(
-    routing_api, broker
-):
+def test_consumed_events_and_dead_letters_are_counted_by_consumer(routing_api, broker):
     consumer = "routing.on_case_received"
     consumed = {"service": "routing", "consumer": consumer}
     dead = {"service": "routing", "consumer": consumer, "kind": "content"}
@@ -166,13 +165,15 @@ def test_consumed_events_and_dead_letters_are_counted_by_consumer(
 
     publish_event(broker["AMQP_URI"], case_received_event())
     wait_until(
-        lambda: value(
-            routing_api,
-            "labornet_events_consumed_total",
-            **consumed,
-            event_type="case_received",
-        )
-        == handled + 1,
+        lambda: (
+            value(
+                routing_api,
+                "labornet_events_consumed_total",
+                **consumed,
+                event_type="case_received",
+            )
+            == handled + 1
+        ),
         timeout=20,
     )
     # a body that is no envelope: dead-lettered at once, not consumed
