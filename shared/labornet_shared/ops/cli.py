@@ -18,6 +18,7 @@ import warnings
 import typer
 
 from labornet_shared.config import load_service_config
+from labornet_shared.ops import status_command
 from labornet_shared.ops.agency_commands import app as agency_app
 from labornet_shared.ops.console import err
 from labornet_shared.ops.installation import (
@@ -39,6 +40,7 @@ app.add_typer(referrals_app, name="referrals")
 app.add_typer(unrouted_app, name="unrouted")
 app.add_typer(agency_app, name="agency")
 app.add_typer(outbox_app, name="outbox")
+app.command("status")(status_command.status)
 
 
 @app.command("setup-broker")
