@@ -5,9 +5,9 @@ by LABORNET_* settings.
 
 Healthy: both ready with their version, both outboxes empty, routing's
 handler queues consumed, no dead letter: exit 0. Unhealthy: a service that
-does not answer (nor its database), an outbox event waiting over a minute, a poison message in
-routing's dead-letter queue, a handler queue with messages and no consumer:
-exit 1, each named on its own line with why.
+does not answer (nor its database), an outbox event waiting over a minute,
+a poison message in routing's dead-letter queue, a handler queue with
+messages and no consumer: exit 1, each named on its own line with why.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def test_a_healthy_platform_exits_0(
         code, lines = status(broker, "intake", "routing", **settings)
         return (code, lines) if code == 0 else None
 
-    code, lines = wait_until(settled, timeout=30)
+    _, lines = wait_until(settled, timeout=30)
     for service in ("intake", "routing"):
         line = lines[("services", service)]
         assert line["state"] == "ok"
