@@ -13,6 +13,8 @@ rows. Each series is looked up by its full label set.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -326,3 +328,30 @@ def test_deliveries_by_channel_and_status_equal_notify_s_rows(
         wait_until(agree, timeout=15)
     finally:
         engine.dispose()
+
+
+def test_the_exposition_is_one_prometheus_accepts(routing_api, broker):
+    """Several collectors in one process (routing's outbox and referrals)
+    still make each metric family once: Prometheus drops a whole scrape
+    with a second HELP or TYPE line for one name."""
+    publish_event(broker["AMQP_URI"], case_received_event())
+    wait_until(lambda: series(routing_api, "labornet_referrals_open"), timeout=20)
+    exposition = routing_api.get("/metrics").text
+    types = [
+        line.split()[2] for line in exposition.splitlines() if line.startswith("# TYPE")
+    ]
+    assert len(types) == len(set(types))
+    assert "labornet_metrics_query_up" in types
+    up = series(routing_api, "labornet_metrics_query_up")
+    assert up[frozenset({("collector", "referrals"), ("service", "routing")})] == 1
+    assert up[frozenset({("collector", "outbox"), ("service", "routing")})] == 1
+    promtool = shutil.which("promtool")
+    if promtool is not None:  # CI has it (tests/test_prometheus_config.py)
+        checked = subprocess.run(
+            [promtool, "check", "metrics"],
+            input=exposition,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -71,8 +71,6 @@ class Readiness(DependencyProvider):
         from labornet_shared.consumer import ReliableEventHandler
 
         document = self.check_dependencies()
-        # which build answers (``labornet status`` shows it beside health)
-        document["version"] = service_version(self.container.service_name)
         retrying = [
             state.as_dict()
             for handler in self.container.entrypoints

@@ -7,7 +7,8 @@ are defined here. What is a *state* — the outbox backlog, referrals open and
 overdue, deliveries by status — is not kept in memory (it would be wrong in
 every instance but the one that changed it) but read from the service's
 database when Prometheus scrapes: a :class:`DatabaseCollector` asks each
-running container's database, each query bounded by half a second
+running container's database (all of them through the one registered
+:data:`SCRAPED`), each query bounded by half a second
 (PostgreSQL's ``statement_timeout``, SQLite's progress handler), so a slow
 database costs a scrape a gap, never a stuck worker. Labels are kinds,
 types, agencies, provinces, channels, statuses: never a case, a person or an
@@ -88,9 +89,10 @@ def bounded(engine: Engine, timeout: float) -> Iterator[Connection]:
                 setter(None, 0)
 
 
-class DatabaseCollector(Collector):
-    """A Prometheus collector over the databases of this process's running
-    containers (usually one; the test suite runs many).
+class DatabaseCollector:
+    """Gauges read from the databases of this process's running containers
+    (usually one; the test suite runs many), at each scrape, through
+    :data:`SCRAPED`.
 
     A subclass names its metrics in :meth:`families` and fills them in
     :meth:`measure`, once per source (:meth:`combine` merges one series
@@ -104,15 +106,12 @@ class DatabaseCollector(Collector):
     def __init__(self) -> None:
         self._sources: dict[int, Source] = {}
         self._lock = threading.Lock()
-        self._registered = False
 
     def add(self, source: Source) -> int:
         """Measure ``source`` from now on; returns its key for :meth:`remove`.
         The collector joins the default registry with its first source."""
+        SCRAPED.join(self)
         with self._lock:
-            if not self._registered:
-                REGISTRY.register(self)
-                self._registered = True
             key = id(source)
             self._sources[key] = source
             return key
@@ -138,19 +137,11 @@ class DatabaseCollector(Collector):
         larger (the later) value, not their sum."""
         return max(old, new)
 
-    def describe(self) -> Iterable[Metric]:
-        """The metrics' names, without querying (registration checks them)."""
-        yield from self.families().values()
-
-    def collect(self) -> Iterable[Metric]:
-        """Query every source now, each within its timeout."""
+    def gather(self) -> tuple[list[Metric], list[tuple[str, bool]]]:
+        """Query every source now, each within its timeout: the metric
+        families, and (service, answered) for each source's service."""
         families = self.families()
         values: dict[tuple[str, tuple[str, ...]], float] = {}
-        up = GaugeMetricFamily(
-            "labornet_metrics_query_up",
-            "Whether the scrape-time query of a service's database answered",
-            labels=["collector", "service"],
-        )
         with self._lock:
             sources = list(self._sources.values())
         answered: dict[str, bool] = {}
@@ -175,10 +166,51 @@ class DatabaseCollector(Collector):
                 )
         for (family, labels), value in sorted(values.items()):
             families[family].add_metric(list(labels), value)
-        for service, ok in sorted(answered.items()):
-            up.add_metric([self.name, service], 1.0 if ok else 0.0)
-        yield from families.values()
+        return list(families.values()), sorted(answered.items())
+
+
+class ScrapedCollectors(Collector):
+    """The one registered collector over every :class:`DatabaseCollector` of
+    the process: a metric family appears once in the exposition however many
+    collectors report whether their query answered."""
+
+    def __init__(self) -> None:
+        self._members: list[DatabaseCollector] = []
+        self._lock = threading.Lock()
+
+    def join(self, member: DatabaseCollector) -> None:
+        """Include ``member`` (registering with Prometheus on the first)."""
+        with self._lock:
+            if member in self._members:
+                return
+            if not self._members:
+                REGISTRY.register(self)
+            self._members.append(member)
+
+    def describe(self) -> Iterable[Metric]:
+        """Nothing: the families are known at collection (an empty describe
+        makes the registry call :meth:`collect` only when scraped)."""
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        """Every member's families, then ``labornet_metrics_query_up``."""
+        up = GaugeMetricFamily(
+            "labornet_metrics_query_up",
+            "Whether the scrape-time query of a service's database answered",
+            labels=["collector", "service"],
+        )
+        with self._lock:
+            members = list(self._members)
+        for member in members:
+            families, answered = member.gather()
+            yield from families
+            for service, ok in answered:
+                up.add_metric([member.name, service], 1.0 if ok else 0.0)
         yield up
+
+
+#: the collectors this process reads its databases with
+SCRAPED = ScrapedCollectors()
 
 
 class OutboxCollector(DatabaseCollector):

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request
 from labornet_shared import metrics
 from labornet_shared.config import flag
 from labornet_shared.db import Database
-from labornet_shared.health import MetricsAccess, Readiness
+from labornet_shared.health import MetricsAccess, Readiness, service_version
 from labornet_shared.http import api, json_response, load, metrics_response
 from labornet_shared.logs import correlation_id_var, event_id_var
 from labornet_shared.openapi import Operation, build_spec
@@ -179,6 +179,7 @@ class Probes:
     ``operations`` (the probes are added to the description here).
     """
 
+    name: ClassVar[str]
     openapi_title: ClassVar[str]
     operations: ClassVar[list[Operation]]
 
@@ -195,8 +196,10 @@ class Probes:
     @api("GET", "/readyz", authenticate=False, rate_limited=False)
     def readyz(self, request: Request) -> Any:
         """Ready when the database, the broker, the relay and every event
-        handler's consumer work."""
+        handler's consumer work; with the service's version."""
         state = self.readiness()
+        # which build answers (``labornet status`` shows it beside health)
+        state["version"] = service_version(self.name)
         return (200 if state["ready"] else 503), state
 
     @api("GET", "/metrics", authenticate=False, rate_limited=False)
