@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -355,3 +356,40 @@ def test_the_exposition_is_one_prometheus_accepts(routing_api, broker):
             timeout=30,
         )
         assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_slow_database_costs_a_gap_not_a_stuck_scrape(db_url):
+    """A scrape-time query is stopped after half a second: its gauges are
+    missing from that scrape and ``labornet_metrics_query_up`` says so."""
+    from labornet_shared.db import make_engine
+    from labornet_shared.metrics import QUERY_TIMEOUT, DatabaseCollector, Source
+
+    class Slow(DatabaseCollector):
+        name = "slow"
+
+        def families(self) -> dict[str, Any]:
+            return {}
+
+        def measure(self, conn: Any, source: Source) -> Any:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_sleep(5)"))
+            else:  # a few seconds of counting
+                conn.execute(
+                    text(
+                        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
+                        " SELECT i + 1 FROM n WHERE i < 100000000)"
+                        " SELECT count(*) FROM n"
+                    )
+                )
+            return []
+
+    engine = make_engine(db_url, pool_size=1)
+    slow = Slow()
+    slow._sources[1] = Source("test", engine)
+    started = time.monotonic()
+    try:
+        _, answered = slow.gather()
+    finally:
+        engine.dispose()
+    assert answered == [("test", False)]
+    assert time.monotonic() - started < QUERY_TIMEOUT + 1.0
