@@ -19,7 +19,7 @@ from labornet_registry.models import (
     AgentNameKey,
     TrainingRecord,
 )
-from labornet_shared.db import bulk_insert
+from labornet_shared.unit_of_work import bulk_insert
 
 
 def agent_columns(
