@@ -26,10 +26,10 @@ from labornet_registry.domain.snapshots import (
 )
 from labornet_registry.models import Agent, RosterImport
 from labornet_shared.clock import Clock, utc_now
-from labornet_shared.unit_of_work import bulk_insert
 from labornet_shared.events import Event
 from labornet_shared.outbox import add_events
 from labornet_shared.tokens import Principal
+from labornet_shared.unit_of_work import bulk_insert
 
 # --- the import mode -----------------------------------------------------------
 
