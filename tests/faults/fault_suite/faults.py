@@ -279,7 +279,8 @@ class Faults:
         until = 0.85 * self.duration
         while self.timeline.now() < until and len(self.pairs) < self.max_pairs:
             agency, token = next(agencies)
-            for referral_id in self._pending(routing, agency, token, touched):
+            found = self._pending(routing, agency, token, touched)
+            for referral_id in found:
                 touched.add(referral_id)
                 pair = self._race(
                     routing, referral_id, agency, token, ("accept", "reject")
@@ -288,7 +289,9 @@ class Faults:
                     self._race(
                         routing, referral_id, agency, token, ("resolve", "reject")
                     )
-            time.sleep(pause)
+            # an agency with nothing pending does not use up the run's pairs'
+            # time: the next one is asked a second later
+            time.sleep(pause if found else 1.0)
         self.timeline.log(f"agencies sent {len(self.pairs)} concurrent pairs")
 
     def _pending(
