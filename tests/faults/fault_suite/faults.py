@@ -271,7 +271,6 @@ class Faults:
             self.agency_tokens[agency] = self.stack.labornet(
                 "token", "create", "--scope", "agency", "--agency", agency
             )
-        routing = [p.url for p in self.stack.instances("routing")]
         touched: set[str] = set()
         agencies = itertools.cycle(self.agency_tokens.items())
         # spread over the run, through the outages and restarts
@@ -279,6 +278,10 @@ class Faults:
         until = 0.85 * self.duration
         while self.timeline.now() < until and len(self.pairs) < self.max_pairs:
             agency, token = next(agencies)
+            # the instances running now: a pair's two answers race on two
+            # live processes, not on one the schedule has just killed
+            routing = [p.url for p in self.stack.instances("routing") if p.alive()]
+            routing = routing or [self.stack.url("routing")]
             found = self._pending(routing, agency, token, touched)
             for referral_id in found:
                 touched.add(referral_id)
