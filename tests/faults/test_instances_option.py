@@ -57,3 +57,62 @@ def test_one_instance_is_the_default_and_postgresql_takes_several() -> None:
     assert several.instances == 2
     with pytest.raises(SystemExit):
         parse_args(["--instances", "0", "--db", "postgresql://u@h/test"])
+
+
+def test_the_stack_itself_refuses_several_instances_on_sqlite(tmp_path: Path) -> None:
+    from fault_suite.stack import INSTANCES_NEED_POSTGRESQL, Stack
+
+    with pytest.raises(ValueError) as refused:
+        Stack("sqlite", tmp_path, "amqp://guest:guest@127.0.0.1:5672/", "", 2)
+    assert str(refused.value) == INSTANCES_NEED_POSTGRESQL
+
+
+class _Process:
+    """A stand-in for one service process: records kills and starts."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.service = name.partition(".")[0]
+        self.url = f"http://{name}"
+        self.events: list[str] = []
+
+    def kill(self) -> None:
+        self.events.append("kill")
+
+    def start(self) -> None:
+        self.events.append("start")
+
+
+class _Stack:
+    def __init__(self, names: list[str]) -> None:
+        self.services = {name: _Process(name) for name in names}
+
+    def instances(self, service: str) -> list[_Process]:
+        return [p for p in self.services.values() if p.service == service]
+
+
+def test_a_kill_takes_one_instance_and_restarts_that_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fault_suite import faults
+
+    monkeypatch.setattr(faults, "RESTART_AFTER_SECONDS", 0)
+    stack = _Stack(["intake.1", "intake.2", "routing.1", "routing.2"])
+    load = type("Load", (), {"cases": [None] * 100})()
+    schedule = faults.Faults(
+        stack,
+        load,
+        160.0,
+        faults.Timeline(),
+        seed=3,
+    )
+    killed = set()
+    for _ in range(12):
+        schedule.kill_and_restart("routing")
+        hit = [p for p in stack.instances("routing") if p.events]
+        # one instance at a time, started again; the other never touched
+        assert len(hit) == 1 and hit[0].events == ["kill", "start"]
+        killed.add(hit[0].name)
+        hit[0].events.clear()
+    assert killed == {"routing.1", "routing.2"}  # at random, not always one
+    assert all(not p.events for p in stack.instances("intake"))
