@@ -63,7 +63,9 @@ def test_setting_both_is_an_error_naming_the_variable(tmp_path: Path) -> None:
     with pytest.raises(SecretFileError) as raised:
         read_secret_files(environ)
     message = str(raised.value)
-    assert "LABORNET_TOKEN_SECRET" in message and "LABORNET_TOKEN_SECRET_FILE" in message
+    assert (
+        "LABORNET_TOKEN_SECRET" in message and "LABORNET_TOKEN_SECRET_FILE" in message
+    )
     assert "from-the-environment" not in message and "from-the-file" not in message
     assert raised.value.code == 2
 
@@ -174,10 +176,12 @@ def test_a_config_with_both_set_is_refused(
         load_config(ROOT / "services" / "routing" / "config.yml")
 
 
-def _entry_point(tmp_path: Path, *command: str, **settings: str) -> subprocess.CompletedProcess[str]:
+def _entry_point(
+    tmp_path: Path, *command: str, **settings: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABORNET_")}
     env.update(settings)
-    return subprocess.run(  # noqa: S603 - our own entry point
+    return subprocess.run(
         [sys.executable, "-m", "labornet_shared.secret_files", *command],
         env=env,
         cwd=tmp_path,
@@ -205,9 +209,7 @@ def test_the_entry_point_refuses_an_unreadable_secret_in_one_line(
     tmp_path: Path,
 ) -> None:
     missing = tmp_path / "token_secret"
-    refused = _entry_point(
-        tmp_path, "true", LABORNET_TOKEN_SECRET_FILE=str(missing)
-    )
+    refused = _entry_point(tmp_path, "true", LABORNET_TOKEN_SECRET_FILE=str(missing))
     assert refused.returncode == 2
     assert refused.stderr == (
         f"labornet: error: LABORNET_TOKEN_SECRET_FILE: cannot read {missing}:"
