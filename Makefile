@@ -8,7 +8,7 @@ PACKAGES := shared/labornet_shared $(foreach s,$(SERVICES),services/$(s)/laborne
 	testkit/labornet_testkit
 TEST_DIRS := shared/tests $(foreach s,$(SERVICES),services/$(s)/tests) tests
 
-.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify bench-publish bench-relay test-faults venv migrate setup-broker clean eval-routing docs-events
+.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify bench-publish bench-relay test-faults venv migrate setup-broker clean eval-routing docs-events docs-asyncapi
 
 venv: $(STAMP)
 
@@ -90,8 +90,13 @@ clean:
 
 # docs/events.md's event reference, from the registered payload schemas
 # (tests/test_docs.py fails while the committed one differs)
-docs-events: $(STAMP)
+docs-events: $(STAMP) docs-asyncapi
 	$(BIN)/python tests/test_docs.py
+
+# docs/asyncapi.json, the AsyncAPI 3.0 document every service serves at
+# /asyncapi.json (shared/tests/test_asyncapi.py fails while they differ)
+docs-asyncapi: $(STAMP)
+	$(BIN)/python -m labornet_shared.asyncapi docs/asyncapi.json
 
 # routing's screening on its labelled cases: per-category precision/recall,
 # accuracy on the held-out split (fails below 90 %)

@@ -185,7 +185,7 @@ def test_every_endpoint_answers_each_caller_as_its_scope_allows(
 _NOT_SCOPED = {
     (service, "GET", path)
     for service in ("intake", "routing", "registry", "notify")
-    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json")
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json")
 } | {
     ("intake", "GET", "/open311/v2/discovery.{fmt}"),
     ("intake", "GET", "/open311/v2/services.{fmt}"),

@@ -32,6 +32,8 @@ DOMAIN_MODULES = [
     "labornet_notify.models",
     "labornet_routing.domain",
     "labornet_routing.models",
+    "labornet_registry.domain",
+    "labornet_registry.models",
 ]
 
 _CHECK = """
