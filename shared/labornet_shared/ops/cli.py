@@ -151,6 +151,15 @@ def main() -> None:
     # developers, not for an operator reading this command's few lines
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated")
+    # secrets given as files (LABORNET_X_FILE) become plain values for every
+    # command, and for the services `labornet run` starts
+    from labornet_shared.secret_files import SecretFileError, apply_secret_files
+
+    try:
+        apply_secret_files()
+    except SecretFileError as exc:
+        err(f"labornet: error: {exc}")
+        raise
     _add_service_commands()
     try:
         app()
