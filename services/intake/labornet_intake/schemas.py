@@ -501,19 +501,19 @@ class FeedbackGivenSchema(Schema):
     answered_at = fields.DateTime()
 
 
-class NotificationContactSchema(Schema):
-    """intake's RPC ``contact_for_notification``: how notify reaches the
-    citizen. The contact (name, phone, email, LINE id) is null and the
-    channel ``none`` without consent or once erased."""
+#: the longest ``Idempotency-Key`` header taken (``POST /v1/cases``, Open311)
+IDEMPOTENCY_KEY_MAX = 200
 
-    reference = fields.String()
-    language = fields.String()
-    contact_channel = fields.String()
-    phone = fields.String(allow_none=True)
-    email = fields.String(allow_none=True)
-    line_user_id = fields.String(allow_none=True)
-    name = fields.String(allow_none=True)
-    tracking_code = fields.String()
-    consent = fields.Boolean()
-    erased = fields.Boolean()
-    status = fields.String()
+
+def idempotency_key_error(key: str | None) -> str | None:
+    """What is wrong with an ``Idempotency-Key`` header: ``length`` (not 1 to
+    :data:`IDEMPOTENCY_KEY_MAX` characters) or ``invalid`` (a NUL, which
+    PostgreSQL text cannot hold: storing the key would be a 500); None for
+    a good key or none."""
+    if key is None:
+        return None
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX:
+        return "length"
+    if "\x00" in key:
+        return "invalid"
+    return None
