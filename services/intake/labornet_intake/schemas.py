@@ -20,6 +20,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from labornet_shared import location
 from labornet_shared.categories import CATEGORIES, CHANNELS, CONTACT_CHANNELS, LANGUAGES
 from labornet_shared.fields import (
     COUNTRY_SHAPE,
@@ -37,40 +38,8 @@ from labornet_shared.reference import (
 )
 
 
-class LocationSchema(Schema):
+class LocationSchema(location.LocationSchema):
     """Where the problem is. Codes are checked against the gazetteer."""
-
-    class Meta:
-        unknown = RAISE
-
-    province_code = Text(
-        required=True,
-        validate=validate.Regexp(r"^TH-[0-9]{2}\Z", error="province_format"),
-    )
-    district_code = Text(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Regexp(r"^[0-9]{4}\Z", error="format"),
-    )
-    subdistrict_code = Text(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Regexp(r"^[0-9]{6}\Z", error="format"),
-    )
-    postcode = Text(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Regexp(r"^[0-9]{5}\Z", error="postcode_format"),
-    )
-    lat = fields.Float(
-        load_default=None, allow_none=True, validate=validate.Range(-90, 90)
-    )
-    long = fields.Float(
-        load_default=None, allow_none=True, validate=validate.Range(-180, 180)
-    )
-    address = Text(
-        load_default=None, allow_none=True, validate=validate.Length(max=500)
-    )
 
 
 class CitizenSchema(Schema):
@@ -209,10 +178,8 @@ class CaseListQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    province = Text(
-        validate=validate.Regexp(r"^TH-[0-9]{2}\Z", error="province_format")
-    )
-    district = Text(validate=validate.Regexp(r"^[0-9]{4}\Z", error="format"))
+    province = Text(validate=location.PROVINCE_CODE)
+    district = Text(validate=location.DISTRICT_CODE)
     status = Text(
         validate=validate.OneOf(
             ("received", "routed", "in_progress", "closed", "withdrawn")
@@ -265,15 +232,9 @@ class ReferralOutSchema(Schema):
     expected_by = fields.DateTime(metadata={"description": "The resolve deadline."})
 
 
-class CaseLocationOutSchema(Schema):
+class CaseLocationOutSchema(location.LocationOutSchema):
     """The case's place."""
 
-    province_code = fields.String()
-    district_code = fields.String(allow_none=True)
-    subdistrict_code = fields.String(allow_none=True)
-    postcode = fields.String(allow_none=True)
-    lat = fields.Float()
-    long = fields.Float()
     coordinates_source = fields.String()
     address = fields.String(allow_none=True)
 
