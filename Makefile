@@ -8,7 +8,7 @@ PACKAGES := shared/labornet_shared $(foreach s,$(SERVICES),services/$(s)/laborne
 	testkit/labornet_testkit
 TEST_DIRS := shared/tests $(foreach s,$(SERVICES),services/$(s)/tests) tests
 
-.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify bench-publish bench-relay test-faults venv migrate setup-broker clean eval-routing
+.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify bench-publish bench-relay test-faults venv migrate setup-broker clean eval-routing docs-events
 
 venv: $(STAMP)
 
@@ -87,6 +87,11 @@ bench-relay: $(STAMP)
 
 clean:
 	rm -rf var .mypy_cache .ruff_cache
+
+# docs/events.md's event reference, from the registered payload schemas
+# (tests/test_docs.py fails while the committed one differs)
+docs-events: $(STAMP)
+	$(BIN)/python tests/test_docs.py
 
 # routing's screening on its labelled cases: per-category precision/recall,
 # accuracy on the held-out split (fails below 90 %)

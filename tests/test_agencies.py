@@ -18,7 +18,7 @@ import amqp
 import kombu
 import pytest
 
-from labornet_shared.agencies import (
+from labornet_shared.agency_broker import (
     AgencyUser,
     UnknownAgency,
     agency_username,

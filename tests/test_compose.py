@@ -1,5 +1,6 @@
-"""Static checks of the deployment files: docker-compose.yml, each service's
-Dockerfile and config.yml, and the postgres init script.
+"""Static checks of the deployment files: docker-compose.yml, the Dockerfile
+(one, built per service with ``--build-arg SERVICE=...``), each service's
+config.yml, and the postgres init script.
 
 No Docker is needed: the files are parsed and compared with each other, so a
 service added without its compose entry, a setting that compose forgets to
@@ -18,6 +19,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
 SERVICES_DIR = ROOT / "services"
 INIT_SQL = ROOT / "docker" / "postgres-init" / "01-databases.sql"
 
@@ -88,18 +90,27 @@ def _build(service: dict) -> dict | None:
     return build
 
 
+def _build_args(build: dict) -> dict[str, str]:
+    """A build's args as a dict (mapping or list form)."""
+    args = build.get("args") or {}
+    if isinstance(args, list):
+        pairs = (item.split("=", 1) for item in args)
+        return {p[0]: p[1] if len(p) > 1 else "" for p in pairs}
+    return {k: "" if v is None else str(v) for k, v in args.items()}
+
+
 def _source_dir(service: dict) -> Path | None:
-    """The services/<name>/ directory whose Dockerfile builds this service."""
+    """The services/<name>/ directory this service's image is built from: the
+    repository's Dockerfile with SERVICE=<name>."""
     build = _build(service)
     if build is None:
         return None
     context = (ROOT / build.get("context", ".")).resolve()
     dockerfile = (context / build.get("dockerfile", "Dockerfile")).resolve()
-    try:
-        rel = dockerfile.relative_to(SERVICES_DIR.resolve())
-    except ValueError:
+    name = _build_args(build).get("SERVICE")
+    if dockerfile != DOCKERFILE.resolve() or not name:
         return None
-    return SERVICES_DIR / rel.parts[0] if len(rel.parts) == 2 else None
+    return SERVICES_DIR / name
 
 
 def _is_one_shot(service: dict) -> bool:
@@ -122,6 +133,29 @@ def _dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
         word, _, rest = line.partition(" ")
         out.append((word.upper(), rest.strip()))
     return out
+
+
+def _image_instructions(name: str) -> list[tuple[str, str]]:
+    """The Dockerfile's instructions that make service ``name``'s image: the
+    final stage and the stages it is built on, base first, with ``${SERVICE}``
+    replaced by ``name``."""
+    stages: dict[str, list[tuple[str, str]]] = {}
+    order: list[list[tuple[str, str]]] = []
+    for word, args in _dockerfile_instructions(DOCKERFILE):
+        args = re.sub(r"\$\{?SERVICE\}?(?![A-Z_])", name, args)
+        if word == "FROM":
+            order.append([])
+            parts = args.split()
+            if len(parts) == 3 and parts[1].upper() == "AS":
+                stages[parts[2]] = order[-1]
+        if order:
+            order[-1].append((word, args))
+    assert order, "the Dockerfile has no FROM"
+    chain = [order[-1]]
+    while (parent := chain[0][0][1].split()[0]) in stages:
+        assert len(chain) <= len(order), "the Dockerfile's stages build on a loop"
+        chain.insert(0, stages[parent])
+    return [instruction for stage in chain for instruction in stage]
 
 
 BUILT = {name: svc for name, svc in SERVICES.items() if _build(svc) is not None}
@@ -165,10 +199,14 @@ def test_built_or_long_running_services_have_a_healthcheck(name: str) -> None:
 @pytest.mark.parametrize("service_dir", _config_service_dirs(), ids=lambda p: p.name)
 def test_each_service_dir_has_dockerfile_and_compose_service(service_dir: Path) -> None:
     name = service_dir.name
-    assert (service_dir / "Dockerfile").is_file(), f"services/{name}/Dockerfile"
+    assert DOCKERFILE.is_file(), "the repository has no Dockerfile"
+    froms = [a for w, a in _dockerfile_instructions(DOCKERFILE) if w == "FROM"]
+    assert any(f.split()[-2:] == ["AS", name] for f in froms), (
+        f"the Dockerfile has no stage {name!r}"
+    )
     assert name in SERVICES, f"docker-compose.yml has no service {name!r}"
     assert _source_dir(SERVICES[name]) == service_dir, (
-        f"compose service {name!r} must build services/{name}/Dockerfile"
+        f"compose service {name!r} must build the Dockerfile with SERVICE={name}"
     )
     assert _build(SERVICES[name]).get("context", ".") in {".", "./"}, (
         "the build context is the repository root (the image installs shared/)"
@@ -247,11 +285,14 @@ def test_published_port_matches_the_configured_one(service_dir: Path) -> None:
     published = [str(p).rsplit(":", 1)[-1] for p in service.get("ports", [])]
     assert port in published, f"{name} listens on {port}, publishes {published}"
     assert f"localhost:{port}/readyz" in str(service["healthcheck"]["test"])
+    instructions = _image_instructions(name)
+    assert ("EXPOSE", port) in instructions, f"the {name} image exposes no {port}"
+    assert ("ENV", f"SERVICE_PORT={port}") in instructions
 
 
 @pytest.mark.parametrize("service_dir", _config_service_dirs(), ids=lambda p: p.name)
 def test_dockerfile_runs_as_non_root_with_healthcheck(service_dir: Path) -> None:
-    instructions = _dockerfile_instructions(service_dir / "Dockerfile")
+    instructions = _image_instructions(service_dir.name)
     users = [args for word, args in instructions if word == "USER"]
     assert users, "Dockerfile has no USER line"
     user = users[-1].split(":", 1)[0].strip()
@@ -325,7 +366,7 @@ def test_dockerfile_copies_only_what_the_context_has(service_dir: Path) -> None:
     build = _build(SERVICES.get(service_dir.name, {})) or {"context": "."}
     context = (ROOT / build.get("context", ".")).resolve()
     sources = []
-    for word, args in _dockerfile_instructions(service_dir / "Dockerfile"):
+    for word, args in _image_instructions(service_dir.name):
         if word in {"COPY", "ADD"}:
             words = [w for w in args.split() if not w.startswith("--")]
             sources += words[:-1]
@@ -350,5 +391,5 @@ def test_services_listen_on_loopback_unless_a_container_runs_them(
     address = str(load_config(service_dir / "config.yml")["WEB_SERVER_ADDRESS"])
     assert address.rpartition(":")[0] == "127.0.0.1", address
     assert _environment(SERVICES[name]).get(variable) == "0.0.0.0"
-    instructions = _dockerfile_instructions(service_dir / "Dockerfile")
+    instructions = _image_instructions(name)
     assert ("ENV", f"{variable}=0.0.0.0") in instructions

@@ -1,7 +1,8 @@
 """Consuming events: exactly once in effect, never lost, never a crash loop.
 
-* :func:`apply_once` records an event's id in the consumer's database in the
-  same transaction as the handler's effect, so a redelivered event is skipped.
+* :func:`apply_once` (:mod:`labornet_shared.inbox`, re-exported here) records
+  an event's id in the consumer's database in the same transaction as the
+  handler's effect, so a redelivered event is skipped.
 * :func:`event_handler` is nameko's ``event_handler`` made safe. nameko acks a
   message whose handler raised, and the event is gone. Here the handler's unit
   of work is committed *before* the ack, and a failure is sorted
@@ -39,13 +40,9 @@ from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.messaging import QueueConsumer
 from prometheus_client import Counter
-from sqlalchemy import Column, DateTime, MetaData, String, Table, insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
-from labornet_shared.db import UnitOfWork, finish_units_of_work
-from labornet_shared.events import Event, InvalidEvent, parse_event
+from labornet_shared.db import finish_units_of_work
+from labornet_shared.events import InvalidEvent, parse_event
 from labornet_shared.failures import (
     ATTEMPT_HEADER,
     CONTENT,
@@ -58,12 +55,13 @@ from labornet_shared.failures import (
     classify,
     reason_label,
 )
-from labornet_shared.failures import PrerequisiteMissing as PrerequisiteMissing
+from labornet_shared.inbox import PROCESSED_EVENTS_TABLE as PROCESSED_EVENTS_TABLE
+from labornet_shared.inbox import PrerequisiteMissing as PrerequisiteMissing
+from labornet_shared.inbox import apply_once as apply_once
+from labornet_shared.inbox import processed_events_table as processed_events_table
 from labornet_shared.logs import correlation_id_var, event_id_var
 
 log = logging.getLogger(__name__)
-
-PROCESSED_EVENTS_TABLE = "processed_events"
 
 RETRIES = Counter(
     "labornet_event_retries_total",
@@ -75,43 +73,6 @@ DEAD_LETTERED = Counter(
     "Events parked in the dead-letter queue",
     ["service", "consumer", "kind"],
 )
-
-
-def processed_events_table(metadata: MetaData) -> Table:
-    """Define the table of applied event ids in a consumer's metadata."""
-    return Table(
-        PROCESSED_EVENTS_TABLE,
-        metadata,
-        Column("consumer", String(200), primary_key=True),
-        Column("event_id", String(36), primary_key=True),
-        Column("applied_at", DateTime(timezone=True), nullable=False),
-    )
-
-
-def apply_once(unit: UnitOfWork | Session, consumer: str, event: Event | str) -> bool:
-    """Claim ``event`` for ``consumer`` in the open transaction.
-
-    Returns False when this consumer already applied it (then do nothing).
-    Concurrent deliveries of one event are serialised by the primary key: the
-    second waits for the first's commit and then sees the conflict.
-    """
-    session = unit.session if isinstance(unit, UnitOfWork) else unit
-    table = session.info["metadata"].tables[PROCESSED_EVENTS_TABLE]
-    event_id = event.event_id if isinstance(event, Event) else str(event)
-    values = {
-        "consumer": consumer,
-        "event_id": event_id,
-        "applied_at": datetime.now(UTC),
-    }
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt: Any = pg_insert(table).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite_insert(table).values(**values).on_conflict_do_nothing()
-    else:  # pragma: no cover - other databases are not supported
-        stmt = insert(table).values(**values)
-    result: Any = session.execute(stmt)
-    return bool(result.rowcount)
 
 
 def dead_letter_queue_name(service: str) -> str:

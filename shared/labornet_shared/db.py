@@ -1,7 +1,8 @@
 """Databases: engines for SQLite and PostgreSQL, and the unit of work.
 
 Each service owns one database. :class:`Database` is the nameko
-DependencyProvider that gives every worker a :class:`UnitOfWork`: one
+DependencyProvider that gives every worker a :class:`UnitOfWork`
+(:mod:`labornet_shared.unit_of_work`, with :func:`bulk_insert`): one
 SQLAlchemy session that commits when the worker succeeds and rolls back when
 it raises. The commit happens *before* the entrypoint answers (an HTTP 201 or
 an AMQP ack), never after, so a client is never told about a change that was
@@ -10,19 +11,19 @@ then lost.
 
 from __future__ import annotations
 
-import io
 import logging
-import sys
 import weakref
-from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import MetaData, Table, create_engine, event
+from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from labornet_shared.unit_of_work import UnitOfWork as UnitOfWork
+from labornet_shared.unit_of_work import bulk_insert as bulk_insert
 
 if TYPE_CHECKING:
     from nameko.containers import WorkerContext
@@ -167,104 +168,6 @@ def _serialise_green_writers(engine: Engine, url: str) -> None:
 def is_postgresql(engine: Engine) -> bool:
     """Whether the engine talks to PostgreSQL (else SQLite)."""
     return engine.dialect.name == "postgresql"
-
-
-def _copy_value(value: Any) -> str:
-    """One field of PostgreSQL's COPY csv format: NULL unquoted, the rest quoted."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    text = str(value)
-    return '"' + text.replace('"', '""') + '"'
-
-
-def _green_psycopg() -> bool:
-    """Whether psycopg2 waits through eventlet (psycogreen), which COPY refuses."""
-    import psycopg2.extensions
-
-    return psycopg2.extensions.get_wait_callback() is not None
-
-
-def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many rows into ``table`` in the session's transaction.
-
-    On PostgreSQL through ``COPY ... FROM STDIN``: for the tens of thousands
-    of rows of a national roster it is several times faster than a
-    multi-row INSERT. Elsewhere, and inside a green service (where psycopg2
-    cannot COPY), one executemany INSERT. Every row must have
-    the same keys.
-    """
-    if not rows:
-        return
-    connection = session.connection()
-    if connection.dialect.name != "postgresql" or _green_psycopg():
-        connection.execute(table.insert(), list(rows))
-        return
-    columns = list(rows[0])
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write(",".join(_copy_value(row[name]) for name in columns))
-        buffer.write("\n")
-    buffer.seek(0)
-    quoted = ", ".join(f'"{name}"' for name in columns)
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.copy_expert(
-            f'COPY "{table.name}" ({quoted}) FROM STDIN WITH (FORMAT csv)', buffer
-        )
-    finally:
-        cursor.close()
-
-
-class UnitOfWork:
-    """One worker's database session and what must happen once it commits."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._after_commit: list[Callable[[], None]] = []
-        self.finished = False
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` once this unit of work has committed."""
-        self._after_commit.append(callback)
-
-    def commit(self) -> None:
-        """Commit now and run the after-commit callbacks."""
-        self.session.commit()
-        callbacks, self._after_commit = self._after_commit, []
-        for callback in callbacks:
-            callback()
-
-    def rollback(self) -> None:
-        """Throw away everything this unit of work did."""
-        self._after_commit = []
-        self.session.rollback()
-
-    def finish(self, exc_info: Any) -> Any:
-        """Commit on success, roll back on error; returns the final exc_info.
-
-        A failing commit (a constraint, a lost connection) becomes the
-        worker's error, so the entrypoint reports it instead of success.
-        """
-        if self.finished:
-            return exc_info
-        self.finished = True
-        if exc_info is not None:
-            self.rollback()
-            return exc_info
-        try:
-            self.commit()
-        except Exception:
-            self.rollback()
-            return sys.exc_info()
-        return None
-
-    def close(self) -> None:
-        """Return the connection to the pool."""
-        self.session.close()
 
 
 class Database(DependencyProvider):

@@ -27,6 +27,8 @@ import kombu.exceptions
 import sqlalchemy.exc
 from kombu.transport.pyamqp import Transport
 
+from labornet_shared.inbox import PrerequisiteMissing as PrerequisiteMissing
+
 TRANSIENT = "transient"
 PREREQUISITE = "prerequisite"
 CONTENT = "content"
@@ -50,22 +52,6 @@ _SQLITE_TRANSIENT = (
     "unable to open database file",
     "disk i/o error",
 )
-
-
-class PrerequisiteMissing(Exception):
-    """The event needs another that has not arrived yet.
-
-    Events of one case travel on different queues and may arrive in any
-    order: a handler that finds what it builds on missing raises this, so the
-    event is retried later instead of being acknowledged with nothing done.
-    The message says what is missing (never personal data). ``reason``, if
-    given, is a short fixed text for the metric (else the message is used,
-    with case references, ids and numbers blanked out).
-    """
-
-    def __init__(self, message: str = "", *, reason: str | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 def classify(error: BaseException) -> str:

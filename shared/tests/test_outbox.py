@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from labornet_shared.db import Database, make_engine
 from labornet_shared.events import Event, make_event
+from labornet_shared.ops.outbox_admin import list_parked, retry_parked
 from labornet_shared.outbox import (
     ConfirmingPublisher,
     OutboxRelay,
@@ -30,7 +31,6 @@ from labornet_shared.outbox import (
     bind_outbox,
     outbox_table,
 )
-from labornet_shared.outbox_admin import list_parked, retry_parked
 from labornet_testkit.harness import (
     TcpProxy,
     migrate,

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from labornet_shared.config import DEVELOPMENT_TOKEN_SECRET
-from labornet_shared.supervisor import Supervision
+from labornet_shared.ops.supervisor import Supervision
 from labornet_shared.tokens import issue_token
 from labornet_testkit.harness import (
     MANAGEMENT_URL,

@@ -203,7 +203,7 @@ def db_url(fresh_database: Callable[[str], str]) -> str:
 
 def migrate(service: str, url: str) -> None:
     """Run a service's alembic migrations on ``url``."""
-    from labornet_shared.cli import migrate_service
+    from labornet_shared.ops.installation import migrate_service
 
     migrate_service(service, url)
 

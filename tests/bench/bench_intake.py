@@ -684,7 +684,7 @@ class Target:
 
 def migrate(service: str, url: str) -> None:
     """Upgrade ``url`` to ``service``'s newest migration (this checkout's)."""
-    from labornet_shared.cli import migrate_service
+    from labornet_shared.ops.installation import migrate_service
 
     env_root = os.environ.get("LABORNET_ROOT")
     os.environ["LABORNET_ROOT"] = str(REPO)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-#: a notice of the table (:mod:`labornet_notify.audience`) that planned no
+#: a notice of the table (:mod:`labornet_notify.domain.audience`) that planned no
 #: delivery for an event, and why; ``message`` is ``any`` for a reason that
 #: concerns the whole event (nothing applies, or its case is not known yet
 #: and the event is retried)

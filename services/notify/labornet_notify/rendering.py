@@ -35,8 +35,8 @@ from jinja2 import (
 )
 from jinja2.runtime import Context
 
-from labornet_notify import agencies
-from labornet_notify.audience import AGENCY_WEBHOOKS, WHO_HEARS_WHAT
+from labornet_notify import display_names
+from labornet_notify.domain.audience import AGENCY_WEBHOOKS, WHO_HEARS_WHAT
 from labornet_shared.events import Event
 from labornet_shared.reference.calendar import BANGKOK, to_buddhist_year
 
@@ -130,27 +130,27 @@ def _language_of(context: Context) -> str:
 
 @pass_context
 def _office(context: Context, referral: Mapping[str, Any]) -> str:
-    return agencies.office_name(referral, _language_of(context))
+    return display_names.office_name(referral, _language_of(context))
 
 
 @pass_context
 def _office_short(context: Context, referral: Mapping[str, Any]) -> str:
-    return agencies.office_name(referral, _language_of(context), short=True)
+    return display_names.office_name(referral, _language_of(context), short=True)
 
 
 @pass_context
 def _agency(context: Context, code: str) -> str:
-    return agencies.agency_name(code, _language_of(context))
+    return display_names.agency_name(code, _language_of(context))
 
 
 @pass_context
 def _category(context: Context, code: str | None) -> str:
-    return agencies.category_name(code, _language_of(context))
+    return display_names.category_name(code, _language_of(context))
 
 
 @pass_context
 def _place(context: Context, location: Mapping[str, Any]) -> str:
-    return agencies.place_name(location, _language_of(context))
+    return display_names.place_name(location, _language_of(context))
 
 
 @pass_context

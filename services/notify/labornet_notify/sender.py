@@ -33,7 +33,7 @@ from nameko.extensions import DependencyProvider
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy.orm import Session, sessionmaker
 
-from labornet_notify import audience, deliveries, domain, metrics, rendering
+from labornet_notify import domain, metrics, rendering
 from labornet_notify.channels import (
     Channel,
     LineChannel,
@@ -45,6 +45,7 @@ from labornet_notify.channels import (
     WebhookChannel,
     mask_recipient,
 )
+from labornet_notify.domain import audience, deliveries
 from labornet_notify.models import AgentContact, Delivery, WebhookSubscription
 from labornet_shared.config import flag
 from labornet_shared.contact import ContactClient

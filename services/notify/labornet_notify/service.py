@@ -1,8 +1,11 @@
 """notify's nameko service: entrypoints only — parse, call the domain, answer.
 
 Event handlers turn events into delivery rows (the table in
-:mod:`labornet_notify.audience`); the sender (:mod:`labornet_notify.sender`)
-sends them; the API shows deliveries and manages agencies' webhooks.
+:mod:`labornet_notify.domain.audience`); the sender
+(:mod:`labornet_notify.sender`) sends them; the API shows deliveries and
+manages agencies' webhooks. The API's OpenAPI operations are in
+:mod:`labornet_notify.operations`, the shapes it answers in
+:mod:`labornet_notify.views`.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from labornet_notify import deliveries, domain
-from labornet_notify.audience import AGENT_PROJECTION_EVENTS
+from labornet_notify import domain
 from labornet_notify.channels import Message
 from labornet_notify.dependencies import Webhooks, notify_database, notify_relay
-from labornet_notify.models import Delivery
+from labornet_notify.domain import deliveries
+from labornet_notify.domain.audience import AGENT_PROJECTION_EVENTS
+from labornet_notify.operations import OPERATIONS
 from labornet_notify.schemas import (
-    DeliveryListSchema,
     DeliveryQuerySchema,
     DeliverySchema,
     PauseSchema,
@@ -28,18 +31,18 @@ from labornet_notify.schemas import (
     SecretSchema,
     SubscriptionCreatedSchema,
     SubscriptionCreateSchema,
-    SubscriptionListSchema,
     SubscriptionSchema,
 )
 from labornet_notify.sender import DeliverySender
+from labornet_notify.views import delivery_view, ping_result_view, secret_view
 
 # the mixin by its module: nameko run serves every class in this module
 from labornet_shared import web
+from labornet_shared.clock import utc_now
 from labornet_shared.consumer import apply_once, event_handler
 from labornet_shared.events import Event
 from labornet_shared.http import api, load, read_json
 from labornet_shared.ids import is_canonical_uuid
-from labornet_shared.openapi import Operation
 from labornet_shared.pagination import encode_cursor
 from labornet_shared.problems import Problem
 from labornet_shared.tokens import Principal
@@ -54,106 +57,9 @@ SECRET = SecretSchema()
 PAUSE = PauseSchema()
 PING_RESULT = PingResultSchema()
 
-SUBSCRIPTION_ID = {"type": "string", "format": "uuid"}
-
 
 def _require_operator(request: Request) -> Principal:
     return require_scope(request, "operator")
-
-
-def _delivery(row: Delivery) -> dict[str, Any]:
-    """A delivery as operators see it: masked address, never the contact."""
-    return {
-        "id": row.id,
-        "event_id": row.event_id,
-        "event_type": row.event_type,
-        "reference": row.case_reference,
-        "recipient_kind": row.recipient_kind,
-        "recipient_id": row.recipient_id,
-        "channel": row.channel,
-        "sent_channel": row.sent_channel,
-        "message": row.message,
-        "language": row.language,
-        "status": row.status,
-        "attempts": row.attempts,
-        "address": row.address_masked,
-        "provider_response": row.provider_response,
-        "last_error": row.last_error,
-        "fallback_id": row.fallback_id,
-        "next_attempt_at": domain.aware(row.next_attempt_at),
-        "sent_at": domain.aware(row.sent_at),
-        "created_at": domain.aware(row.created_at),
-    }
-
-
-def _subscription_operation(action: str, summary: str, **extra: Any) -> Operation:
-    return Operation(
-        "POST",
-        f"/v1/subscriptions/{{subscription_id}}/{action}",
-        summary,
-        errors=(400, 401, 404, 413, 415, 429),
-        path_schemas={"subscription_id": SUBSCRIPTION_ID},
-        security=("bearer",),
-        **extra,
-    )
-
-
-OPERATIONS = [
-    Operation(
-        "GET",
-        "/v1/deliveries",
-        "Deliveries by case, recipient, channel and status (operator)",
-        query=DeliveryQuerySchema,
-        response=DeliveryListSchema,
-        errors=(400, 401, 404, 429),
-        security=("bearer",),
-    ),
-    Operation(
-        "POST",
-        "/v1/deliveries/{delivery_id}/retry",
-        "Send a failed, skipped or interrupted delivery again (operator)",
-        response=DeliverySchema,
-        errors=(401, 404, 409, 429),
-        path_schemas={"delivery_id": {"type": "string", "format": "uuid"}},
-        security=("bearer",),
-    ),
-    Operation(
-        "POST",
-        "/v1/subscriptions",
-        "Subscribe an agency system to webhooks; the whsec_ secret is shown once",
-        request=SubscriptionCreateSchema,
-        response=SubscriptionCreatedSchema,
-        status=201,
-        errors=(400, 401, 404, 413, 415, 429),
-        security=("bearer",),
-    ),
-    Operation(
-        "GET",
-        "/v1/subscriptions",
-        "Webhook subscriptions (operator)",
-        response=SubscriptionListSchema,
-        errors=(401, 404, 429),
-        security=("bearer",),
-    ),
-    _subscription_operation(
-        "rotate-secret",
-        "A new secret; the previous one keeps signing for a while",
-        response=SecretSchema,
-    ),
-    _subscription_operation(
-        "ping", "Send a signed test message now", response=PingResultSchema
-    ),
-    _subscription_operation(
-        "pause",
-        "Stop sending to this endpoint",
-        request=PauseSchema,
-        request_required=False,
-        response=SubscriptionSchema,
-    ),
-    _subscription_operation(
-        "resume", "Send to this endpoint again", response=SubscriptionSchema
-    ),
-]
 
 
 class NotifyService(web.Probes):
@@ -254,7 +160,7 @@ class NotifyService(web.Probes):
             self.db.session, filters, limit, after
         )
         return 200, {
-            "deliveries": [DELIVERY.dump(_delivery(row)) for row in rows],
+            "deliveries": [DELIVERY.dump(delivery_view(row)) for row in rows],
             "next_cursor": encode_cursor({"id": next_id}) if next_id else None,
         }
 
@@ -270,7 +176,7 @@ class NotifyService(web.Probes):
             raise Problem(409, "conflict", detail=f"the delivery is {exc}") from exc
         if row is None:
             raise Problem(404, "not_found")
-        return 200, DELIVERY.dump(_delivery(row))
+        return 200, DELIVERY.dump(delivery_view(row))
 
     # --- agencies' webhook subscriptions ----------------------------------------
 
@@ -321,12 +227,7 @@ class NotifyService(web.Probes):
         return (
             200,
             {"Cache-Control": "no-store"},
-            SECRET.dump(
-                {
-                    "secret": secret,
-                    "rotating_until": domain.aware(found.previous_secret_expires_at),
-                }
-            ),
+            SECRET.dump(secret_view(found, secret)),
         )
 
     @api("POST", "/v1/subscriptions/<uuid:subscription_id>/ping")
@@ -337,7 +238,7 @@ class NotifyService(web.Probes):
             found = domain.subscription(self.db.session, str(subscription_id))
         except domain.SubscriptionNotFound as exc:
             raise Problem(404, "not_found") from exc
-        now = domain.utc_now()
+        now = utc_now()
         result = self.webhooks.channel.send(
             Message(
                 to=found.url,
@@ -346,14 +247,7 @@ class NotifyService(web.Probes):
                 signing_secrets=tuple(domain.signing_secrets(found, now)),
             )
         )
-        return 200, PING_RESULT.dump(
-            {
-                "delivered": result.accepted,
-                "response": result.provider_response,
-                "error": result.permanent_error
-                or (None if result.accepted else "transient"),
-            }
-        )
+        return 200, PING_RESULT.dump(ping_result_view(result))
 
     @api("POST", "/v1/subscriptions/<uuid:subscription_id>/pause")
     def pause(self, request: Request, subscription_id: uuid.UUID) -> Any:

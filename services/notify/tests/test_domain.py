@@ -8,7 +8,8 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import select
 
-from labornet_notify import deliveries, domain
+from labornet_notify import domain
+from labornet_notify.domain import deliveries
 from labornet_notify.models import Delivery
 from labornet_shared.events import ERASED_TEXT
 from labornet_shared.tokens import Principal

@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from labornet_notify import deliveries
+from labornet_notify.domain import deliveries
 from labornet_notify.models import Delivery
 from labornet_notify.service import NotifyService
 from labornet_shared.consumer import PrerequisiteMissing

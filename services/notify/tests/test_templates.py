@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from labornet_notify import agencies
+from labornet_notify import display_names
 from labornet_notify import sender as sender_defaults
-from labornet_notify.audience import (
+from labornet_notify.domain.audience import (
     AGENCY_WEBHOOKS,
     AGENT_PROJECTION_EVENTS,
     AREA_AGENTS,
@@ -534,44 +534,49 @@ def test_facts_may_not_shadow_the_event() -> None:
 
 
 def test_every_agency_and_category_is_named_in_every_language(monkeypatch) -> None:
-    assert agencies.check_tables() is None  # the tables as shipped are complete
+    assert display_names.check_tables() is None  # the tables as shipped are complete
     # and the check does catch a missing name
     without_myanmar = {
-        k: v for k, v in agencies.CATEGORY_NAMES["unpaid_wages"].items() if k != "my"
+        k: v
+        for k, v in display_names.CATEGORY_NAMES["unpaid_wages"].items()
+        if k != "my"
     }
-    monkeypatch.setitem(agencies.CATEGORY_NAMES, "unpaid_wages", without_myanmar)
+    monkeypatch.setitem(display_names.CATEGORY_NAMES, "unpaid_wages", without_myanmar)
     with pytest.raises(LookupError, match=r"unpaid_wages: no name in \['my'\]"):
-        agencies.check_tables()
+        display_names.check_tables()
 
 
 def test_offices_are_named_as_the_public_knows_them() -> None:
     sso = referral("sso", "TH-52")
-    assert agencies.office_name(sso, "th") == "สำนักงานประกันสังคมจังหวัดลำปาง"
-    assert agencies.office_name(sso, "th", short=True) == "สนง.ประกันสังคม จ.ลำปาง"
+    assert display_names.office_name(sso, "th") == "สำนักงานประกันสังคมจังหวัดลำปาง"
+    assert display_names.office_name(sso, "th", short=True) == "สนง.ประกันสังคม จ.ลำปาง"
     assert (
-        agencies.office_name(sso, "en") == "Lampang Provincial Social Security Office"
+        display_names.office_name(sso, "en")
+        == "Lampang Provincial Social Security Office"
     )
-    assert agencies.office_name(sso, "my") == "Lampang ပြည်နယ် လူမှုဖူလုံရေးရုံး"
+    assert display_names.office_name(sso, "my") == "Lampang ပြည်နယ် လူမှုဖူလုံရေးရုံး"
     bangkok = referral("ops", "TH-10")
-    assert agencies.office_name(bangkok, "th") == "สำนักงานแรงงานกรุงเทพมหานคร"
-    assert agencies.office_name(bangkok, "en") == "Bangkok Labour Office"
+    assert display_names.office_name(bangkok, "th") == "สำนักงานแรงงานกรุงเทพมหานคร"
+    assert display_names.office_name(bangkok, "en") == "Bangkok Labour Office"
     abroad = referral("doe", abroad=True)
-    assert agencies.office_name(abroad, "th").startswith("กรมการจัดหางาน")
-    assert "abroad" in agencies.office_name(abroad, "en")
+    assert display_names.office_name(abroad, "th").startswith("กรมการจัดหางาน")
+    assert "abroad" in display_names.office_name(abroad, "en")
     # a language with no names reads Thai
-    assert agencies.office_name(sso, "km") == agencies.office_name(sso, "th")
+    assert display_names.office_name(sso, "km") == display_names.office_name(sso, "th")
 
 
 def test_places_read_as_addresses_do() -> None:
     location = case_received().payload["location"]
-    assert agencies.place_name(location, "th") == "ต.พระบาท อ.เมืองลำปาง จ.ลำปาง"
-    assert agencies.place_name(location, "en") == "Phra Bat, Mueang Lampang, Lampang"
+    assert display_names.place_name(location, "th") == "ต.พระบาท อ.เมืองลำปาง จ.ลำปาง"
+    assert (
+        display_names.place_name(location, "en") == "Phra Bat, Mueang Lampang, Lampang"
+    )
     bangkok = {
         "province_code": "TH-10",
         "district_code": None,
         "subdistrict_code": "100101",
     }
-    assert agencies.place_name(bangkok, "th") == (
+    assert display_names.place_name(bangkok, "th") == (
         "แขวงพระบรมมหาราชวัง เขตพระนคร กรุงเทพมหานคร"
     )
 

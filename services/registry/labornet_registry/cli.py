@@ -274,8 +274,8 @@ def _published_line(published: Any) -> str:
 def _relay(engine: Any, metadata: Any) -> Any:
     """A relay like the registry's own (its lease, its settings), publishing
     in the import's larger batches."""
-    from labornet_shared.cli import _amqp_uri
     from labornet_shared.config import load_service_config
+    from labornet_shared.ops.installation import amqp_uri as _amqp_uri
     from labornet_shared.outbox import ConfirmingPublisher, Relay, relay_settings
 
     settings = relay_settings(load_service_config("registry"))
@@ -292,7 +292,7 @@ def _relay(engine: Any, metadata: Any) -> Any:
 def _publish(engine: Any, metadata: Any) -> Any:
     """Publish what the outbox holds — or let the relay holding the lease
     (the running registry) do it — and wait until it is on the broker."""
-    from labornet_shared.cli import _on_broker
+    from labornet_shared.ops.console import on_broker as _on_broker
     from labornet_shared.outbox import publish_all
 
     with _on_broker("registry.events"):
@@ -344,7 +344,7 @@ class _RelayThread:
     def result(self) -> Any:
         """What was published (a :class:`Published`); a broker error of the
         thread is raised here, as ``_publish`` would."""
-        from labornet_shared.cli import _on_broker
+        from labornet_shared.ops.console import on_broker as _on_broker
 
         if self._error is not None:
             with _on_broker("registry.events"):

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from labornet_shared.consumer import processed_events_table
+from labornet_shared.inbox import processed_events_table
 from labornet_shared.model_base import BigId, service_metadata
 from labornet_shared.outbox import outbox_table
 

@@ -1,34 +1,32 @@
-"""routing's nameko service: entrypoints only — parse, call the domain, answer."""
+"""routing's nameko service: entrypoints only — parse, call the domain, answer.
+
+What the answers look like is in :mod:`labornet_routing.views`, the OpenAPI
+operations in :mod:`labornet_routing.openapi_operations`.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from werkzeug.wrappers import Request
 
 from labornet_routing import domain
 from labornet_routing.dependencies import Screener, routing_database, routing_relay
-from labornet_routing.models import Holiday, Referral, RoutingRule, SlaSetting
+from labornet_routing.models import Referral
+from labornet_routing.openapi_operations import OPERATIONS
 from labornet_routing.schemas import (
     AcceptSchema,
-    HolidayListSchema,
     HolidaySchema,
     ProgressSchema,
     ReferralListQuerySchema,
-    ReferralListSchema,
-    ReferralSchema,
     RejectSchema,
     ResolveSchema,
     RuleCreateSchema,
-    RuleListSchema,
-    RuleSchema,
-    SlaListSchema,
     SlaSchema,
 )
+from labornet_routing.views import holiday_view, referral_view, rule_view, sla_view
 
 # the mixin by its module: nameko run serves every class in this module
 from labornet_shared import web
@@ -37,7 +35,6 @@ from labornet_shared.events import Event
 from labornet_shared.http import api, load, read_json
 from labornet_shared.ids import is_canonical_uuid
 from labornet_shared.logs import correlation_id_var
-from labornet_shared.openapi import Operation
 from labornet_shared.pagination import encode_cursor
 from labornet_shared.problems import FieldError, Problem
 from labornet_shared.timers import every
@@ -47,8 +44,7 @@ from labornet_shared.web import (
     require_scope,
 )
 
-# One instance of each schema: building one deep-copies its fields.
-REFERRAL = ReferralSchema()
+# One instance of each request schema: building one deep-copies its fields.
 LIST_QUERY = ReferralListQuerySchema()
 ACTIONS = {
     "accept": AcceptSchema(),
@@ -57,62 +53,10 @@ ACTIONS = {
     "resolve": ResolveSchema(),
 }
 RULE_CREATE = RuleCreateSchema()
-RULE = RuleSchema()
 SLA = SlaSchema()
 HOLIDAY = HolidaySchema()
 
 log = logging.getLogger("labornet.routing")
-
-
-def _referral_view(referral: Referral) -> dict[str, Any]:
-    case = referral.case
-    now = datetime.now(UTC)
-    return dict(
-        REFERRAL.dump(
-            {
-                "id": referral.id,
-                "reference": case.reference,
-                "agency": referral.agency,
-                "province_code": referral.province_code,
-                "office": referral.office,
-                "categories": referral.categories,
-                "labels": domain.labels_for(case, referral.categories),
-                "needs_review": referral.needs_review,
-                "status": referral.status,
-                "outcome": referral.outcome,
-                "overdue": domain.is_overdue(referral, now),
-                "hop": referral.hop,
-                "replaces": referral.replaces,
-                "escalated_from": referral.escalated_from,
-                "agent_id": referral.agent_id,
-                "description": case.description,
-                "location": {
-                    "province_code": case.province_code,
-                    "district_code": case.district_code,
-                    "subdistrict_code": case.subdistrict_code,
-                    "postcode": case.postcode,
-                    "lat": case.lat,
-                    "long": case.long,
-                },
-                "abroad_country": case.abroad_country,
-                "language": case.language,
-                "due_accept_at": domain.aware(referral.due_accept_at),
-                "due_resolve_at": domain.aware(referral.due_resolve_at),
-                "notes": [
-                    {
-                        "status": note.status,
-                        "note": note.note,
-                        "author": note.author,
-                        "created_at": domain.aware(note.created_at),
-                    }
-                    for note in referral.notes
-                ],
-                "created_at": domain.aware(referral.created_at),
-                "updated_at": domain.aware(referral.updated_at),
-                "version": referral.version,
-            }
-        )
-    )
 
 
 def _etag(referral: Referral) -> dict[str, str]:
@@ -128,120 +72,6 @@ def _if_match(request: Request) -> int | None:
     if not (tag.isascii() and tag.isdigit()) or not 0 < int(tag) < 2**31:
         raise Problem(400, "validation_failed", [FieldError("If-Match", "format")])
     return int(tag)
-
-
-REFERRAL_ID = {"type": "string", "format": "uuid"}
-
-
-def _action_operation(action: str, schema: type, summary: str) -> Operation:
-    return Operation(
-        "POST",
-        f"/v1/referrals/{{referral_id}}/{action}",
-        summary,
-        request=schema,
-        request_required=action in ("reject", "progress", "resolve"),
-        response=ReferralSchema,
-        errors=(400, 401, 404, 409, 413, 415, 429),
-        path_schemas={"referral_id": REFERRAL_ID},
-        security=("bearer",),
-        headers=(
-            {
-                "name": "If-Match",
-                "description": "the referral's version the action is meant "
-                'for, e.g. "3": 409 referral_changed if it changed since',
-                "schema": {"type": "string", "pattern": '^(W/)?"?[0-9]{1,9}"?$'},
-            },
-        ),
-        response_headers={"ETag": {"schema": {"type": "string"}}},
-    )
-
-
-OPERATIONS = [
-    Operation(
-        "GET",
-        "/v1/referrals",
-        "The referrals of the token's agency (operators: all)",
-        query=ReferralListQuerySchema,
-        response=ReferralListSchema,
-        errors=(400, 401, 404, 429),
-        security=("bearer",),
-    ),
-    Operation(
-        "GET",
-        "/v1/referrals/{referral_id}",
-        "One referral with its labels, notes and clocks",
-        response=ReferralSchema,
-        errors=(401, 404, 429),
-        path_schemas={"referral_id": REFERRAL_ID},
-        security=("bearer",),
-    ),
-    _action_operation("accept", AcceptSchema, "The office takes the referral"),
-    _action_operation("reject", RejectSchema, "Not ours: refer it onwards"),
-    _action_operation("progress", ProgressSchema, "What the office did so far"),
-    _action_operation("resolve", ResolveSchema, "How it ended"),
-    Operation(
-        "GET",
-        "/v1/rules",
-        "Routing rules (operator)",
-        response=RuleListSchema,
-        errors=(401, 404, 429),
-        security=("bearer",),
-    ),
-    Operation(
-        "POST",
-        "/v1/rules",
-        "Add a routing rule, in force for the next case (operator)",
-        request=RuleCreateSchema,
-        response=RuleSchema,
-        status=201,
-        errors=(400, 401, 404, 413, 415, 429),
-        security=("bearer",),
-    ),
-    Operation(
-        "DELETE",
-        "/v1/rules/{rule_id}",
-        "Remove a routing rule (operator)",
-        status=204,
-        errors=(401, 404, 429),
-        path_schemas={"rule_id": {"type": "integer"}},
-        security=("bearer",),
-    ),
-    Operation(
-        "GET",
-        "/v1/sla",
-        "SLA clocks per agency × category (operator)",
-        response=SlaListSchema,
-        errors=(401, 404, 429),
-        security=("bearer",),
-    ),
-    Operation(
-        "PUT",
-        "/v1/sla",
-        "Set an agency's (× category's) working days (operator)",
-        request=SlaSchema,
-        response=SlaSchema,
-        errors=(400, 401, 404, 413, 415, 429),
-        security=("bearer",),
-    ),
-    Operation(
-        "GET",
-        "/v1/holidays",
-        "Public holidays the clocks skip",
-        response=HolidayListSchema,
-        errors=(401, 404, 429),
-        security=("bearer",),
-    ),
-    Operation(
-        "POST",
-        "/v1/holidays",
-        "Add a public holiday (operator)",
-        request=HolidaySchema,
-        response=HolidaySchema,
-        status=201,
-        errors=(400, 401, 404, 413, 415, 429),
-        security=("bearer",),
-    ),
-]
 
 
 class RoutingService(web.Probes):
@@ -324,7 +154,7 @@ class RoutingService(web.Probes):
             self.db.session, principal, filters, limit, after
         )
         return 200, {
-            "referrals": [_referral_view(r) for r in referrals],
+            "referrals": [referral_view(r) for r in referrals],
             "next_cursor": encode_cursor({"id": next_id}) if next_id else None,
         }
 
@@ -336,7 +166,7 @@ class RoutingService(web.Probes):
             referral = domain.referral_for(self.db.session, str(referral_id), principal)
         except domain.ReferralNotFound as exc:
             raise Problem(404, "not_found") from exc
-        return 200, _etag(referral), _referral_view(referral)
+        return 200, _etag(referral), referral_view(referral)
 
     @api("POST", "/v1/referrals/<uuid:referral_id>/<action>")
     def act(self, request: Request, referral_id: uuid.UUID, action: str) -> Any:
@@ -375,7 +205,7 @@ class RoutingService(web.Probes):
                 },
             ) from exc
         correlation_id_var.set(referral.case_reference)
-        return 200, _etag(referral), _referral_view(referral)
+        return 200, _etag(referral), referral_view(referral)
 
     # --- operators' settings -------------------------------------------------
 
@@ -383,8 +213,8 @@ class RoutingService(web.Probes):
     def list_rules(self, request: Request) -> Any:
         """Every routing rule."""
         require_scope(request, "operator")
-        rules = self.db.session.scalars(select(RoutingRule).order_by(RoutingRule.id))
-        return 200, {"rules": [RULE.dump(_rule(rule)) for rule in rules]}
+        rules = domain.all_rules(self.db.session)
+        return 200, {"rules": [rule_view(rule) for rule in rules]}
 
     @api("POST", "/v1/rules")
     def add_rule(self, request: Request) -> Any:
@@ -392,7 +222,7 @@ class RoutingService(web.Probes):
         principal = require_scope(request, "operator")
         data = load(RULE_CREATE, read_json(request))
         rule = domain.add_rule(self.db.session, principal, **data)
-        return 201, {"Location": f"/v1/rules/{rule.id}"}, RULE.dump(_rule(rule))
+        return 201, {"Location": f"/v1/rules/{rule.id}"}, rule_view(rule)
 
     @api("DELETE", "/v1/rules/<int:rule_id>")
     def remove_rule(self, request: Request, rule_id: int) -> Any:
@@ -406,10 +236,8 @@ class RoutingService(web.Probes):
     def list_sla(self, request: Request) -> Any:
         """Every SLA setting."""
         require_scope(request, "operator")
-        rows = self.db.session.scalars(
-            select(SlaSetting).order_by(SlaSetting.agency, SlaSetting.category)
-        )
-        return 200, {"settings": [SLA.dump(_sla(row)) for row in rows]}
+        rows = domain.all_sla_settings(self.db.session)
+        return 200, {"settings": [sla_view(row) for row in rows]}
 
     @api("PUT", "/v1/sla")
     def set_sla(self, request: Request) -> Any:
@@ -417,16 +245,14 @@ class RoutingService(web.Probes):
         require_scope(request, "operator")
         data = load(SLA, read_json(request))
         row = domain.set_sla(self.db.session, **data)
-        return 200, SLA.dump(_sla(row))
+        return 200, sla_view(row)
 
     @api("GET", "/v1/holidays")
     def list_holidays(self, request: Request) -> Any:
         """The public holidays the clocks skip."""
         require_scope(request, "operator", "agency")
-        rows = self.db.session.scalars(select(Holiday).order_by(Holiday.day))
-        return 200, {
-            "holidays": [HOLIDAY.dump({"day": r.day, "name": r.name}) for r in rows]
-        }
+        rows = domain.all_holidays(self.db.session)
+        return 200, {"holidays": [holiday_view(r.day, r.name) for r in rows]}
 
     @api("POST", "/v1/holidays")
     def add_holiday(self, request: Request) -> Any:
@@ -434,27 +260,4 @@ class RoutingService(web.Probes):
         require_scope(request, "operator")
         data = load(HOLIDAY, read_json(request))
         domain.add_holidays(self.db.session, [(data["day"], data["name"])])
-        return 201, HOLIDAY.dump(data)
-
-
-def _rule(rule: RoutingRule) -> dict[str, Any]:
-    return {
-        "id": rule.id,
-        "kind": rule.kind,
-        "agency": rule.agency,
-        "category": rule.category,
-        "province_code": rule.province_code,
-        "with_category": rule.with_category,
-        "note": rule.note,
-        "created_by": rule.created_by,
-        "created_at": domain.aware(rule.created_at),
-    }
-
-
-def _sla(row: SlaSetting) -> dict[str, Any]:
-    return {
-        "agency": row.agency,
-        "category": row.category,
-        "accept_days": row.accept_days,
-        "resolve_days": row.resolve_days,
-    }
+        return 201, holiday_view(data["day"], data["name"])

@@ -69,29 +69,7 @@ def _fuzz(
     secret = routing_config["TOKEN_SECRET"]
     operator = issue_token(secret, "operator", name="fuzz")
     headers = {"Authorization": f"Bearer {operator}"}
-    for number in range(6):
-        event = case_received_event(description=DESCRIPTIONS[number % 3])
-        publish_event(broker["AMQP_URI"], event)
-
-    def referrals() -> list[dict[str, Any]]:
-        return api.get("/v1/referrals", params={"limit": 200}, headers=headers).json()[
-            "referrals"
-        ]
-
-    wait_until(lambda: len(referrals()) >= 12, timeout=20)
-    known = referrals()
-    accepted = known[: len(known) // 2]
-    for referral in accepted:
-        answer = api.post(f"/v1/referrals/{referral['id']}/accept", headers=headers)
-        assert answer.status_code == 200, answer.text
-    rules = [
-        api.post(
-            "/v1/rules",
-            json={"kind": "override", "category": "skill_training", "agency": "doe"},
-            headers=headers,
-        ).json()["id"]
-        for _ in range(20)
-    ]
+    known, accepted, rules = _referrals_and_rules(api, broker, headers)
 
     def strategies_for(operation: Any) -> list[Any]:
         path = operation.path
@@ -113,27 +91,59 @@ def _fuzz(
             ]
         return []
 
-    def regressions(operation: Any) -> list[Any]:
-        if (operation.method.upper(), operation.path) != ("GET", "/v1/referrals"):
-            return []
-        # ids in cursors reach the database driver unless checked first; an
-        # offset beyond ±15:59 is valid ISO 8601 but not a PostgreSQL zone
-        return [
-            operation.Case(query={"cursor": cursor(value)})
-            for value in ("\ud800", "\u0000", 7, "not-a-uuid")
-        ] + [operation.Case(query={"since": "0108-12-30T10:31:22.73-16:42"})]
-
     seen = fuzz_operations(
         api.base_url,
         OPERATIONS,
         operator,
         subtests,
         strategies_for=strategies_for,
-        regressions=regressions,
+        regressions=_regressions,
         operation_config=OPERATION_CONFIG,
         max_examples=80,
     )
     # the referrals that were there are still there, each once
-    after = {r["id"] for r in referrals()}
+    after = {r["id"] for r in _all_referrals(api, headers)}
     assert {r["id"] for r in known} <= after
     return seen
+
+
+def _all_referrals(api: Any, headers: dict[str, str]) -> list[dict[str, Any]]:
+    return api.get("/v1/referrals", params={"limit": 200}, headers=headers).json()[
+        "referrals"
+    ]
+
+
+def _referrals_and_rules(
+    api: Any, broker: dict[str, Any], headers: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
+    """Six cases routed (12 referrals), half of those referrals accepted, and
+    20 rules: what the fuzzed requests name."""
+    for number in range(6):
+        event = case_received_event(description=DESCRIPTIONS[number % 3])
+        publish_event(broker["AMQP_URI"], event)
+    wait_until(lambda: len(_all_referrals(api, headers)) >= 12, timeout=20)
+    known = _all_referrals(api, headers)
+    accepted = known[: len(known) // 2]
+    for referral in accepted:
+        answer = api.post(f"/v1/referrals/{referral['id']}/accept", headers=headers)
+        assert answer.status_code == 200, answer.text
+    rules = [
+        api.post(
+            "/v1/rules",
+            json={"kind": "override", "category": "skill_training", "agency": "doe"},
+            headers=headers,
+        ).json()["id"]
+        for _ in range(20)
+    ]
+    return known, accepted, rules
+
+
+def _regressions(operation: Any) -> list[Any]:
+    if (operation.method.upper(), operation.path) != ("GET", "/v1/referrals"):
+        return []
+    # ids in cursors reach the database driver unless checked first; an
+    # offset beyond ±15:59 is valid ISO 8601 but not a PostgreSQL zone
+    return [
+        operation.Case(query={"cursor": cursor(value)})
+        for value in ("\ud800", "\u0000", 7, "not-a-uuid")
+    ] + [operation.Case(query={"since": "0108-12-30T10:31:22.73-16:42"})]

@@ -169,17 +169,61 @@ def test_concurrent_office_actions_apply_one_after_the_other(
         ("accept", "resolve"): publish_cases(broker["AMQP_URI"], PER_SCENARIO),
         ("reject", "reject"): publish_cases(broker["AMQP_URI"], PER_SCENARIO),
     }
-    everything = [ref for refs in scenarios.values() for ref in refs]
+    everything = [
+        reference for references in scenarios.values() for reference in references
+    ]
     referrals = first_referrals(first, everything)
     # the routing of every case is on the broker before the race starts
     issued = drain_events(events, 2 * len(everything))
     assert len(issued) == 2 * len(everything)  # case_routed + referral_issued
 
+    answers = race_pairs(first, second, scenarios, referrals)
+    succeeded = {
+        reference: [action for action, a in pairs if a.status_code == 200]
+        for reference, pairs in answers.items()
+    }
+    for pairs in answers.values():
+        for _action, answer in pairs:
+            if answer.status_code != 200:
+                assert_conflict(answer)
+
+    published = assert_broker_carries_each_change_once(
+        events, to_offices, referrals, succeeded
+    )
+    status_events, onward = changes_by_case(published)
+    for (one, other), references in scenarios.items():
+        for reference in references:
+            applied = succeeded[reference]
+            changed = status_events[reference]
+            # never two changes from the same starting state
+            starts = Counter(change["previous_status"] for change in changed)
+            assert set(starts.values()) <= {1}, (reference, applied, changed)
+            assert len(changed) == len(applied), (reference, applied, changed)
+            assert onward[reference] == applied.count("reject")
+            final = first.get(
+                f"/v1/referrals/{referrals[reference]['id']}", headers=OPERATOR
+            ).json()["status"]
+            assert_final_status(final, applied, onward[reference])
+            if (one, other) == ("reject", "reject"):
+                assert applied == ["reject"], answers[reference]
+            if (one, other) == ("accept", "reject") and applied == ["accept"]:
+                # the rejection lost the race: it is told the referral's state
+                (loser,) = [a for action, a in answers[reference] if action != "accept"]
+                assert loser.json()["referral_status"] == "accepted"
+
+
+def race_pairs(
+    first: Api,
+    second: Api,
+    scenarios: dict[tuple[str, str], list[str]],
+    referrals: dict[str, dict[str, Any]],
+) -> dict[str, list[tuple[str, Any]]]:
+    """Each case's pair of actions at the same moment, one to each process:
+    the answers by case reference."""
     for api in (first, second):  # both processes warm, so their work overlaps
         for _ in range(5):
             api.get("/v1/referrals", params={"limit": 1}, headers=DLPW)
-    # every pair at the same moment, one action to each process
-    pool = eventlet.GreenPool(2 * len(everything))
+    pool = eventlet.GreenPool(2 * len(referrals))
     pending = []
     for (one, other), references in scenarios.items():
         for reference in references:
@@ -191,21 +235,21 @@ def test_concurrent_office_actions_apply_one_after_the_other(
     answers: dict[str, list[tuple[str, Any]]] = defaultdict(list)
     for reference, action, thread in pending:
         answers[reference].append((action, thread.wait()))
+    return answers
 
-    succeeded = {
-        reference: [action for action, a in pairs if a.status_code == 200]
-        for reference, pairs in answers.items()
-    }
+
+def assert_broker_carries_each_change_once(
+    events: Any,
+    to_offices: Any,
+    referrals: dict[str, dict[str, Any]],
+    succeeded: dict[str, list[str]],
+) -> list[dict[str, Any]]:
+    """One status event per applied change, one onward referral per applied
+    rejection, one case_closed per resolution; the offices get a copy of each
+    status change. Returns the routing.events messages."""
     changes = sum(len(actions) for actions in succeeded.values())
     rejections = sum(actions.count("reject") for actions in succeeded.values())
     resolutions = sum(actions.count("resolve") for actions in succeeded.values())
-    for pairs in answers.values():
-        for _action, answer in pairs:
-            if answer.status_code != 200:
-                assert_conflict(answer)
-
-    # what the broker carries: one status event per applied change, one
-    # onward referral per applied rejection, one case_closed per resolution
     expected = changes + 2 * rejections + resolutions
     published = drain_events(events, expected)
     kinds = Counter(m["event_type"] for m in published)
@@ -223,11 +267,17 @@ def test_concurrent_office_actions_apply_one_after_the_other(
     ), kinds
     office_copies = Counter(
         m["event_type"]
-        for m in drain_events(to_offices, len(everything) + changes)
+        for m in drain_events(to_offices, len(referrals) + changes)
         if m["payload"]["reference"] in referrals
     )
     assert office_copies["referral_status_changed"] == changes
+    return published
 
+
+def changes_by_case(
+    published: list[dict[str, Any]],
+) -> tuple[dict[str, list[dict[str, Any]]], Counter[str]]:
+    """Each case's status changes, and how many onward referrals it got."""
     status_events: dict[str, list[dict[str, Any]]] = defaultdict(list)
     onward: Counter[str] = Counter()
     for message in published:
@@ -237,33 +287,19 @@ def test_concurrent_office_actions_apply_one_after_the_other(
         elif message["event_type"] == "referral_issued":
             onward[payload["reference"]] += 1
             assert payload["hop"] == 2
+    return status_events, onward
 
-    for (one, other), references in scenarios.items():
-        for reference in references:
-            applied = succeeded[reference]
-            changed = status_events[reference]
-            # never two changes from the same starting state
-            starts = Counter(change["previous_status"] for change in changed)
-            assert set(starts.values()) <= {1}, (reference, applied, changed)
-            assert len(changed) == len(applied), (reference, applied, changed)
-            assert onward[reference] == applied.count("reject")
-            final = first.get(
-                f"/v1/referrals/{referrals[reference]['id']}", headers=OPERATOR
-            ).json()["status"]
-            if "reject" in applied:
-                assert final == "rejected"
-            elif "resolve" in applied:
-                assert final == "resolved"
-            elif "accept" in applied:
-                assert final == "accepted"
-            # "accepted" (or resolved) and referred onwards: never
-            assert not (final in ("accepted", "resolved") and onward[reference])
-            if (one, other) == ("reject", "reject"):
-                assert applied == ["reject"], answers[reference]
-            if (one, other) == ("accept", "reject") and applied == ["accept"]:
-                # the rejection lost the race: it is told the referral's state
-                (loser,) = [a for action, a in answers[reference] if action != "accept"]
-                assert loser.json()["referral_status"] == "accepted"
+
+def assert_final_status(final: str, applied: list[str], onward: int) -> None:
+    """The referral ends as the strongest action that won left it."""
+    if "reject" in applied:
+        assert final == "rejected"
+    elif "resolve" in applied:
+        assert final == "resolved"
+    elif "accept" in applied:
+        assert final == "accepted"
+    # "accepted" (or resolved) and referred onwards: never
+    assert not (final in ("accepted", "resolved") and onward)
 
 
 def test_the_sla_clock_and_an_accept_race_exactly_one_wins(
@@ -298,7 +334,9 @@ def test_the_sla_clock_and_an_accept_race_exactly_one_wins(
     for reference, thread in threads:
         accepted[reference] = thread.wait()
 
-    winners = {ref for ref, answer in accepted.items() if answer.status_code == 200}
+    winners = {
+        reference for reference, answer in accepted.items() if answer.status_code == 200
+    }
     for reference, answer in accepted.items():
         if reference not in winners:
             assert_conflict(answer)

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from labornet_routing.clocks import (
-    BANGKOK,
-    add_working_days,
-    packaged_holidays,
-    working_days_between,
-)
 from labornet_routing.rules import (
     MAX_HOPS,
     Rule,
     next_office,
     plan_referrals,
+)
+from labornet_routing.working_days import (
+    BANGKOK,
+    add_working_days,
+    packaged_holidays,
+    working_days_between,
 )
 
 ABROAD = Rule(kind="abroad", agency="doe")

@@ -28,7 +28,7 @@ import kombu
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from labornet_notify import audience
+from labornet_notify.domain import audience
 from labornet_shared.broker import UNROUTED_QUEUE
 from labornet_shared.db import normalise_url
 from labornet_shared.events import REFERRALS_EXCHANGE
@@ -239,12 +239,7 @@ def reconcile(stack: Stack, load: Load, faults: Faults, agents: list[Agent]) -> 
             " WHERE recipient_kind = 'citizen' AND status = 'failed'",
         )
     )
-    heard: dict[str, dict[str, list[str]]] = {
-        "sms": defaultdict(list),
-        "line": defaultdict(list),
-    }
-    for sms in stack.sms.sent:
-        heard["sms"][sms.msisdn].append(sms.message)
+    heard: dict[str, dict[str, list[str]]] = {"line": defaultdict(list)}
     for push in stack.line.pushes:
         # LINE's retry key is notify's delivery id: one per notice
         texts = " ".join(m.get("text", "") for m in push.messages)
@@ -252,32 +247,40 @@ def reconcile(stack: Stack, load: Load, faults: Faults, agents: list[Agent]) -> 
     agent_ids = {a.line_user_id for a in agents}
     to_agents = {k: v for k, v in heard["line"].items() if k in agent_ids}
     heard["line"] = {k: v for k, v in heard["line"].items() if k not in agent_ids}
-    listed = _interrupted_unreceived(stack, accepted)
-    for channel in ("sms", "line"):
-        lost, doubled, sent, unexpected = _compare(
-            expected_citizen[channel],
-            heard[channel],
-            listed if channel == "sms" else {},
+    sms = _sms_by_delivery(stack, accepted, expected_citizen["sms"])
+    report.add(
+        Row(
+            "citizen notices (sms): expected vs sent",
+            sum(expected_citizen["sms"].values()),
+            sms.received,
+            lost=sms.lost,
+            doubled=sms.doubled,
+            bad=sms.extra,
+            note=(
+                f"other: sent, not expected; {sms.listed} interrupted (may have"
+                " left, the gateway never got it; listed for operators, not"
+                f" lost); {sms.same_text} identical texts of distinct notices"
+                " to one number (told apart by delivery, not doubled); all"
+                f" channels: planned by notify {planned_for_citizens}, notify's"
+                f" citizen rows by status {citizen_status}, failed because"
+                f" {dict(why_failed)}"
+            ),
         )
-        report.add(
-            Row(
-                f"citizen notices ({channel}): expected vs sent",
-                sum(expected_citizen[channel].values()),
-                sent,
-                lost=lost,
-                doubled=doubled,
-                bad=unexpected,
-                note=(
-                    f"other: sent, not expected; {sum(listed.values())} interrupted"
-                    " (may have left, the gateway never got it; listed for"
-                    " operators, not lost); all channels: planned by notify"
-                    f" {planned_for_citizens}, notify's citizen rows by status"
-                    f" {citizen_status}, failed because {dict(why_failed)}"
-                    if channel == "sms"
-                    else "other: sent, not expected"
-                ),
-            )
+    )
+    lost, doubled, sent, unexpected = _compare(
+        expected_citizen["line"], heard["line"], {}
+    )
+    report.add(
+        Row(
+            "citizen notices (line): expected vs sent",
+            sum(expected_citizen["line"].values()),
+            sent,
+            lost=lost,
+            doubled=doubled,
+            bad=unexpected,
+            note="other: sent, not expected",
         )
+    )
     lost, doubled, sent, unexpected = _compare(expected_agent, to_agents, {})
     agent_status = {
         f"{kind}:{s}": n
@@ -517,37 +520,83 @@ def _expected_notices(
     return citizen, line, hooks
 
 
-def _interrupted_unreceived(stack: Stack, cases: dict[str, Submission]) -> Counter[str]:
-    """Per SMS address: notify's citizen rows recorded ``interrupted`` (the
-    sender died or got no answer once the gateway was called: the message
-    may have left, and by the issue's rule it is listed for operators,
-    never repeated) whose message the gateway never took.
+@dataclass
+class SmsTally:
+    """Citizens' SMS, told apart by notify's delivery rows."""
 
-    The gateway's messages whose id no ``sent`` row holds are the ones the
-    interrupted rows did send; only the interrupted rows beyond those are
-    unreceived (so an interrupted row that did arrive excuses nothing)."""
+    received: int = 0  # messages the gateway took
+    lost: int = 0
+    doubled: int = 0
+    extra: int = 0  # notices delivered that no committed event calls for
+    listed: int = 0  # interrupted rows whose message never arrived
+    same_text: int = 0  # repeated texts to one number that are distinct notices
+
+
+def _sms_by_delivery(
+    stack: Stack, cases: dict[str, Submission], expected: Counter[str]
+) -> SmsTally:
+    """Per number: the notices the events call for against the notices the
+    gateway took, each message tied to its delivery row.
+
+    The gateway answers each SMS with a message id that notify records on
+    the row it marks ``sent``, so a message whose id a ``sent`` row holds is
+    that row's notice, once. A message whose id no row holds came from an
+    ``interrupted`` row (the sender called the gateway and never heard
+    back: the message may have left, and is never repeated) — or, beyond
+    the interrupted rows of that number, it is a double. Two rows for the
+    same event and template are a double planned. Interrupted rows whose
+    message never arrived are listed for operators, not lost. Texts are not
+    compared for doubles: two distinct notices can read the same (a case
+    referred twice to the same office)."""
     address = {ref: str(c.address) for ref, c in cases.items() if c.channel == "sms"}
     rows = _rows(
         stack.urls["notify"],
-        "SELECT case_reference, status, provider_message_id FROM deliveries"
-        " WHERE recipient_kind = 'citizen' AND status IN ('sent', 'interrupted')",
+        "SELECT case_reference, status, provider_message_id, event_id, message"
+        " FROM deliveries WHERE recipient_kind = 'citizen'"
+        " AND COALESCE(sent_channel, channel) = 'sms'"
+        " AND status IN ('sent', 'interrupted')",
     )
-    recorded = {str(mid) for _, status, mid in rows if status == "sent" and mid}
-    interrupted = Counter(
+    row_of_message = {
+        str(mid): str(address.get(ref))
+        for ref, status, mid, _, _ in rows
+        if status == "sent" and mid
+    }
+    interrupted: Counter[str] = Counter(
         address[ref]
-        for ref, status, _ in rows
-        if status == "interrupted" and ref in address
+        for ref, status, *_ in rows
+        if status == "interrupted"
+        if ref in address
     )
-    unmatched = Counter(
-        sms.msisdn for sms in stack.sms.sent if sms.message_id not in recorded
+    planned: Counter[tuple[str, str, str]] = Counter(
+        (str(address.get(ref)), str(event_id), str(message))
+        for ref, _, _, event_id, message in rows
     )
-    return Counter(
-        {
-            key: n - unmatched[key]
-            for key, n in interrupted.items()
-            if n > unmatched[key]
-        }
-    )
+    planned_twice: Counter[str] = Counter()
+    for (number, _, _), n in planned.items():
+        planned_twice[number] += n - 1
+    matched: Counter[str] = Counter()
+    unmatched: Counter[str] = Counter()
+    texts: dict[str, Counter[str]] = defaultdict(Counter)
+    tally = SmsTally()
+    for sms in stack.sms.sent:
+        tally.received += 1
+        texts[sms.msisdn][sms.message] += 1
+        if row_of_message.get(sms.message_id) == sms.msisdn:
+            matched[sms.msisdn] += 1
+        else:
+            unmatched[sms.msisdn] += 1
+    for number in set(expected) | set(matched) | set(unmatched) | set(interrupted):
+        arrived = min(unmatched[number], interrupted[number])
+        delivered = matched[number] + arrived
+        listed = interrupted[number] - arrived
+        tally.listed += listed
+        tally.doubled += unmatched[number] - arrived + planned_twice[number]
+        tally.lost += max(0, expected[number] - delivered - listed)
+        tally.extra += max(0, delivered - planned_twice[number] - expected[number])
+        tally.same_text += sum(n - 1 for n in texts[number].values())
+    tally.same_text -= tally.doubled
+    tally.same_text = max(0, tally.same_text)
+    return tally
 
 
 def _compare(

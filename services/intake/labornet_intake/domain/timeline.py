@@ -2,7 +2,7 @@
 intake's copy of its referrals (which decides who may call the citizen).
 
 Events of one case arrive in any order and may arrive twice: each is
-applied once (:func:`~labornet_shared.consumer.apply_once`), a status never
+applied once (:func:`~labornet_shared.inbox.apply_once`), a status never
 moves back, and an older change only fills what the copy lacks.
 """
 
@@ -20,7 +20,7 @@ from labornet_intake.domain.cases import _load_case
 from labornet_intake.models import Case, CaseReferral, TimelineEntry
 from labornet_shared.categories import AGENCIES
 from labornet_shared.clock import Clock, as_utc, aware, now_from, utc_now
-from labornet_shared.consumer import apply_once
+from labornet_shared.inbox import apply_once
 from labornet_shared.events import EVENT_TYPES, RESOLUTION_OUTCOMES, Event
 
 #: the agencies' Thai names (English: labornet_shared.categories.AGENCIES)

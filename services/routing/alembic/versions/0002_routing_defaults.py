@@ -42,7 +42,7 @@ RULES = [
 
 
 def upgrade() -> None:
-    from labornet_routing.clocks import packaged_holidays
+    from labornet_routing.working_days import packaged_holidays
 
     now = datetime.now(UTC)
     sla = sa.table(

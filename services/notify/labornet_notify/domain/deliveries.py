@@ -10,7 +10,7 @@ Plain Python over a SQLAlchemy session. The rules:
   lease) and commits before it sends, so two senders never send one row;
 * an event whose case notify has not seen yet (its ``case_received``
   travels on another queue) plans nothing and raises
-  :class:`~labornet_shared.consumer.PrerequisiteMissing`: it is retried, never
+  :class:`~labornet_shared.inbox.PrerequisiteMissing`: it is retried, never
   acknowledged with nobody told; a notice that finds nobody for a known
   case is counted with its reason;
 * a failure before the provider is called (the contact, the broker, the
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -40,16 +40,18 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from labornet_notify import audience, metrics
+from labornet_notify import metrics
+from labornet_notify.domain import audience
 from labornet_notify.models import (
     AgentContact,
     Delivery,
     NotifyCase,
     WebhookSubscription,
 )
-from labornet_shared.consumer import PrerequisiteMissing
+from labornet_shared.clock import Clock, aware, utc_now
 from labornet_shared.events import Event, make_event, wipe_free_text
 from labornet_shared.ids import new_time_ordered_id
+from labornet_shared.inbox import PrerequisiteMissing
 from labornet_shared.outbox import add_event
 
 SERVICE = "notify"
@@ -71,20 +73,6 @@ CASE_AUDIENCES = frozenset(
 )
 #: events that change what notify knows of the case: they need it too
 CASE_STATE_EVENTS = frozenset({"case_withdrawn", "case_closed"})
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """Now, in UTC (the default clock)."""
-    return datetime.now(UTC)
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives back naive datetimes: they are UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 @dataclass(frozen=True)
@@ -319,6 +307,35 @@ def _not_planned(event: Event, message: str, reason: str) -> None:
     metrics.NOT_PLANNED.labels(event.event_type, message, reason).inc()
 
 
+def _delivery_row(
+    event: Event,
+    notice: audience.Notice,
+    recipient: Recipient,
+    now: datetime,
+    retry_window: timedelta,
+) -> dict[str, Any]:
+    """The pending delivery of ``notice`` of ``event`` to one recipient."""
+    return {
+        "id": new_time_ordered_id(),
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "case_reference": event.correlation_id,
+        "recipient_kind": recipient.kind,
+        "recipient_id": recipient.recipient_id,
+        "channel": recipient.channel,
+        "message": notice.message,
+        "language": recipient.language,
+        "urgent": notice.urgent,
+        "event": event.to_body(),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "give_up_at": now + retry_window,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def plan(
     session: Session,
     event: Event,
@@ -357,28 +374,10 @@ def plan(
             reason = why_nobody(session, notice, event, case)
             _not_planned(event, notice.message, reason)
             nobody.append(f"{notice.message}:{reason}")
-        for recipient in found:
-            rows.append(
-                {
-                    "id": new_time_ordered_id(),
-                    "event_id": event.event_id,
-                    "event_type": event.event_type,
-                    "case_reference": reference,
-                    "recipient_kind": recipient.kind,
-                    "recipient_id": recipient.recipient_id,
-                    "channel": recipient.channel,
-                    "message": notice.message,
-                    "language": recipient.language,
-                    "urgent": notice.urgent,
-                    "event": event.to_body(),
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "give_up_at": now + retry_window,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
+        rows.extend(
+            _delivery_row(event, notice, recipient, now, retry_window)
+            for recipient in found
+        )
     if not rows:
         log.info(
             "event %s (%s) of %s plans no delivery: %s",
@@ -637,49 +636,62 @@ def fail(
     delivery.updated_at = now
     next_delivery = None
     if fallback:
-        next_delivery = Delivery(
-            id=new_time_ordered_id(),
-            event_id=delivery.event_id,
-            event_type=delivery.event_type,
-            case_reference=delivery.case_reference,
-            recipient_kind=delivery.recipient_kind,
-            recipient_id=delivery.recipient_id,
-            channel=fallback[0],
-            message=delivery.message,
-            language=delivery.language,
-            urgent=delivery.urgent,
-            event=delivery.event,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            give_up_at=now + (aware(delivery.give_up_at) - aware(delivery.created_at)),  # type: ignore[operator]
-            created_at=now,
-            updated_at=now,
-        )
+        next_delivery = _fallback_delivery(delivery, fallback[0], now)
         session.add(next_delivery)
         delivery.fallback_id = next_delivery.id
     add_event(
         session,
         SERVICE,
-        make_event(
-            "notification_failed",
-            {
-                "delivery_id": delivery.id,
-                "event_id": delivery.event_id,
-                "reference": delivery.case_reference,
-                "recipient_kind": delivery.recipient_kind,
-                "recipient_id": delivery.recipient_id,
-                "channel": delivery.channel,
-                "message": delivery.message,
-                "error": error[:200],
-                "attempts": delivery.attempts,
-                "fallback_channel": fallback[0] if fallback else None,
-                "failed_at": now.isoformat(),
-            },
-            delivery.case_reference,
-        ),
+        _notification_failed(delivery, error, fallback[0] if fallback else None, now),
     )
     return next_delivery
+
+
+def _fallback_delivery(delivery: Delivery, channel: str, now: datetime) -> Delivery:
+    """The same message to the same recipient on ``channel``, due now, with
+    as long a window as the failed delivery had."""
+    return Delivery(
+        id=new_time_ordered_id(),
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
+        case_reference=delivery.case_reference,
+        recipient_kind=delivery.recipient_kind,
+        recipient_id=delivery.recipient_id,
+        channel=channel,
+        message=delivery.message,
+        language=delivery.language,
+        urgent=delivery.urgent,
+        event=delivery.event,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        give_up_at=now + (aware(delivery.give_up_at) - aware(delivery.created_at)),  # type: ignore[operator]
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _notification_failed(
+    delivery: Delivery, error: str, fallback_channel: str | None, now: datetime
+) -> Event:
+    """The ``notification_failed`` event of a delivery's final failure."""
+    return make_event(
+        "notification_failed",
+        {
+            "delivery_id": delivery.id,
+            "event_id": delivery.event_id,
+            "reference": delivery.case_reference,
+            "recipient_kind": delivery.recipient_kind,
+            "recipient_id": delivery.recipient_id,
+            "channel": delivery.channel,
+            "message": delivery.message,
+            "error": error[:200],
+            "attempts": delivery.attempts,
+            "fallback_channel": fallback_channel,
+            "failed_at": now.isoformat(),
+        },
+        delivery.case_reference,
+    )
 
 
 def list_deliveries(

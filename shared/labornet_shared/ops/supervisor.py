@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from labornet_shared.config import load_service_config, repo_root
 from labornet_shared.local_secrets import SECRET_VARIABLES, local_secrets, secrets_file
+from labornet_shared.ops import installation
 
 STOP_GRACE_SECONDS = 10
 # a service that exits is started again after 1 s, then 2, 4 … at most 30 s
@@ -36,9 +37,8 @@ def _say(message: str) -> None:
 def run_platform(services: list[str]) -> int:
     """Run until Ctrl-C; returns the exit status."""
     from labornet_shared.broker import BrokerUnavailable, check_broker, declare_topology
-    from labornet_shared.cli import _amqp_uri, _management_url, migrate_service
 
-    amqp_uri = _amqp_uri()
+    amqp_uri = installation.amqp_uri()
     try:
         version = check_broker(amqp_uri)
     except BrokerUnavailable:
@@ -52,9 +52,9 @@ def run_platform(services: list[str]) -> int:
     secrets = _platform_secrets()
     (repo_root() / "var").mkdir(exist_ok=True)
     for service in services:
-        migrate_service(service)
+        installation.migrate_service(service)
     try:
-        declare_topology(amqp_uri, _management_url())
+        declare_topology(amqp_uri, installation.management_url())
     except BrokerUnavailable:
         _say(
             "RabbitMQ's management API is not reachable — run "
@@ -139,7 +139,8 @@ def _platform_secrets() -> dict[str, str]:
 
 def _service_command(nameko: str, service: str) -> list[str]:
     config_path = repo_root() / "services" / service / "config.yml"
-    return [nameko, "run", "--config", str(config_path), f"labornet_{service}.service"]
+    module = installation.service_module(service)
+    return [nameko, "run", "--config", str(config_path), module]
 
 
 def exit_status(returncode: int) -> str:

@@ -102,18 +102,17 @@ def retry_parked(
 
 
 def _service_database(service: str) -> tuple[Engine, MetaData]:
-    import importlib
-
     from labornet_shared.config import load_service_config
     from labornet_shared.db import make_engine
+    from labornet_shared.ops.installation import service_tables
 
     try:
-        models = importlib.import_module(f"labornet_{service}.models")
+        tables = service_tables(service)
     except ModuleNotFoundError as exc:
         typer.echo(f"error: no service {service!r} is installed", err=True)
         raise typer.Exit(2) from exc
     config = load_service_config(service)
-    return make_engine(str(config["DATABASE_URL"]), pool_size=1), models.Base.metadata
+    return make_engine(str(config["DATABASE_URL"]), pool_size=1), tables
 
 
 @app.command("list")

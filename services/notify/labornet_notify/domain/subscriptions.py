@@ -1,4 +1,4 @@
-"""notify's rules and state changes: agencies' webhook subscriptions.
+"""Agencies' webhook subscriptions: their rules and state changes.
 
 Plain Python over a SQLAlchemy session. A subscription's secret (``whsec_``)
 is generated here and shown once, when it is created or rotated; during a
@@ -9,38 +9,22 @@ can switch without losing a message.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from labornet_notify.channels import (
-    UnsafeUrl,
-    check_webhook_url,
-    generate_webhook_secret,
-)
 from labornet_notify.models import WebhookSubscription
+from labornet_notify.webhook_signatures import generate_webhook_secret
+from labornet_notify.webhook_urls import UnsafeUrl, check_webhook_url
+from labornet_shared.clock import Clock, aware, utc_now
 from labornet_shared.ids import new_time_ordered_id
 from labornet_shared.problems import FieldError
 from labornet_shared.tokens import Principal
 
-Clock = Callable[[], datetime]
-
 log = logging.getLogger("labornet.notify")
-
-
-def utc_now() -> datetime:
-    """Now, in UTC (the default clock)."""
-    return datetime.now(UTC)
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives back naive datetimes: they are UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 class SubscriptionNotFound(LookupError):
