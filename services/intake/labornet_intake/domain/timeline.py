@@ -20,8 +20,8 @@ from labornet_intake.domain.cases import _load_case
 from labornet_intake.models import Case, CaseReferral, TimelineEntry
 from labornet_shared.categories import AGENCIES
 from labornet_shared.clock import Clock, as_utc, aware, now_from, utc_now
-from labornet_shared.inbox import apply_once
 from labornet_shared.events import EVENT_TYPES, RESOLUTION_OUTCOMES, Event
+from labornet_shared.inbox import apply_once
 
 #: the agencies' Thai names (English: labornet_shared.categories.AGENCIES)
 AGENCY_NAMES_TH: dict[str, str] = {
