@@ -48,6 +48,7 @@ from labornet_notify.channels import (
 from labornet_notify.domain import audience, deliveries
 from labornet_notify.models import AgentContact, Delivery, WebhookSubscription
 from labornet_shared.config import flag
+from labornet_shared.contact import ContactClient
 from labornet_shared.db import Database
 from labornet_shared.events import parse_event
 from labornet_shared.outbox import bind_outbox
@@ -207,7 +208,8 @@ class DeliverySender(DependencyProvider):
         self._running = False
         self.pool.waitall()
         while not self._proxies.empty():
-            self._proxies.get_nowait().stop()
+            proxy, _client = self._proxies.get_nowait()
+            proxy.stop()
 
     def kill(self) -> None:
         """Stop at once (a claimed row's lease runs out; see recover)."""
@@ -500,21 +502,21 @@ class DeliverySender(DependencyProvider):
         serves one call at a time.
         """
         try:
-            proxy = self._proxies.get_nowait()
+            proxy, client = self._proxies.get_nowait()
         except eventlet.queue.Empty:
             proxy = ClusterRpcProxy(self.config, timeout=self.rpc_timeout)
             try:
-                proxy.start()
+                client = ContactClient(proxy.start())
             except BaseException:
                 with contextlib.suppress(Exception):
                     proxy.stop()
                 raise
         try:
-            contact = proxy._proxy.intake.contact_for_notification(reference, purpose)
+            contact = client.contact_for(reference, purpose)
         except BaseException:
             proxy.stop()  # a failed proxy is not reused
             raise
-        self._proxies.put(proxy)
+        self._proxies.put((proxy, client))
         if contact is None:
             raise Undeliverable("unknown case")
         if contact.get("erased"):
