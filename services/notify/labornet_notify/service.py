@@ -191,10 +191,7 @@ class NotifyService(web.Probes):
             for channel in self.sender.channels.values()
         )
         console_page.check_reader(request, console_on)
-        # the page's own form sends "every channel" as an empty value
-        filters = load(
-            CONSOLE_QUERY, {k: v for k, v in request.args.to_dict().items() if v}
-        )
+        filters = query_args(request, CONSOLE_QUERY)
         rows = console_page.recent(
             self.db.session,
             channel=filters.get("channel"),
