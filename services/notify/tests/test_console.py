@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from labornet_notify.channels import ConsoleLog, Message
+from labornet_notify.channels import ConsoleLog, Message, mask_webhook_url
 from labornet_notify.models import ConsoleMessage
 from labornet_shared.db import normalise_url
 from labornet_shared.ops.cli import app as labornet
@@ -34,7 +34,12 @@ from labornet_testkit.harness import (
     publish_event,
     wait_until,
 )
-from labornet_testkit.routing import agent_event, case_received_event
+from labornet_testkit.providers import WebhookReceiver
+from labornet_testkit.routing import (
+    agent_event,
+    case_received_event,
+    referral_issued_event,
+)
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
 LINE_ID = "U" + "c0" * 16
@@ -303,3 +308,37 @@ def test_the_table_keeps_only_the_newest_messages(engine) -> None:
     with Session(engine) as session:
         kept = session.scalars(select(ConsoleMessage.text).order_by("id")).all()
     assert kept == ["ข้อความ 2", "ข้อความ 3", "ข้อความ 4"]
+
+
+def test_webhooks_still_reach_the_agency_and_show_on_the_console(
+    start_notify, notify_config, broker
+) -> None:
+    # an agency system a developer runs on 127.0.0.1: the console does not
+    # take its place, it records what went there and what it answered
+    notify = start_notify(CONSOLE_CHANNEL=True, DELIVERY_POLL_SECONDS=0.1)
+    operator = bearer(notify_config, "operator", name="ops")
+    with WebhookReceiver([]) as receiver:
+        receiver.fail_next(1, status=503)
+        created = notify.post(
+            "/v1/subscriptions",
+            json={"url": receiver.url, "agency": "sso", "provinces": ["TH-52"]},
+            headers=operator,
+        ).json()
+        receiver.set_secrets([created["secret"]])
+        issued = referral_issued_event()
+        publish_event(broker["AMQP_URI"], issued)
+        wait_until(lambda: receiver.received, timeout=20)
+        rows = wait_until(
+            lambda: [r for r in console_rows(notify_config) if r.status == "sent"],
+            timeout=5,
+        )
+    (retried,) = [r for r in console_rows(notify_config) if r.status == "retry"]
+    assert retried.note and retried.note.startswith("503")
+    (sent,) = rows
+    assert (sent.channel, sent.recipient_kind) == ("webhook", "agency_webhooks")
+    assert sent.recipient_masked == mask_webhook_url(receiver.url)
+    referral_id = issued.payload["referral"]["referral_id"]
+    assert referral_id in sent.text  # the body as it left, signed
+    (hook,) = receiver.received
+    assert hook.msg_id == sent.delivery_id
+    notify.close()
