@@ -28,6 +28,7 @@ from labornet_shared.ops.installation import (
     service_tables,
     setting,
 )
+from labornet_shared.ops.message_commands import app as messages_app
 from labornet_shared.ops.outbox_admin import app as outbox_app
 from labornet_shared.ops.queue_commands import dlq_app, referrals_app, unrouted_app
 from labornet_shared.ops.token_commands import app as token_app
@@ -39,6 +40,7 @@ app.add_typer(referrals_app, name="referrals")
 app.add_typer(unrouted_app, name="unrouted")
 app.add_typer(agency_app, name="agency")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(messages_app, name="messages")
 
 
 @app.command("setup-broker")
