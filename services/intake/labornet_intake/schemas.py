@@ -157,7 +157,7 @@ class CaseCreateSchema(Schema):
     @post_load
     def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         if data.get("abroad_country"):
-            data["abroad_country"] = data["abroad_country"].upper()
+            data["abroad_country"] = validate_country(data["abroad_country"])
         return data
 
 
