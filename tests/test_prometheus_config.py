@@ -27,7 +27,7 @@ needs_promtool = pytest.mark.skipif(
     reason="promtool is not installed (Debian package `prometheus`; .ci/run"
     " installs it)",
 )
-TOKEN_FILE = "/run/secrets/labornet_metrics_token"
+TOKEN_FILE = "/run/secrets/metrics_token"
 
 
 def promtool(*args: str, cwd: Path = PROMETHEUS) -> subprocess.CompletedProcess[str]:
