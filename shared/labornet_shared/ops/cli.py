@@ -18,6 +18,7 @@ import warnings
 import typer
 
 from labornet_shared.config import load_service_config
+from labornet_shared.ops import help_types
 from labornet_shared.ops.agency_commands import app as agency_app
 from labornet_shared.ops.console import err
 from labornet_shared.ops.installation import (
@@ -152,6 +153,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated")
     _add_service_commands()
+    help_types.install()
     try:
         app()
     except KeyboardInterrupt:
