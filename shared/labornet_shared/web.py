@@ -1,6 +1,8 @@
 """What every service's HTTP entrypoints share, written once: who is calling
-and whether their scope may, query strings, cursors, and the probes every
-service serves (``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json``).
+and whether their scope may, query strings, cursors, and the probes and
+descriptions every service serves (``/healthz``, ``/readyz``, ``/metrics``,
+``/openapi.json``, ``/asyncapi.json``, the index at ``/`` and the OpenAPI
+viewer at ``/docs``).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from typing import Any, ClassVar
 
 from marshmallow import Schema
 from nameko.extensions import DependencyProvider
-from werkzeug.wrappers import Request
+from werkzeug.wrappers import Request, Response
 
+from labornet_shared.api_pages import docs_asset, docs_page, index_page
+from labornet_shared.asyncapi import document_json
 from labornet_shared.config import flag
 from labornet_shared.health import MetricsAccess, Readiness
 from labornet_shared.http import api, json_response, load, metrics_response
@@ -88,6 +92,20 @@ PROBE_OPERATIONS = [
         "Prometheus metrics (loopback or the metrics token)",
         errors=(404,),
     ),
+    Operation(
+        "GET",
+        "/asyncapi.json",
+        "The AsyncAPI 3.0 description of every event labornet publishes",
+        errors=(),
+        extra={
+            "responses": {
+                "200": {
+                    "description": "the AsyncAPI document",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            }
+        },
+    ),
 ]
 
 
@@ -118,9 +136,12 @@ class Probes:
     """The probes and the API description every labornet service serves.
 
     A service class inherits them and names its ``openapi_title`` and its
-    ``operations`` (the probes are added to the description here).
+    ``operations`` (the probes are added to the description here). For
+    people: an index at ``/`` and swagger-ui at ``/docs`` (its files under
+    ``/docs/<asset>``), served from this process.
     """
 
+    name: ClassVar[str]
     openapi_title: ClassVar[str]
     operations: ClassVar[list[Operation]]
 
@@ -155,3 +176,24 @@ class Probes:
             self.openapi_title, "1.0.0", [*self.operations, *PROBE_OPERATIONS]
         )
         return json_response(200, spec)
+
+    @api("GET", "/asyncapi.json", authenticate=False, cacheable=True)
+    def asyncapi(self, request: Request) -> Any:
+        """The AsyncAPI 3.0 description of labornet's events (the same on
+        every service: :mod:`labornet_shared.asyncapi`)."""
+        return Response(document_json(), mimetype="application/json")
+
+    @api("GET", "/", authenticate=False, cacheable=True)
+    def index(self, request: Request) -> Any:
+        """An HTML page naming the service, with links to what it serves."""
+        return index_page(self.name, self.openapi_title)
+
+    @api("GET", "/docs", authenticate=False, cacheable=True)
+    def api_docs(self, request: Request) -> Any:
+        """swagger-ui over ``/openapi.json``, served from this process."""
+        return docs_page(self.openapi_title)
+
+    @api("GET", "/docs/<asset>", authenticate=False, cacheable=True)
+    def api_docs_asset(self, request: Request, asset: str) -> Any:
+        """One of the viewer's files (404 for any other name)."""
+        return docs_asset(asset)

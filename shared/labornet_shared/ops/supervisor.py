@@ -105,6 +105,10 @@ def run_platform(services: list[str]) -> int:
         # an agency's webhook endpoint may be a local system on
         # http://127.0.0.1 (never in production)
         "LABORNET_NOTIFY_WEBHOOK_ALLOW_LOCAL": "true",
+        # no provider is set up here: the console channel shows each message
+        # as it would leave (`labornet messages tail`); a provider configured
+        # in the environment is still used for its channel
+        "LABORNET_NOTIFY_CONSOLE_CHANNEL": "true",
     }
     if "intake" in services:
         # the messages' links open intake's pages here, in the message's
