@@ -38,7 +38,7 @@ from typing import Any
 from kombu import Exchange, Queue
 from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
-from nameko.messaging import QueueConsumer
+from nameko.messaging import QueueConsumer, QueueConsumerStopped
 from prometheus_client import Counter
 
 from labornet_shared.db import finish_units_of_work
@@ -184,6 +184,29 @@ class ReliableQueueConsumer(QueueConsumer):
         (a queue refused with PRECONDITION_FAILED never gets there)."""
         self.consuming = False
         super().on_connection_revived()
+
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        """The consuming thread. nameko stops one that is still starting by
+        throwing QueueConsumerStopped into it, which eventlet's hub printed
+        as a traceback at each Ctrl-C during start-up: it is the end that
+        was asked for, so the thread ends quietly (the start is told)."""
+        try:
+            super().run(*args, **kwargs)
+        except QueueConsumerStopped:
+            if not self._consumers_ready.ready():
+                self._consumers_ready.send_exception(QueueConsumerStopped())
+
+    def unregister_provider(self, provider: Any) -> None:
+        """A handler stopping. Stopped before the queues were consumed (a
+        Ctrl-C while the service starts), nameko signals "last handler gone"
+        once per handler: the second raised `AssertionError: Trying to
+        re-send() an already-triggered event` and the service never finished
+        stopping. Once is what it means."""
+        if not self._consumers_ready.ready():
+            if not self._last_provider_unregistered.ready():
+                self._last_provider_unregistered.send()
+            return
+        super().unregister_provider(provider)
 
     def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
         """nameko's consumers, each with its provider's decode-error hook."""

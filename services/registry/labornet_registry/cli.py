@@ -138,10 +138,11 @@ def _import_file(
     )
     if write and publish and (outcome.registered or outcome.updated):
         published = relay.result() if relay is not None else _publish(engine, metadata)
-        console.print(_published_line(published))
+        console.print(_published_line(published, outcome.registered + outcome.updated))
     elapsed = time.perf_counter() - started
     console.print(
-        f"done in {elapsed:.2f}s ({sheet.total / max(elapsed, 1e-6):,.0f} rows/s)"
+        f"done in {elapsed:.2f}s ({sheet.total / max(elapsed, 1e-6):,.0f} rows/s"
+        " overall; the bar's: writing alone)"
     )
     engine.dispose()
     if sheet.errors:
@@ -304,19 +305,20 @@ def _import(
     return outcome
 
 
-def _published_line(published: Any) -> str:
-    """What the import says about its events (a :class:`Published`)."""
+def _published_line(published: Any, events: int) -> str:
+    """What the import says about its ``events`` (a :class:`Published`)."""
+    # those neither this import published nor still wait: the running
+    # registry's relay took them (it may without this one seeing its lease)
+    others = max(0, events - published.mine - published.waiting)
+    line = f"events delivered to the broker: {published.mine + others:,} of {events:,}"
+    if others:
+        line += (
+            f" ({published.mine:,} by this import, {others:,} by the running"
+            " registry's relay)"
+        )
     if published.waiting:
-        return (
-            f"events delivered to the broker: {published.mine}; "
-            f"{published.waiting} wait in the outbox for the registry's relay"
-        )
-    if published.elsewhere:
-        return (
-            f"events delivered to the broker: {published.mine} by this import,"
-            " the others by the running registry's relay"
-        )
-    return f"events delivered to the broker: {published.mine}"
+        line += f"; {published.waiting:,} wait in the outbox for the registry's relay"
+    return line
 
 
 def _relay(engine: Any, metadata: Any) -> Any:

@@ -18,7 +18,7 @@ import warnings
 import typer
 
 from labornet_shared.config import load_service_config
-from labornet_shared.ops import status_command
+from labornet_shared.ops import help_types, status_command
 from labornet_shared.ops.agency_commands import app as agency_app
 from labornet_shared.ops.console import err
 from labornet_shared.ops.installation import (
@@ -165,6 +165,7 @@ def main() -> None:
         err(f"labornet: error: {exc}")
         raise
     _add_service_commands()
+    help_types.install()
     try:
         app()
     except KeyboardInterrupt:
