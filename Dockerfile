@@ -65,4 +65,10 @@ FROM ${SERVICE}
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=6 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://localhost:%s/readyz' % os.environ.get('LABORNET_%s_PORT' % os.environ['SERVICE'].upper(), os.environ['SERVICE_PORT']), timeout=3)"]
 
+# Secrets given as files (LABORNET_X_FILE=/run/secrets/x, compose's and
+# Kubernetes' secrets) become the settings' values, then the command takes
+# this process's place: PID 1, it receives the stop signal itself. -P: /app,
+# the working directory, holds an alembic/ that is not the package.
+ENTRYPOINT ["python", "-P", "-m", "labornet_shared.secret_files"]
+
 CMD ["sh", "-c", "labornet migrate \"$SERVICE\" && exec nameko run --config /app/config.yml \"labornet_$SERVICE.service\""]

@@ -8,7 +8,7 @@ PACKAGES := shared/labornet_shared $(foreach s,$(SERVICES),services/$(s)/laborne
 	testkit/labornet_testkit
 TEST_DIRS := shared/tests $(foreach s,$(SERVICES),services/$(s)/tests) tests
 
-.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify bench-publish bench-relay test-faults test-cluster venv migrate setup-broker clean eval-routing docs-events docs-asyncapi
+.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify bench-publish bench-relay test-faults test-instances test-cluster venv migrate setup-broker clean eval-routing docs-events docs-asyncapi
 
 venv: $(STAMP)
 
@@ -41,6 +41,19 @@ test: $(STAMP)
 # itself (a hard cap scaled to the size: ~13 min at 1,000 cases).
 test-faults: $(STAMP)
 	LABORNET_FAULT_SUITE=1 LABORNET_FAULT_ARGS="$(FAULT_ARGS)" \
+		$(BIN)/nameko test tests/faults/test_whole_platform.py \
+		-p no:cacheprovider -s $(PYTEST_ARGS)
+
+# test-instances: the same suite with two processes of every service, each
+# on its own port, on one PostgreSQL database per service (LABORNET_TEST_DB_URL,
+# else the local test server): cases spread over both intakes, each kill takes
+# one instance while the other serves, and the table proves no case, referral
+# or notice doubled. 500 cases, ~5 min on a quiet 2-core machine; it stops by
+# itself (hard cap 15 min). FAULT_ARGS go to the suite.
+INSTANCES_DB ?= $(or $(LABORNET_TEST_DB_URL),postgresql://postgres@127.0.0.1:5432/test)
+test-instances: $(STAMP)
+	LABORNET_FAULT_SUITE=1 LABORNET_TEST_DB_URL="$(INSTANCES_DB)" \
+	LABORNET_FAULT_ARGS="--instances 2 --cases 500 --max-seconds 900 $(FAULT_ARGS)" \
 		$(BIN)/nameko test tests/faults/test_whole_platform.py \
 		-p no:cacheprovider -s $(PYTEST_ARGS)
 

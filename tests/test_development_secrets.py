@@ -22,9 +22,12 @@ NAMEKO = str(Path(sys.executable).parent / "nameko")
 SERVICES = ("intake", "routing", "registry", "notify")
 
 
-def start(service: str, tmp_path: Path, **settings: str) -> subprocess.Popen[str]:
+def start(
+    service: str, tmp_path: Path, *prefix: str, **settings: str
+) -> subprocess.Popen[str]:
     """``nameko run`` of a service as an operator would start it, with only
-    the LABORNET_* settings given."""
+    the LABORNET_* settings given (behind ``prefix``, the images' entry
+    point, when given)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABORNET_")}
     env.update(
         LABORNET_ROOT=str(repo_root()),
@@ -35,7 +38,7 @@ def start(service: str, tmp_path: Path, **settings: str) -> subprocess.Popen[str
     )
     config = str(repo_root() / "services" / service / "config.yml")
     return subprocess.Popen(
-        [NAMEKO, "run", "--config", config, f"labornet_{service}.service"],
+        [*prefix, NAMEKO, "run", "--config", config, f"labornet_{service}.service"],
         env=env,
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
@@ -89,3 +92,27 @@ def test_the_public_secrets_are_refused_even_when_set_explicitly(
         LABORNET_ALLOW_DEVELOPMENT_SECRETS="false",
     )
     assert "LABORNET_TOKEN_SECRET is a public" in refusal(process)
+
+
+def test_secrets_from_files_reach_the_service_behind_the_entry_point(
+    tmp_path: Path,
+) -> None:
+    """The images run ``python -m labornet_shared.secret_files nameko run``:
+    the files' contents are what the service checks (the public value in a
+    file, with the newline an editor leaves, is still refused)."""
+    token = tmp_path / "token_secret"
+    token.write_text("labornet-development-secret-do-not-use\n", encoding="utf-8")
+    pepper = tmp_path / "tracking_code_pepper"
+    pepper.write_text("a-pepper-of-our-own\n", encoding="utf-8")
+    process = start(
+        "intake",
+        tmp_path,
+        sys.executable,
+        "-m",
+        "labornet_shared.secret_files",
+        LABORNET_TOKEN_SECRET_FILE=str(token),
+        LABORNET_TRACKING_CODE_PEPPER_FILE=str(pepper),
+    )
+    assert refusal(process).startswith(
+        "labornet: error: LABORNET_TOKEN_SECRET is a public"
+    )

@@ -128,6 +128,8 @@ MATRIX = [
         body={"day": "2027-04-13", "name": "วันสงกรานต์"}),
     # --- notify -----------------------------------------------------------------
     row("notify", "GET", "/v1/deliveries", "operator"),
+    # the console channel's page (off here: a browser on loopback gets 401)
+    row("notify", "GET", "/console", "operator"),
     row("notify", "POST", "/v1/deliveries/{delivery}/retry", "operator"),
     row("notify", "GET", "/v1/subscriptions", "operator"),
     row("notify", "POST", "/v1/subscriptions", "operator",

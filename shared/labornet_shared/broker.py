@@ -48,6 +48,7 @@ from urllib.parse import quote, unquote, urlparse, urlsplit, urlunsplit
 
 import kombu
 import requests
+from amqp.exceptions import AccessRefused, NotAllowed
 from kombu import Exchange, Queue
 
 from labornet_shared import SERVICES
@@ -91,6 +92,18 @@ def with_vhost(amqp_uri: str, vhost: str) -> str:
         urlunsplit(urlsplit(address)._replace(path=path))
         for address in broker_addresses(amqp_uri)
     )
+
+
+class BrokerRefused(BrokerUnavailable):
+    """RabbitMQ answers but turns the connection away: ``vhost`` does not
+    exist or ``user`` may not use it (``reason`` "vhost"), or it refuses the
+    user's login (``reason`` "login"). Never holds the password."""
+
+    def __init__(self, message: str, *, reason: str, user: str, vhost: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.user = user
+        self.vhost = vhost
 
 
 @dataclass(frozen=True)
@@ -265,6 +278,16 @@ def check_broker(amqp_uri: str, timeout: float = 3.0) -> str:
         connection.ensure_connection(max_retries=retries, timeout=timeout)
         properties = connection.connection.server_properties or {}
         return str(properties.get("version", "unknown"))
+    except (NotAllowed, AccessRefused) as exc:
+        # it answered: a wrong vhost or login is no "unreachable" broker
+        user, vhost = str(connection.userid), str(connection.virtual_host)
+        reason = "vhost" if isinstance(exc, NotAllowed) else "login"
+        raise BrokerRefused(
+            f"RabbitMQ refused user {user!r} on vhost {vhost!r}: {exc}",
+            reason=reason,
+            user=user,
+            vhost=vhost,
+        ) from exc
     except Exception as exc:
         raise BrokerUnavailable(f"cannot connect to RabbitMQ: {exc}") from exc
     finally:

@@ -2,12 +2,15 @@
 
 nameko substitutes environment variables itself when it runs a service; the
 CLI and the tests read the same files through :func:`load_config` so that a
-value is defined once, in ``config.yml``.
+value is defined once, in ``config.yml``. A secret may come from a file
+instead (``LABORNET_X_FILE``, :mod:`labornet_shared.secret_files`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +33,31 @@ def service_config_path(service: str) -> Path:
 
 
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a nameko ``config.yml`` with nameko's own env-var substitution."""
+    """Read a nameko ``config.yml`` with nameko's own env-var substitution,
+    secrets given as ``LABORNET_X_FILE`` read from their files."""
     from nameko.cli.main import setup_yaml_parser
 
     setup_yaml_parser()
-    with open(path, encoding="utf-8") as handle:
+    with _secret_files_in_environment(), open(path, encoding="utf-8") as handle:
         config = yaml.safe_load(handle)
     return dict(config or {})
+
+
+@contextmanager
+def _secret_files_in_environment() -> Iterator[None]:
+    """The ``_FILE`` secrets' values in ``os.environ`` (where nameko's
+    substitution looks) while a config is read; the environment as it was
+    afterwards, so that reading a config changes nothing for the caller."""
+    from labornet_shared.secret_files import read_secret_files
+
+    values = read_secret_files(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name in values:
+            # set only here: read_secret_files refuses a name set both ways
+            os.environ.pop(name, None)
 
 
 def load_service_config(service: str) -> dict[str, Any]:

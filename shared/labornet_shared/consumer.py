@@ -38,7 +38,7 @@ from typing import Any
 from kombu import Exchange, Queue
 from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
-from nameko.messaging import QueueConsumer
+from nameko.messaging import QueueConsumer, QueueConsumerStopped
 from prometheus_client import Counter
 
 from labornet_shared.broker_errors import broker_connection_errors
@@ -61,6 +61,7 @@ from labornet_shared.inbox import PrerequisiteMissing as PrerequisiteMissing
 from labornet_shared.inbox import apply_once as apply_once
 from labornet_shared.inbox import processed_events_table as processed_events_table
 from labornet_shared.logs import correlation_id_var, event_id_var
+from labornet_shared.metrics import EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +216,29 @@ class ReliableQueueConsumer(QueueConsumer):
                 type(exc).__name__,
             )
 
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        """The consuming thread. nameko stops one that is still starting by
+        throwing QueueConsumerStopped into it, which eventlet's hub printed
+        as a traceback at each Ctrl-C during start-up: it is the end that
+        was asked for, so the thread ends quietly (the start is told)."""
+        try:
+            super().run(*args, **kwargs)
+        except QueueConsumerStopped:
+            if not self._consumers_ready.ready():
+                self._consumers_ready.send_exception(QueueConsumerStopped())
+
+    def unregister_provider(self, provider: Any) -> None:
+        """A handler stopping. Stopped before the queues were consumed (a
+        Ctrl-C while the service starts), nameko signals "last handler gone"
+        once per handler: the second raised `AssertionError: Trying to
+        re-send() an already-triggered event` and the service never finished
+        stopping. Once is what it means."""
+        if not self._consumers_ready.ready():
+            if not self._last_provider_unregistered.ready():
+                self._last_provider_unregistered.send()
+            return
+        super().unregister_provider(provider)
+
     def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
         """nameko's consumers, each with its provider's decode-error hook."""
         consumers = super().get_consumers(consumer_cls, channel)
@@ -328,6 +352,9 @@ class ReliableEventHandler(EventHandler):
         if exc_info is None:
             self.queue_consumer.ack_message(message)
             self.retrying = None
+            EVENTS_CONSUMED.labels(
+                self.container.service_name, self.consumer_name, self.event_type
+            ).inc()
             return result, exc_info
         correlation_id_var.set(worker_ctx.context_data.get("correlation_id"))
         event_id_var.set(worker_ctx.context_data.get("event_id"))

@@ -9,7 +9,9 @@ consumers really consume tells.
 
 from __future__ import annotations
 
+import functools
 import hmac
+import importlib.metadata
 import ipaddress
 import time
 from typing import Any
@@ -113,6 +115,16 @@ class Readiness(DependencyProvider):
             # parked events need an operator, not a restart: said, not "unready"
             state["outbox"] = {"parked": parked_events(relays)}
         return state
+
+
+@functools.cache
+def service_version(service: str) -> str:
+    """The installed version of a service's package (``labornet-<service>``),
+    or ``unknown``."""
+    try:
+        return importlib.metadata.version(f"labornet-{service}")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def parked_events(loops: list[Any]) -> int | None:

@@ -421,7 +421,8 @@ class HttpEntrypoint(HttpRequestHandler):
                 self,
                 args,
                 kwargs,
-                context_data={},
+                # the worker logs under the request's correlation id
+                context_data={"correlation_id": correlation_id_var.get()},
                 handle_result=partial(self.handle_result, event),
             )
             result = event.wait()
@@ -477,6 +478,10 @@ class HttpEntrypoint(HttpRequestHandler):
         return problem_response(Problem(500, "internal_error"), request)
 
 
+# probes and scrapers: their access lines are DEBUG
+PROBE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 def _observe(
     server: Any,
     request: Request,
@@ -493,7 +498,14 @@ def _observe(
     method = request.method if request.method in KNOWN_METHODS else "other"
     REQUESTS.labels(service, method, route, str(status)).inc()
     LATENCY.labels(service, route).observe(seconds)
-    level = logging.WARNING if status >= 500 else logging.INFO
+    if status >= 500:
+        level = logging.WARNING
+    elif route in PROBE_ROUTES:
+        # a load balancer or `make run`'s wait asks every few seconds: at
+        # INFO these lines would bury the requests people make
+        level = logging.DEBUG
+    else:
+        level = logging.INFO
     log.log(
         level,
         "%s %s %d %.1fms",

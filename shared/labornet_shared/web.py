@@ -15,11 +15,14 @@ from marshmallow import Schema
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Request, Response
 
+from labornet_shared import metrics
 from labornet_shared.api_pages import docs_asset, docs_page, index_page
 from labornet_shared.asyncapi import document_json
 from labornet_shared.config import flag
-from labornet_shared.health import MetricsAccess, Readiness
+from labornet_shared.db import Database
+from labornet_shared.health import MetricsAccess, Readiness, service_version
 from labornet_shared.http import api, json_response, load, metrics_response
+from labornet_shared.logs import correlation_id_var, event_id_var
 from labornet_shared.openapi import Operation, build_spec
 from labornet_shared.pagination import InvalidCursor, decode_cursor
 from labornet_shared.problems import FieldError, Problem
@@ -132,6 +135,61 @@ class StartupHeap(DependencyProvider):
         gc.freeze()
 
 
+class ScrapedDatabase(DependencyProvider):
+    """nameko extension: the container's :class:`~labornet_shared.db.Database`
+    is measured by ``collector`` at scrape time while the container runs
+    (:data:`~labornet_shared.metrics.QUERY_TIMEOUT` at most per scrape)."""
+
+    def __init__(
+        self,
+        collector: metrics.DatabaseCollector,
+        database_attr: str = "db",
+    ) -> None:
+        self.collector = collector
+        self.database_attr = database_attr
+        self._key: int | None = None
+
+    def start(self) -> None:
+        """Join the collector once the database's engine exists."""
+        for provider in self.container.dependencies:
+            if isinstance(provider, Database) and (
+                provider.attr_name == self.database_attr
+            ):
+                self._key = metrics.add_source(
+                    self.collector,
+                    self.container.service_name,
+                    provider,
+                )
+                return
+
+    def stop(self) -> None:
+        """Leave the collector."""
+        if self._key is not None:
+            self.collector.remove(self._key)
+            self._key = None
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx: Any) -> None:
+        """Nothing for workers."""
+        return None
+
+
+class LogContext(DependencyProvider):
+    """Every worker's log lines carry the correlation id (the case reference
+    where there is one) and the event id of what it handles: an event
+    handler's from the event's envelope, an HTTP worker's from its request.
+    """
+
+    def worker_setup(self, worker_ctx: Any) -> None:
+        """Set the log context in the worker's own green thread."""
+        data = worker_ctx.context_data
+        if data.get("correlation_id"):
+            correlation_id_var.set(str(data["correlation_id"]))
+        if data.get("event_id"):
+            event_id_var.set(str(data["event_id"]))
+
+
 class Probes:
     """The probes and the API description every labornet service serves.
 
@@ -148,6 +206,7 @@ class Probes:
     readiness = Readiness()
     metrics_access = MetricsAccess()
     startup_heap = StartupHeap()
+    log_context = LogContext()
 
     @api("GET", "/healthz", authenticate=False, rate_limited=False)
     def healthz(self, request: Request) -> Any:
@@ -157,8 +216,10 @@ class Probes:
     @api("GET", "/readyz", authenticate=False, rate_limited=False)
     def readyz(self, request: Request) -> Any:
         """Ready when the database, the broker, the relay and every event
-        handler's consumer work."""
+        handler's consumer work; with the service's version."""
         state = self.readiness()
+        # which build answers (``labornet status`` shows it beside health)
+        state["version"] = service_version(self.name)
         return (200 if state["ready"] else 503), state
 
     @api("GET", "/metrics", authenticate=False, rate_limited=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -371,3 +372,52 @@ def test_token_lifetime_defaults_to_the_scope_cap_and_ttl_stays_within_it() -> N
     assert "longer than the operator scope allows (12h" in too_long.stderr
     garbage = create("--scope", "operator", "--ttl", "soon")
     assert garbage.returncode == 2 and "--ttl soon" in garbage.stderr
+
+
+# --- help ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        (),
+        ("token", "create"),
+        ("dlq", "list"),
+        ("migrate",),
+        ("routing", "evaluate"),
+        ("registry", "import"),
+    ],
+    ids=lambda command: " ".join(command) or "labornet",
+)
+def test_help_shows_a_value_only_where_an_option_takes_one(
+    command: tuple[str, ...],
+) -> None:
+    """A flag (--json, --help) shows no value; lists and ranges show the type
+    of what is typed, not Python's <list[str]> or <int range>."""
+    result = labornet(*command, "--help", COLUMNS="120")
+    assert result.returncode == 0, result.stderr
+    for python_type in ("<bool>", "<list[", " range>"):
+        assert python_type not in result.stdout, result.stdout
+    # nothing between a flag and its help
+    assert re.search(r"--help +Show this message", result.stdout), result.stdout
+
+
+def test_help_values_of_options_that_take_one() -> None:
+    shown = labornet("dlq", "list", "--help", COLUMNS="120").stdout
+    assert any("--limit" in line and "<int>" in line for line in shown.splitlines())
+    shown = labornet("migrate", "--help", COLUMNS="120").stdout
+    assert any("services..." in line and "<str>" in line for line in shown.splitlines())
+    shown = labornet("registry", "import", "--help", COLUMNS="120").stdout
+    assert any(
+        "--chunk-rows" in line and "<int> [x>=1]" in line for line in shown.splitlines()
+    )
+
+
+def test_the_routing_group_has_its_commands() -> None:
+    result = labornet("routing", "--help", COLUMNS="120")
+    assert result.returncode == 0, result.stderr
+    assert "evaluate" in result.stdout
+    # the command itself: screening measured on the labelled cases
+    run = labornet("routing", "evaluate", "--split", "heldout")
+    assert run.returncode == 0, run.stderr
+    assert "accuracy" in run.stdout.lower()

@@ -28,10 +28,14 @@ DOMAIN_MODULES = [
     "labornet_shared.model_base",
     "labornet_shared.events",
     # each service's rules and state changes
+    "labornet_intake.domain",
+    "labornet_intake.models",
     "labornet_notify.domain",
     "labornet_notify.models",
     "labornet_routing.domain",
     "labornet_routing.models",
+    "labornet_registry.domain",
+    "labornet_registry.models",
 ]
 
 _CHECK = """

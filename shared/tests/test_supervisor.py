@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from labornet_shared.config import DEVELOPMENT_TOKEN_SECRET
+from labornet_shared.consumer import ReliableQueueConsumer
 from labornet_shared.ops.supervisor import Supervision
 from labornet_shared.tokens import issue_token
 from labornet_testkit.harness import (
@@ -101,7 +102,7 @@ def children(pid: int) -> list[int]:
 
 @pytest.mark.parametrize(
     "stop",
-    # Ctrl-C, and what a process manager or an IDE's stop button sends
+    # SIGINT, and what a process manager or an IDE's stop button sends
     [signal.SIGINT, signal.SIGTERM],
     ids=["SIGINT", "SIGTERM"],
 )
@@ -165,11 +166,71 @@ def test_make_run_on_loopback_with_its_own_secrets_restarts_a_killed_service(
         assert platform.proc.wait(timeout=30) == 0, platform.logs()
         assert not Path(f"/proc/{second}").exists() or _zombie(second)
         assert not healthy(port)
+        assert_stopped_cleanly(platform)
     finally:
         platform.kill()
         for pid in services:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("when", ["starting", "running"])
+def test_ctrl_c_at_a_terminal_stops_a_service_with_timers_once_and_cleanly(
+    broker: dict[str, Any], tmp_path: Path, when: str
+) -> None:
+    """Ctrl-C at a terminal sends SIGINT to the whole foreground process
+    group. Services once got it as well as the supervisor's SIGTERM: routing
+    (its SLA timer) was stopped twice — `AssertionError: Trying to re-send()
+    an already-triggered event` — and hung until killed after 10 s. Pressed
+    while routing starts, its handlers, stopped before they consumed, raised
+    the same error."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABORNET_")}
+    env.update(
+        LABORNET_ROOT=str(repo_root()),
+        LABORNET_AMQP_URI=broker["AMQP_URI"],
+        LABORNET_RABBIT_MANAGEMENT_URL=MANAGEMENT_URL,
+        LABORNET_ROUTING_DB=f"sqlite:///{tmp_path / 'routing.db'}",
+        LABORNET_ROUTING_PORT=str(port),
+        LABORNET_SECRETS_FILE=str(tmp_path / "secrets.env"),
+        LABORNET_LOG_LEVEL="WARNING",
+    )
+    platform = ChildProcess("run", [LABORNET, "run", "routing"], tmp_path, env)
+    services: list[int] = []
+    try:
+        if when == "starting":
+            wait_until(lambda: "Ctrl-C stops" in platform.logs(), timeout=120)
+            time.sleep(3)  # nameko imported, its extensions starting
+        else:
+            wait_until(lambda: healthy(port), timeout=120)
+        services += children(platform.proc.pid)
+        # the test started it as its own session: its group is its pid
+        os.killpg(platform.proc.pid, signal.SIGINT)
+        assert platform.proc.wait(timeout=30) == 0, platform.logs()
+        assert not healthy(port)
+        assert_stopped_cleanly(platform)
+    finally:
+        platform.kill()
+        for pid in services:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_handlers_stopped_before_they_consume_are_gone_once() -> None:
+    """The window a real Ctrl-C hits only sometimes: every handler of a
+    service stopping before its queue consumer is ready."""
+    consumer = ReliableQueueConsumer()
+    for handler in (object(), object(), object()):
+        consumer.unregister_provider(handler)
+    assert consumer._last_provider_unregistered.ready()
+
+
+def assert_stopped_cleanly(platform: ChildProcess) -> None:
+    """Each service stopped within the grace, once, and no traceback."""
+    output = platform.stdout.read_text() + platform.stderr.read_text()
+    assert "Traceback" not in output, output
+    assert "did not stop" not in output, output
+    assert output.count("labornet: stopped") == 1, output
 
 
 def _zombie(pid: int) -> bool:

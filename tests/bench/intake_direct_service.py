@@ -16,7 +16,7 @@ from typing import Any
 from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 
-from labornet_intake import domain
+from labornet_intake.domain import submission
 from labornet_intake.service import IntakeService
 from labornet_shared.events import Event
 
@@ -44,7 +44,7 @@ def publish_now(_session: Any, service: str, event: Event, **_: Any) -> None:
     )
 
 
-domain.add_event = publish_now  # type: ignore[assignment]
+submission.add_event = publish_now  # type: ignore[assignment]
 
 
 class IntakeDirectService(IntakeService):

@@ -31,3 +31,28 @@ def test_an_interrupted_row_excuses_no_double() -> None:
     assert _compare(expected, received, {}) == (1, 1, 2, 0)
     lost, doubled, _, _ = _compare(expected, received, {"66810000001": 1})
     assert (lost, doubled) == (0, 1)
+
+
+def test_a_case_referred_twice_to_one_office_is_doubled() -> None:
+    """And so is one rejected referral replaced twice."""
+    from fault_suite.reconcile import referral_doubles
+
+    # (id, case_reference, agency, status, replaces, office, escalated_from)
+    clean = [
+        ("r1", "C1", "dlpw", "rejected", None, "dlpw-10", None),
+        ("r2", "C1", "sso", "pending", None, "sso-10", None),
+        ("r3", "C1", "dlpw", "pending", "r1", "dlpw-11", None),
+        ("r4", "C2", "dlpw", "pending", None, "dlpw-10", None),
+        ("r5", "C2", "dlpw", "pending", None, "dlpw-20", "r4"),  # an escalation
+    ]
+    first, replacing = referral_doubles(clean)
+    assert (first.expected, first.found, first.doubled) == (3, 3, 0)
+    assert (replacing.expected, replacing.found, replacing.doubled) == (1, 1, 0)
+    twice = [
+        *clean,
+        ("r6", "C1", "dlpw", "pending", None, "dlpw-10", None),
+        ("r7", "C1", "dlpw", "pending", "r1", "dlpw-12", None),
+    ]
+    first, replacing = referral_doubles(twice)
+    assert (first.doubled, first.ok) == (1, False)
+    assert (replacing.doubled, replacing.ok) == (1, False)

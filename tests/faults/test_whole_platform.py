@@ -7,7 +7,8 @@ It runs the fault suite (``fault_suite/run.py``) as its own process: four
 the schedule cuts; 1,000 cases by default. It takes minutes, so ``make
 test`` skips it and ``make test-faults`` runs it (``FAULT_ARGS`` go to the
 suite, e.g. ``--cases 10000``; ``LABORNET_TEST_DB_URL`` runs it on
-PostgreSQL).
+PostgreSQL). ``make test-instances`` runs it with two processes of every
+service on PostgreSQL (``--instances 2``).
 """
 
 from __future__ import annotations

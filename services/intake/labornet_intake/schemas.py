@@ -20,6 +20,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from labornet_shared import location
 from labornet_shared.categories import CATEGORIES, CHANNELS, CONTACT_CHANNELS, LANGUAGES
 from labornet_shared.fields import (
     COUNTRY_SHAPE,
@@ -37,40 +38,8 @@ from labornet_shared.reference import (
 )
 
 
-class LocationSchema(Schema):
+class LocationSchema(location.LocationSchema):
     """Where the problem is. Codes are checked against the gazetteer."""
-
-    class Meta:
-        unknown = RAISE
-
-    province_code = Text(
-        required=True,
-        validate=validate.Regexp(r"^TH-[0-9]{2}\Z", error="province_format"),
-    )
-    district_code = Text(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Regexp(r"^[0-9]{4}\Z", error="format"),
-    )
-    subdistrict_code = Text(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Regexp(r"^[0-9]{6}\Z", error="format"),
-    )
-    postcode = Text(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Regexp(r"^[0-9]{5}\Z", error="postcode_format"),
-    )
-    lat = fields.Float(
-        load_default=None, allow_none=True, validate=validate.Range(-90, 90)
-    )
-    long = fields.Float(
-        load_default=None, allow_none=True, validate=validate.Range(-180, 180)
-    )
-    address = Text(
-        load_default=None, allow_none=True, validate=validate.Length(max=500)
-    )
 
 
 class CitizenSchema(Schema):
@@ -188,7 +157,7 @@ class CaseCreateSchema(Schema):
     @post_load
     def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         if data.get("abroad_country"):
-            data["abroad_country"] = data["abroad_country"].upper()
+            data["abroad_country"] = validate_country(data["abroad_country"])
         return data
 
 
@@ -209,10 +178,8 @@ class CaseListQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    province = Text(
-        validate=validate.Regexp(r"^TH-[0-9]{2}\Z", error="province_format")
-    )
-    district = Text(validate=validate.Regexp(r"^[0-9]{4}\Z", error="format"))
+    province = Text(validate=location.PROVINCE_CODE)
+    district = Text(validate=location.DISTRICT_CODE)
     status = Text(
         validate=validate.OneOf(
             ("received", "routed", "in_progress", "closed", "withdrawn")
@@ -265,15 +232,9 @@ class ReferralOutSchema(Schema):
     expected_by = fields.DateTime(metadata={"description": "The resolve deadline."})
 
 
-class CaseLocationOutSchema(Schema):
+class CaseLocationOutSchema(location.LocationOutSchema):
     """The case's place."""
 
-    province_code = fields.String()
-    district_code = fields.String(allow_none=True)
-    subdistrict_code = fields.String(allow_none=True)
-    postcode = fields.String(allow_none=True)
-    lat = fields.Float()
-    long = fields.Float()
     coordinates_source = fields.String()
     address = fields.String(allow_none=True)
 
@@ -501,19 +462,19 @@ class FeedbackGivenSchema(Schema):
     answered_at = fields.DateTime()
 
 
-class NotificationContactSchema(Schema):
-    """intake's RPC ``contact_for_notification``: how notify reaches the
-    citizen. The contact (name, phone, email, LINE id) is null and the
-    channel ``none`` without consent or once erased."""
+#: the longest ``Idempotency-Key`` header taken (``POST /v1/cases``, Open311)
+IDEMPOTENCY_KEY_MAX = 200
 
-    reference = fields.String()
-    language = fields.String()
-    contact_channel = fields.String()
-    phone = fields.String(allow_none=True)
-    email = fields.String(allow_none=True)
-    line_user_id = fields.String(allow_none=True)
-    name = fields.String(allow_none=True)
-    tracking_code = fields.String()
-    consent = fields.Boolean()
-    erased = fields.Boolean()
-    status = fields.String()
+
+def idempotency_key_error(key: str | None) -> str | None:
+    """What is wrong with an ``Idempotency-Key`` header: ``length`` (not 1 to
+    :data:`IDEMPOTENCY_KEY_MAX` characters) or ``invalid`` (a NUL, which
+    PostgreSQL text cannot hold: storing the key would be a 500); None for
+    a good key or none."""
+    if key is None:
+        return None
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX:
+        return "length"
+    if "\x00" in key:
+        return "invalid"
+    return None

@@ -611,3 +611,14 @@ def test_anonymous_clients_are_rate_limited_but_not_operators(start_intake, bear
         # probes and scrapers from the same address are never limited
         for probe in ("/healthz", "/readyz", "/metrics"):
             assert api.get(probe).status_code == 200, probe
+
+
+def test_abroad_country_is_stored_as_its_iso_code_whatever_spaces_it_came_with(
+    intake_api, sql
+):
+    # the fuzzer's "\r\r Be\r" was accepted, then stored untrimmed: PostgreSQL
+    # refused it for the two-letter column (a 500 after the 201 was decided)
+    created = create(intake_api, lampang(abroad_country="\r\r Be\r"))
+    number = int(created["reference"].rsplit("-", 1)[1])
+    stored = sql("SELECT abroad_country FROM cases WHERE id = :id", id=number)
+    assert [row.abroad_country for row in stored] == ["BE"]

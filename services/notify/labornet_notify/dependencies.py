@@ -1,5 +1,5 @@
 """notify's DependencyProviders: its database (unit of work), its outbox
-relay, and the webhook channel."""
+relay, the webhook channel, and its deliveries' metrics."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 
 from labornet_notify.channels import WebhookChannel
+from labornet_notify.metrics import DELIVERIES
 from labornet_notify.models import Base
 from labornet_shared.config import flag
 from labornet_shared.db import Database
 from labornet_shared.outbox import OutboxRelay
+from labornet_shared.web import ScrapedDatabase
 
 
 def notify_database() -> Database:
@@ -40,3 +42,9 @@ class Webhooks(DependencyProvider):
     def get_dependency(self, worker_ctx: Any) -> Webhooks:
         """This provider itself (read-only settings and the channel)."""
         return self
+
+
+def delivery_metrics() -> ScrapedDatabase:
+    """The extension that has notify's database measured at scrape time
+    (deliveries by channel and status) while the container runs."""
+    return ScrapedDatabase(DELIVERIES, database_attr="db")

@@ -1,11 +1,20 @@
 """notify's Prometheus metrics (served on ``/metrics`` with the others).
 
 Labels carry kinds and reasons, never a case, a recipient or an address.
+Counters count what happened; the deliveries by channel and status are read
+from notify's database at scrape time (:class:`DeliveryCollector`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from labornet_shared.metrics import DatabaseCollector, Source
 
 #: a notice of the table (:mod:`labornet_notify.domain.audience`) that planned no
 #: delivery for an event, and why; ``message`` is ``any`` for a reason that
@@ -34,3 +43,41 @@ NOT_SENT = Counter(
     "Attempts that failed before the provider call and are retried, by stage",
     ["stage"],
 )
+
+
+class DeliveryCollector(DatabaseCollector):
+    """``labornet_notify_deliveries``: notify's deliveries by channel and
+    status, counted from its database when Prometheus scrapes (every
+    instance sees every row; a few dozen series at most)."""
+
+    name = "deliveries"
+
+    def families(self) -> dict[str, GaugeMetricFamily]:
+        """The one gauge."""
+        return {
+            "deliveries": GaugeMetricFamily(
+                "labornet_notify_deliveries",
+                "Deliveries by channel and status (pending, sending, sent,"
+                " failed, skipped, interrupted)",
+                labels=["channel", "status"],
+            )
+        }
+
+    def measure(
+        self, conn: Connection, source: Source
+    ) -> Iterable[tuple[str, tuple[str, ...], float]]:
+        """One grouped count."""
+        from labornet_notify.models import Delivery
+
+        table = Delivery.__table__
+        rows = conn.execute(
+            select(table.c.channel, table.c.status, func.count()).group_by(
+                table.c.channel, table.c.status
+            )
+        ).all()
+        for channel, status, count in rows:
+            yield "deliveries", (channel, status), float(count)
+
+
+#: the one delivery collector of this process
+DELIVERIES = DeliveryCollector()

@@ -1,6 +1,8 @@
 """notify's tables: every delivery (written before it is attempted), the
 field agents' contacts projected from registry, agencies' webhook
-subscriptions, the outbox and the events already applied.
+subscriptions, the outbox and the events already applied — and, when the
+console channel stands in for the providers (``make run``), the messages as
+they would have left.
 
 No citizen contact is kept: a delivery to a citizen holds only the masked
 address it was sent to; the contact is asked from intake at send time.
@@ -24,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from labornet_shared.inbox import processed_events_table
-from labornet_shared.model_base import service_metadata
+from labornet_shared.model_base import BigId, service_metadata
 from labornet_shared.outbox import outbox_table
 
 
@@ -156,3 +158,39 @@ class WebhookSubscription(Base):
     paused_reason: Mapped[str | None] = mapped_column(String(200))
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConsoleMessage(Base):
+    """One message as it would have left, written by the console channel
+    (``CONSOLE_CHANNEL``: on under ``make run``, off elsewhere) in place of a
+    provider: ``labornet messages tail`` and ``GET /console`` show them.
+
+    The full text is kept (the point is to read it) and is personal data:
+    it stays in this table, never in a log, and only the last
+    ``CONSOLE_KEEP`` rows are kept. The recipient is in its masked form.
+    ``status``: ``sent`` (the console took it, as a provider would), ``held``
+    (quiet hours: it waits until ``held_until``), or for a webhook, which
+    still goes to the agency's endpoint, that endpoint's answer
+    (``sent``, ``retry``, ``failed``).
+    """
+
+    __tablename__ = "console_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the channel it stands in for: sms, line, email, webhook
+    channel: Mapped[str] = mapped_column(String(10))
+    delivery_id: Mapped[str] = mapped_column(String(36))
+    case_reference: Mapped[str | None] = mapped_column(String(20), index=True)
+    recipient_kind: Mapped[str | None] = mapped_column(String(20))
+    recipient_masked: Mapped[str] = mapped_column(String(100))
+    # the template (case_received, new_case_in_area ...) and its language
+    message: Mapped[str | None] = mapped_column(String(40))
+    language: Mapped[str | None] = mapped_column(String(5))
+    subject: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    # SMS only: the parts the gateway would bill
+    segments: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(10))
+    held_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(String(200))

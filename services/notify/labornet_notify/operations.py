@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from labornet_notify.schemas import (
+    ConsoleQuerySchema,
     DeliveryListSchema,
     DeliveryQuerySchema,
     DeliverySchema,
@@ -36,6 +37,20 @@ def _subscription_operation(action: str, summary: str, **extra: Any) -> Operatio
 
 
 OPERATIONS = [
+    Operation(
+        "GET",
+        "/console",
+        "The messages notify's console channel showed in place of the "
+        "providers (make run: LABORNET_NOTIFY_CONSOLE_CHANNEL), newest first: "
+        "each in its language as it would leave, the SMS's parts, the "
+        "recipient masked, one held by quiet hours as such. HTML for a "
+        "browser; an operator token, or a browser on this machine while the "
+        "console channel is on",
+        query=ConsoleQuerySchema,
+        errors=(400, 401, 404, 429),
+        security=("bearer",),
+        content_type="text/html",
+    ),
     Operation(
         "GET",
         "/v1/deliveries",

@@ -110,6 +110,19 @@ class DeliveryQuerySchema(Schema):
     cursor = Text(load_default=None)
 
 
+class ConsoleQuerySchema(Schema):
+    """``GET /console`` filters: the messages the console channel showed.
+    Empty means any (the page's form sends "every channel" and an empty case
+    field as empty values)."""
+
+    class Meta:
+        unknown = RAISE
+
+    channel = Text(validate=validate.OneOf(("", "sms", "line", "email", "webhook")))
+    case = Text(validate=validate.Regexp(r"^(LN-[0-9]{4}-[0-9]{8})?\Z"))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIMIT))
+
+
 class DeliverySchema(Schema):
     """One delivery: who, what, on which channel, how it went (the address
     masked)."""

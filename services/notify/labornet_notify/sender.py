@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import eventlet
@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from labornet_notify import domain, metrics, rendering
 from labornet_notify.channels import (
     Channel,
+    ConsoleChannel,
     LineChannel,
     Message,
     RateLimiter,
@@ -43,11 +44,13 @@ from labornet_notify.channels import (
     SmtpChannel,
     ThaiBulkSmsChannel,
     WebhookChannel,
+    console_channels,
     mask_recipient,
 )
 from labornet_notify.domain import audience, deliveries
 from labornet_notify.models import AgentContact, Delivery, WebhookSubscription
 from labornet_shared.config import flag
+from labornet_shared.contact import ContactClient
 from labornet_shared.db import Database
 from labornet_shared.events import parse_event
 from labornet_shared.outbox import bind_outbox
@@ -82,7 +85,9 @@ def broker_errors(amqp_uri: str) -> tuple[type[BaseException], ...]:
 
 def build_channels(config: dict[str, Any]) -> dict[str, Channel]:
     """The channels whose providers the config names (others are absent:
-    a delivery on them fails over to the recipient's next channel)."""
+    a delivery on them fails over to the recipient's next channel) — or,
+    with ``CONSOLE_CHANNEL`` on, the console in their place
+    (:mod:`labornet_notify.channels.console`)."""
     channels: dict[str, Channel] = {}
     if config.get("SMS_API_KEY"):
         channels["sms"] = ThaiBulkSmsChannel(
@@ -110,6 +115,8 @@ def build_channels(config: dict[str, Any]) -> dict[str, Channel]:
         timeout=float(config.get("WEBHOOK_TIMEOUT_SECONDS", 10)),
         allow_insecure_local=flag(config.get("WEBHOOK_ALLOW_LOCAL", False)),
     )
+    if flag(config.get("CONSOLE_CHANNEL", False)):
+        return console_channels(channels, int(config.get("CONSOLE_KEEP", 500)))
     return channels
 
 
@@ -199,6 +206,9 @@ class DeliverySender(DependencyProvider):
         assert database.engine is not None
         self.sessions = sessionmaker(bind=database.engine, expire_on_commit=False)
         self.metadata = database.metadata
+        for channel in self.channels.values():
+            if isinstance(channel, ConsoleChannel):
+                channel.log.bind(database.engine)
         self._running = True
         self._thread = self.container.spawn_managed_thread(self._run)
 
@@ -207,7 +217,8 @@ class DeliverySender(DependencyProvider):
         self._running = False
         self.pool.waitall()
         while not self._proxies.empty():
-            self._proxies.get_nowait().stop()
+            proxy, _client = self._proxies.get_nowait()
+            proxy.stop()
 
     def kill(self) -> None:
         """Stop at once (a claimed row's lease runs out; see recover)."""
@@ -352,6 +363,7 @@ class DeliverySender(DependencyProvider):
                 response="quiet hours",
                 count_attempt=False,
             )
+            self._show_held(session, delivery, event, address, facts, language, resume)
             return None
         channel = self.channels.get(channel_name)
         fallback = self._fallback(session, delivery, channel_name)
@@ -370,6 +382,35 @@ class DeliverySender(DependencyProvider):
             mask_recipient(channel_name, address),
             fallback,
         )
+
+    def _show_held(
+        self,
+        session: Session,
+        delivery: Delivery,
+        event: Any,
+        address: str,
+        facts: dict[str, Any],
+        language: str,
+        until: datetime,
+    ) -> None:
+        """On the console, an SMS that quiet hours hold: the text as it will
+        leave, and when (a real gateway is told nothing until then)."""
+        console = self.channels.get("sms")
+        if not isinstance(console, ConsoleChannel):
+            return
+        try:
+            message = self._message(
+                session, delivery, event, "sms", address, facts, language
+            )
+        except Exception as exc:
+            # its send in the morning fails the same way, and says so then
+            log.warning(
+                "delivery %s held; not shown on the console (%s)",
+                delivery.id,
+                type(exc).__name__,
+            )
+            return
+        console.hold(message, until, session.connection())
 
     def _record(
         self,
@@ -500,21 +541,21 @@ class DeliverySender(DependencyProvider):
         serves one call at a time.
         """
         try:
-            proxy = self._proxies.get_nowait()
+            proxy, client = self._proxies.get_nowait()
         except eventlet.queue.Empty:
             proxy = ClusterRpcProxy(self.config, timeout=self.rpc_timeout)
             try:
-                proxy.start()
+                client = ContactClient(proxy.start())
             except BaseException:
                 with contextlib.suppress(Exception):
                     proxy.stop()
                 raise
         try:
-            contact = proxy._proxy.intake.contact_for_notification(reference, purpose)
+            contact = client.contact_for(reference, purpose)
         except BaseException:
             proxy.stop()  # a failed proxy is not reused
             raise
-        self._proxies.put(proxy)
+        self._proxies.put((proxy, client))
         if contact is None:
             raise Undeliverable("unknown case")
         if contact.get("erased"):
@@ -597,4 +638,5 @@ class DeliverySender(DependencyProvider):
             subject=rendered.subject,
             html=rendered.html,
             idempotency_key=delivery.id,
+            language=rendered.language,
         )

@@ -17,13 +17,19 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from labornet_notify import domain
-from labornet_notify.channels import Message
-from labornet_notify.dependencies import Webhooks, notify_database, notify_relay
+from labornet_notify import console_page, domain
+from labornet_notify.channels import ConsoleChannel, Message
+from labornet_notify.dependencies import (
+    Webhooks,
+    delivery_metrics,
+    notify_database,
+    notify_relay,
+)
 from labornet_notify.domain import deliveries
 from labornet_notify.domain.audience import AGENT_PROJECTION_EVENTS
 from labornet_notify.operations import OPERATIONS
 from labornet_notify.schemas import (
+    ConsoleQuerySchema,
     DeliveryQuerySchema,
     DeliverySchema,
     PauseSchema,
@@ -56,6 +62,7 @@ SUBSCRIPTION_CREATE = SubscriptionCreateSchema()
 SECRET = SecretSchema()
 PAUSE = PauseSchema()
 PING_RESULT = PingResultSchema()
+CONSOLE_QUERY = ConsoleQuerySchema()
 
 
 def _require_operator(request: Request) -> Principal:
@@ -71,6 +78,7 @@ class NotifyService(web.Probes):
 
     db = notify_database()
     relay = notify_relay()
+    delivery_gauges = delivery_metrics()
     webhooks = Webhooks()
     sender = DeliverySender()
 
@@ -177,6 +185,26 @@ class NotifyService(web.Probes):
         if row is None:
             raise Problem(404, "not_found")
         return 200, DELIVERY.dump(delivery_view(row))
+
+    # --- the console channel's messages (make run) ------------------------------
+
+    @api("GET", "/console")
+    def console(self, request: Request) -> Any:
+        """The messages the console channel showed, as a page (an operator,
+        or a browser on this machine while the console is on)."""
+        console_on = any(
+            isinstance(channel, ConsoleChannel)
+            for channel in self.sender.channels.values()
+        )
+        console_page.check_reader(request, console_on)
+        filters = query_args(request, CONSOLE_QUERY)
+        rows = console_page.recent(
+            self.db.session,
+            channel=filters.get("channel"),
+            case=filters.get("case"),
+            limit=filters["limit"],
+        )
+        return console_page.page(rows, console_on=console_on, filters=filters)
 
     # --- agencies' webhook subscriptions ----------------------------------------
 

@@ -28,6 +28,7 @@ OPERATIONS = [
     ("POST", "/v1/subscriptions/{subscription_id}/ping"),
     ("POST", "/v1/subscriptions/{subscription_id}/pause"),
     ("POST", "/v1/subscriptions/{subscription_id}/resume"),
+    ("GET", "/console"),
 ]
 
 # a retry, a pause or a resume depends on the state it finds (409), a URL on

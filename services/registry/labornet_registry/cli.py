@@ -106,18 +106,77 @@ def _import_file(
     show: int,
     chunk_rows: int,
 ) -> None:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from labornet_registry import domain
 
+    console = _console()
+    started = time.perf_counter()
+    sheet = _read_sheet(console, file, rejected, show)
+    mode, write = domain.import_mode(
+        dry_run=dry_run, all_or_nothing=all_or_nothing, rejected=bool(sheet.errors)
+    )
+    if mode == "all_or_nothing" and sheet.errors:
+        console.print("[yellow]--all-or-nothing[/yellow]: nothing imported")
+    engine, metadata = _registry_engine()
+    # chunks committed one by one, published meanwhile (good rows only:
+    # --all-or-nothing is one transaction, published once committed)
+    chunked = write and mode == "good_rows"
+    outcome, relay = _import_with_progress(
+        console,
+        engine,
+        metadata,
+        [row.agent for row in sheet.rows],
+        write=write,
+        chunked=chunked,
+        publish=publish,
+        chunk_rows=chunk_rows,
+        record=_recorder(file.name, mode, sheet),
+    )
+    verb = "imported" if write else "would import"
+    console.print(
+        f"{verb}: {outcome.registered} registered, {outcome.updated} updated, "
+        f"{outcome.unchanged} unchanged"
+    )
+    if write and publish and (outcome.registered or outcome.updated):
+        published = relay.result() if relay is not None else _publish(engine, metadata)
+        console.print(_published_line(published, outcome.registered + outcome.updated))
+    elapsed = time.perf_counter() - started
+    console.print(
+        f"done in {elapsed:.2f}s ({sheet.total / max(elapsed, 1e-6):,.0f} rows/s"
+        " overall; the bar's: writing alone)"
+    )
+    engine.dispose()
+    if sheet.errors:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def _recorder(filename: str, mode: str, sheet: Any) -> Any:
+    """What keeps the import's report, in the import's last transaction: the
+    operator is the user running the command."""
     from labornet_registry import domain, roster
     from labornet_shared.tokens import Principal
 
-    console = _console()
+    principal = Principal(scope="operator", subject=f"cli:{getpass.getuser()}")
+
+    def record(session: Any, outcome: Any) -> Any:
+        return domain.record_import(
+            session,
+            principal,
+            filename=filename,
+            mode=mode,
+            rows_read=sheet.total,
+            outcome=outcome,
+            rejected=sheet.failed,
+            rejected_csv=roster.rejected_rows_csv(sheet) if sheet.errors else None,
+        )
+
+    return record
+
+
+def _read_sheet(console: Any, file: Path, rejected: Path | None, show: int) -> Any:
+    """Read and check the roster; show its rejected rows and write them to
+    ``rejected`` (FILE.rejected.csv by default). An unusable file exits."""
+    from labornet_registry import roster
+
     started = time.perf_counter()
     try:
         sheet = roster.read_roster(file.read_bytes(), file.name)
@@ -134,13 +193,31 @@ def _import_file(
         target = rejected or file.with_name(f"{file.stem}.rejected.csv")
         target.write_bytes(roster.rejected_rows_csv(sheet))
         console.print(f"rejected rows with their errors: {target}")
-    mode = "dry_run" if dry_run else "all_or_nothing" if all_or_nothing else "good_rows"
-    write = mode == "good_rows" or (mode == "all_or_nothing" and not sheet.errors)
-    if mode == "all_or_nothing" and sheet.errors:
-        console.print("[yellow]--all-or-nothing[/yellow]: nothing imported")
-    principal = Principal(scope="operator", subject=f"cli:{getpass.getuser()}")
-    engine, metadata = _registry_engine()
-    agents = [row.agent for row in sheet.rows]
+    return sheet
+
+
+def _import_with_progress(
+    console: Any,
+    engine: Any,
+    metadata: Any,
+    agents: list[dict[str, Any]],
+    *,
+    write: bool,
+    chunked: bool,
+    publish: bool,
+    chunk_rows: int,
+    record: Any,
+) -> tuple[Any, _RelayThread | None]:
+    """Run the import under a progress bar: (its outcome, the relay thread
+    that published each committed chunk, when ``chunked`` and ``publish``)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -159,9 +236,6 @@ def _import_file(
             elapsed = max(time.perf_counter() - write_started, 1e-6)
             progress.update(task, completed=done, rate=f"{done / elapsed:,.0f}")
 
-        # chunks committed one by one, published meanwhile (good rows only:
-        # --all-or-nothing is one transaction, published once committed)
-        chunked = write and mode == "good_rows"
         relay = _RelayThread(engine, metadata) if chunked and publish else None
         try:
             outcome = _import(
@@ -173,37 +247,12 @@ def _import_file(
                 after_chunk=relay.wake if relay is not None else None,
                 chunk_rows=chunk_rows,
                 chunked=chunked,
-                record=lambda session, outcome: domain.record_import(
-                    session,
-                    principal,
-                    filename=file.name,
-                    mode=mode,
-                    rows_read=sheet.total,
-                    outcome=outcome,
-                    rejected=sheet.failed,
-                    rejected_csv=(
-                        roster.rejected_rows_csv(sheet) if sheet.errors else None
-                    ),
-                ),
+                record=record,
             )
         finally:
             if relay is not None:
                 relay.finish()
-    verb = "imported" if write else "would import"
-    console.print(
-        f"{verb}: {outcome.registered} registered, {outcome.updated} updated, "
-        f"{outcome.unchanged} unchanged"
-    )
-    if write and publish and (outcome.registered or outcome.updated):
-        published = relay.result() if relay is not None else _publish(engine, metadata)
-        console.print(_published_line(published))
-    elapsed = time.perf_counter() - started
-    console.print(
-        f"done in {elapsed:.2f}s ({sheet.total / max(elapsed, 1e-6):,.0f} rows/s)"
-    )
-    engine.dispose()
-    if sheet.errors:
-        raise typer.Exit(EXIT_REJECTED)
+    return outcome, relay
 
 
 def _registry_engine() -> tuple[Any, Any]:
@@ -256,19 +305,20 @@ def _import(
     return outcome
 
 
-def _published_line(published: Any) -> str:
-    """What the import says about its events (a :class:`Published`)."""
+def _published_line(published: Any, events: int) -> str:
+    """What the import says about its ``events`` (a :class:`Published`)."""
+    # those neither this import published nor still wait: the running
+    # registry's relay took them (it may without this one seeing its lease)
+    others = max(0, events - published.mine - published.waiting)
+    line = f"events delivered to the broker: {published.mine + others:,} of {events:,}"
+    if others:
+        line += (
+            f" ({published.mine:,} by this import, {others:,} by the running"
+            " registry's relay)"
+        )
     if published.waiting:
-        return (
-            f"events delivered to the broker: {published.mine}; "
-            f"{published.waiting} wait in the outbox for the registry's relay"
-        )
-    if published.elsewhere:
-        return (
-            f"events delivered to the broker: {published.mine} by this import,"
-            " the others by the running registry's relay"
-        )
-    return f"events delivered to the broker: {published.mine}"
+        line += f"; {published.waiting:,} wait in the outbox for the registry's relay"
+    return line
 
 
 def _relay(engine: Any, metadata: Any) -> Any:

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from labornet_registry.domain import AgentNotFound, _full_name, _load_agent, audit
+from labornet_registry.domain import AgentNotFound, audit, full_name, load_agent
 from labornet_registry.models import Agent
 from labornet_shared.tokens import Principal
 
@@ -44,7 +44,7 @@ def work_contact(session: Session, agent_id: str, principal: Principal) -> Agent
     Raises:
         AgentNotFound: no such agent, or not this principal's to read.
     """
-    agent = _load_agent(session, agent_id)
+    agent = load_agent(session, agent_id)
     if agent is None or not may_read_contact(principal, agent):
         raise AgentNotFound()
     audit(session, principal, "read_agent_contact", agent_id, detail=_office(principal))
@@ -65,7 +65,7 @@ def contact_view(agent: Agent) -> dict[str, Any]:
         "kind": agent.kind,
         "status": agent.status,
         "name_th": f"{agent.first_name_th} {agent.last_name_th}",
-        "name_en": _full_name(agent.first_name_en, agent.last_name_en),
+        "name_en": full_name(agent.first_name_en, agent.last_name_en),
         "phone": agent.phone,
         "email": agent.email,
         "line_user_id": agent.line_user_id,

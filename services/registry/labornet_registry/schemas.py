@@ -19,6 +19,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from labornet_shared import location
 from labornet_shared.categories import AGENT_KINDS, AGENT_LANGUAGES, AGENT_STATUSES
 from labornet_shared.fields import (
     COUNTRY_SHAPE,
@@ -34,20 +35,13 @@ from labornet_shared.reference import (
     validate_national_id,
 )
 
-_PROVINCE = validate.Regexp(r"^TH-[0-9]{2}\Z", error="province_format")
-_DISTRICT = validate.Regexp(r"^[0-9]{4}\Z", error="format")
-_SUBDISTRICT = validate.Regexp(r"^[0-9]{6}\Z", error="format")
+_PROVINCE = location.PROVINCE_CODE
+_DISTRICT = location.DISTRICT_CODE
+_SUBDISTRICT = location.SUBDISTRICT_CODE
 
 
-class AreaSchema(Schema):
+class AreaSchema(location.AreaCodesSchema):
     """A place an agent covers: a province, or a district or subdistrict in it."""
-
-    class Meta:
-        unknown = RAISE
-
-    province_code = Text(required=True, validate=_PROVINCE)
-    district_code = Text(load_default=None, allow_none=True, validate=_DISTRICT)
-    subdistrict_code = Text(load_default=None, allow_none=True, validate=_SUBDISTRICT)
 
 
 class TrainingSchema(Schema):
@@ -192,12 +186,8 @@ class AgentCreateSchema(AgentPatchSchema):
         return data
 
 
-class AgentAreaOutSchema(Schema):
+class AgentAreaOutSchema(location.AreaCodesOutSchema):
     """A covered place, as answered."""
-
-    province_code = fields.String()
-    district_code = fields.String(allow_none=True)
-    subdistrict_code = fields.String(allow_none=True)
 
 
 class AgentSchema(Schema):

@@ -1,37 +1,32 @@
-"""registry's nameko service: entrypoints only — parse, call the domain, answer."""
+"""registry's nameko service: entrypoints only — parse, call the domain, answer.
+
+The OpenAPI table is in :mod:`.openapi_operations`, the answers' shapes in
+:mod:`.views`.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import uuid
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from labornet_registry import contact, domain, roster
+from labornet_registry import contact, domain, roster, views
 from labornet_registry.dependencies import registry_database, registry_relay
 from labornet_registry.models import Agent
+from labornet_registry.openapi_operations import OPERATIONS, XLSX_TYPE
 from labornet_registry.schemas import (
-    AgentContactSchema,
     AgentCreateSchema,
     AgentListQuerySchema,
-    AgentListSchema,
     AgentPatchSchema,
-    AgentSchema,
-    AgentSummarySchema,
     CoverageQuerySchema,
-    CoverageSchema,
     DeactivateSchema,
     ImportQuerySchema,
-    ImportReportSchema,
-    StatsSchema,
 )
 
 # the mixin by its module: nameko run serves every class in this module
 from labornet_shared import web
-from labornet_shared.csvcells import safe_record
 from labornet_shared.http import (
     api,
     load,
@@ -39,8 +34,6 @@ from labornet_shared.http import (
     read_json,
 )
 from labornet_shared.ids import is_canonical_uuid
-from labornet_shared.openapi import Operation
-from labornet_shared.pagination import encode_cursor
 from labornet_shared.problems import FieldError, Problem
 from labornet_shared.web import (
     cursor_position,
@@ -48,33 +41,21 @@ from labornet_shared.web import (
     require_scope,
 )
 
+__all__ = ["XLSX_TYPE", "RegistryService"]
+
 # One instance of each schema: building one deep-copies its fields.
-AGENT = AgentSchema()
 AGENT_CREATE = AgentCreateSchema()
 AGENT_PATCH = AgentPatchSchema()
-AGENT_SUMMARY = AgentSummarySchema()
-AGENT_CONTACT = AgentContactSchema()
 LIST_QUERY = AgentListQuerySchema()
 COVERAGE_QUERY = CoverageQuerySchema()
 DEACTIVATE = DeactivateSchema()
 IMPORT_QUERY = ImportQuerySchema()
-IMPORT_REPORT = ImportReportSchema()
 
 log = logging.getLogger("labornet.registry")
-
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _invalid(exc: domain.AgentInvalid) -> Problem:
     return Problem(400, "validation_failed", exc.errors)
-
-
-def _summary(agent: Agent) -> dict[str, Any]:
-    return dict(AGENT_SUMMARY.dump(domain.summary_view(agent)))
-
-
-def _whole(agent: Agent) -> dict[str, Any]:
-    return dict(AGENT.dump(domain.agent_view(agent)))
 
 
 def _upload(request: Request, filename: str) -> tuple[bytes, str]:
@@ -93,132 +74,6 @@ def _upload(request: Request, filename: str) -> tuple[bytes, str]:
         name = filename if filename.lower().endswith(".xlsx") else f"{filename}.xlsx"
         return read_body(request), name
     raise Problem(415, "unsupported_media_type")
-
-
-AGENT_ID = {"type": "string", "format": "uuid"}
-
-OPERATIONS = [
-    Operation(
-        "POST",
-        "/v1/agents",
-        "Register a field agent (operator)",
-        request=AgentCreateSchema,
-        response=AgentSchema,
-        status=201,
-        errors=(400, 401, 404, 409, 413, 415, 429),
-        security=("bearer",),
-    ),
-    Operation(
-        "GET",
-        "/v1/agents",
-        "Search field agents (operator)",
-        query=AgentListQuerySchema,
-        response=AgentListSchema,
-        errors=(400, 401, 404, 429),
-        security=("bearer",),
-    ),
-    Operation(
-        "GET",
-        "/v1/agents/{agent_id}",
-        "One field agent (operator, or the agent themself); audited",
-        response=AgentSchema,
-        errors=(401, 404, 429),
-        path_schemas={"agent_id": AGENT_ID},
-        security=("bearer",),
-    ),
-    Operation(
-        "GET",
-        "/v1/agents/{agent_id}/contact",
-        "A field agent's work contact (agency: an active agent of its "
-        "province or abroad; operator); audited",
-        response=AgentContactSchema,
-        errors=(401, 404, 429),
-        path_schemas={"agent_id": AGENT_ID},
-        security=("bearer",),
-    ),
-    Operation(
-        "PATCH",
-        "/v1/agents/{agent_id}",
-        "Change a field agent (the agent themself: contact and languages)",
-        request=AgentPatchSchema,
-        response=AgentSchema,
-        errors=(400, 401, 404, 413, 415, 429),
-        path_schemas={"agent_id": AGENT_ID},
-        security=("bearer",),
-    ),
-    Operation(
-        "POST",
-        "/v1/agents/{agent_id}/deactivate",
-        "Deactivate a field agent (operator)",
-        request=DeactivateSchema,
-        request_required=False,
-        response=AgentSchema,
-        errors=(400, 401, 404, 409, 413, 415, 429),
-        path_schemas={"agent_id": AGENT_ID},
-        security=("bearer",),
-    ),
-    Operation(
-        "POST",
-        "/v1/agents/import",
-        "Import a roster (CSV or XLSX body, or multipart 'file'; operator)",
-        query=ImportQuerySchema,
-        extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "text/csv": {"schema": {"type": "string"}},
-                    XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                "file": {"type": "string", "format": "binary"}
-                            },
-                            "required": ["file"],
-                        }
-                    },
-                },
-            }
-        },
-        response=ImportReportSchema,
-        errors=(400, 401, 404, 413, 415, 422, 429),
-        security=("bearer",),
-    ),
-    Operation(
-        "GET",
-        "/v1/agents/imports/{import_id}/rejected.csv",
-        "The rejected rows of an import, as CSV (operator)",
-        errors=(401, 404, 429),
-        path_schemas={"import_id": {"type": "integer"}},
-        security=("bearer",),
-        content_type="text/csv",
-    ),
-    Operation(
-        "GET",
-        "/v1/agents/export.csv",
-        "Every agent as a roster CSV (operator); audited",
-        errors=(401, 404, 429),
-        security=("bearer",),
-        content_type="text/csv",
-    ),
-    Operation(
-        "GET",
-        "/v1/coverage",
-        "The active agents responsible for a place, most specific first",
-        query=CoverageQuerySchema,
-        response=CoverageSchema,
-        errors=(400, 401, 404, 429),
-        security=("bearer",),
-    ),
-    Operation(
-        "GET",
-        "/v1/stats",
-        "The network by kind, region, province and status; coverage gaps",
-        response=StatsSchema,
-        errors=(401, 404, 429),
-        security=("bearer",),
-    ),
-]
 
 
 class RegistryService(web.Probes):
@@ -247,7 +102,7 @@ class RegistryService(web.Probes):
                 headers={"Location": f"/v1/agents/{exc.agent_id}"},
             ) from exc
         agent = self.db.session.get(Agent, agent_id)
-        return 201, {"Location": f"/v1/agents/{agent_id}"}, _whole(agent)
+        return 201, {"Location": f"/v1/agents/{agent_id}"}, views.agent_json(agent)
 
     @api("GET", "/v1/agents")
     def list_agents(self, request: Request) -> Any:
@@ -260,32 +115,15 @@ class RegistryService(web.Probes):
         agents, next_id = domain.search_agents(
             self.db.session, filters, principal, limit, after
         )
-        return 200, {
-            "agents": [_summary(agent) for agent in agents],
-            "next_cursor": encode_cursor({"id": next_id}) if next_id else None,
-        }
+        return 200, views.agents_page_json(agents, next_id)
 
     @api("GET", "/v1/agents/export.csv")
     def export_agents(self, request: Request) -> Any:
         """Every agent as a roster the importer reads back (operator)."""
         principal = require_scope(request, "operator")
-        out = io.StringIO()
-        columns = ["agent_id", "status", *(c.name for c in roster.COLUMNS)]
-        writer = csv.DictWriter(out, fieldnames=columns)
-        writer.writeheader()
-        for agent in domain.export_agents(self.db.session, principal):
-            # agents write some of these cells themselves (line_user_id)
-            writer.writerow(
-                safe_record(
-                    {
-                        "agent_id": agent["id"],
-                        "status": agent["status"],
-                        **domain.roster_view(agent),
-                    }
-                )
-            )
+        agents = domain.export_agents(self.db.session, principal)
         return Response(
-            "\ufeff" + out.getvalue(),
+            views.roster_csv(agents),
             mimetype="text/csv",
             headers={
                 "Content-Disposition": 'attachment; filename="agents.csv"',
@@ -308,23 +146,20 @@ class RegistryService(web.Probes):
                 [FieldError("file", exc.code)],
                 detail=exc.detail,
             ) from exc
-        mode = (
-            "dry_run"
-            if options["dry_run"]
-            else "all_or_nothing"
-            if options["all_or_nothing"]
-            else "good_rows"
+        mode = domain.import_mode(
+            dry_run=options["dry_run"],
+            all_or_nothing=options["all_or_nothing"],
+            rejected=bool(sheet.errors),
         )
-        write = mode == "good_rows" or (mode == "all_or_nothing" and not sheet.errors)
         outcome = domain.import_agents(
-            self.db.session, [row.agent for row in sheet.rows], dry_run=not write
+            self.db.session, [row.agent for row in sheet.rows], dry_run=not mode.write
         )
         rejected_csv = roster.rejected_rows_csv(sheet) if sheet.errors else None
         report = domain.record_import(
             self.db.session,
             principal,
             filename=filename,
-            mode=mode,
+            mode=mode.name,
             rows_read=sheet.total,
             outcome=outcome,
             rejected=sheet.failed,
@@ -333,29 +168,14 @@ class RegistryService(web.Probes):
         self.db.after_commit(
             lambda: log.info(
                 "roster import %s: %d registered, %d updated, %d rejected",
-                mode,
-                outcome.registered if write else 0,
-                outcome.updated if write else 0,
+                mode.name,
+                outcome.registered if mode.write else 0,
+                outcome.updated if mode.write else 0,
                 sheet.failed,
             )
         )
-        return 200, IMPORT_REPORT.dump(
-            {
-                "import_id": report.id,
-                "mode": mode,
-                "rows_read": sheet.total,
-                "registered": outcome.registered,
-                "updated": outcome.updated,
-                "unchanged": outcome.unchanged,
-                "rejected": sheet.failed,
-                "imported": write,
-                "errors": [vars(error) for error in sheet.errors],
-                "rejected_csv": (
-                    f"/v1/agents/imports/{report.id}/rejected.csv"
-                    if rejected_csv
-                    else None
-                ),
-            }
+        return 200, views.import_report_json(
+            report.id, mode, sheet, outcome, rejected_csv
         )
 
     @api("GET", "/v1/agents/imports/<int:import_id>/rejected.csv")
@@ -386,7 +206,7 @@ class RegistryService(web.Probes):
             )
         except domain.AgentNotFound as exc:
             raise Problem(404, "not_found") from exc
-        return 200, _whole(agent)
+        return 200, views.agent_json(agent)
 
     @api("GET", "/v1/agents/<uuid:agent_id>/contact")
     def get_agent_contact(self, request: Request, agent_id: uuid.UUID) -> Any:
@@ -396,7 +216,7 @@ class RegistryService(web.Probes):
             agent = contact.work_contact(self.db.session, str(agent_id), principal)
         except domain.AgentNotFound as exc:
             raise Problem(404, "not_found") from exc
-        return 200, AGENT_CONTACT.dump(contact.contact_view(agent))
+        return 200, views.contact_json(agent)
 
     @api("PATCH", "/v1/agents/<uuid:agent_id>")
     def update_agent(self, request: Request, agent_id: uuid.UUID) -> Any:
@@ -411,7 +231,7 @@ class RegistryService(web.Probes):
             raise Problem(404, "not_found") from exc
         except domain.AgentInvalid as exc:
             raise _invalid(exc) from exc
-        return 200, _whole(agent)
+        return 200, views.agent_json(agent)
 
     @api("POST", "/v1/agents/<uuid:agent_id>/deactivate")
     def deactivate_agent(self, request: Request, agent_id: uuid.UUID) -> Any:
@@ -426,7 +246,7 @@ class RegistryService(web.Probes):
             raise Problem(404, "not_found") from exc
         except domain.AgentNotActive as exc:
             raise Problem(409, "agent_not_active") from exc
-        return 200, _whole(agent)
+        return 200, views.agent_json(agent)
 
     @api("GET", "/v1/coverage")
     def coverage(self, request: Request) -> Any:
@@ -437,12 +257,7 @@ class RegistryService(web.Probes):
             entries = domain.coverage(self.db.session, principal, **place)
         except domain.AgentInvalid as exc:
             raise _invalid(exc) from exc
-        return 200, {
-            "agents": [
-                {"level": entry.level, "agent": _summary(entry.agent)}
-                for entry in entries
-            ]
-        }
+        return 200, views.coverage_json(entries)
 
     @api("GET", "/v1/stats")
     def stats(self, request: Request) -> Any:

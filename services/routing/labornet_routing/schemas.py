@@ -15,12 +15,13 @@ from marshmallow import (
     validates_schema,
 )
 
+from labornet_shared import location
 from labornet_shared.categories import AGENCIES, CATEGORIES
 from labornet_shared.events import REFERRAL_STATUSES, RESOLUTION_OUTCOMES
 from labornet_shared.fields import Text, in_utc_range
 from labornet_shared.pagination import MAX_LIMIT
 
-_PROVINCE = validate.Regexp(r"^TH-[0-9]{2}\Z", error="province_format")
+_PROVINCE = location.PROVINCE_CODE
 _AGENCY = validate.OneOf(tuple(AGENCIES))
 _CATEGORY = validate.OneOf(CATEGORIES)
 
@@ -65,15 +66,8 @@ class NoteSchema(Schema):
     created_at = fields.AwareDateTime()
 
 
-class LocationSchema(Schema):
+class LocationSchema(location.LocationOutSchema):
     """Where the case is: codes and coordinates, no street address."""
-
-    province_code = fields.String()
-    district_code = fields.String(allow_none=True)
-    subdistrict_code = fields.String(allow_none=True)
-    postcode = fields.String(allow_none=True)
-    lat = fields.Float()
-    long = fields.Float()
 
 
 class ReferralSchema(Schema):

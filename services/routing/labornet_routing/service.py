@@ -14,6 +14,7 @@ from werkzeug.wrappers import Request
 
 from labornet_routing import domain
 from labornet_routing.dependencies import Screener, routing_database, routing_relay
+from labornet_routing.metrics import referral_metrics
 from labornet_routing.models import Referral
 from labornet_routing.openapi_operations import OPERATIONS
 from labornet_routing.schemas import (
@@ -84,6 +85,7 @@ class RoutingService(web.Probes):
     db = routing_database()
     relay = routing_relay()
     classifier = Screener()
+    referral_gauges = referral_metrics()
 
     # --- events ------------------------------------------------------------
 

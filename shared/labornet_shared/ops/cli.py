@@ -18,6 +18,7 @@ import warnings
 import typer
 
 from labornet_shared.config import load_service_config
+from labornet_shared.ops import help_types, status_command
 from labornet_shared.ops.agency_commands import app as agency_app
 from labornet_shared.ops.console import err
 from labornet_shared.ops.installation import (
@@ -28,6 +29,7 @@ from labornet_shared.ops.installation import (
     service_tables,
     setting,
 )
+from labornet_shared.ops.message_commands import app as messages_app
 from labornet_shared.ops.outbox_admin import app as outbox_app
 from labornet_shared.ops.queue_commands import dlq_app, referrals_app, unrouted_app
 from labornet_shared.ops.token_commands import app as token_app
@@ -39,6 +41,8 @@ app.add_typer(referrals_app, name="referrals")
 app.add_typer(unrouted_app, name="unrouted")
 app.add_typer(agency_app, name="agency")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(messages_app, name="messages")
+app.command("status")(status_command.status)
 
 
 @app.command("setup-broker")
@@ -151,7 +155,17 @@ def main() -> None:
     # developers, not for an operator reading this command's few lines
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated")
+    # secrets given as files (LABORNET_X_FILE) become plain values for every
+    # command, and for the services `labornet run` starts
+    from labornet_shared.secret_files import SecretFileError, apply_secret_files
+
+    try:
+        apply_secret_files()
+    except SecretFileError as exc:
+        err(f"labornet: error: {exc}")
+        raise
     _add_service_commands()
+    help_types.install()
     try:
         app()
     except KeyboardInterrupt:

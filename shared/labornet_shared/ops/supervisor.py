@@ -1,15 +1,17 @@
 """``make run``: every service of the checkout as local processes.
 
-Checks the broker first (one line and a hint, never a traceback), migrates
-the SQLite databases under ``var/``, declares the topology, starts each
-service with ``nameko run`` (its outbox relay runs inside it), prints the
-URLs, restarts a service that exits (with backoff, saying so) and stops
-everything on Ctrl-C — escalating to SIGKILL, since an idle
-nameko process may sit on SIGTERM until its next request.
+Refuses to start beside a process already on a service's port, checks the
+broker and its management plugin (one line and a hint, never a traceback),
+migrates the SQLite databases under ``var/``, declares the topology, starts
+each service with ``nameko run`` (its outbox relay runs inside it) in its own
+process group, prints the URLs, restarts a service that exits (with backoff,
+saying so) and, on Ctrl-C or SIGTERM, sends each service one SIGTERM —
+escalating to SIGKILL after 10 s.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -20,9 +22,10 @@ from dataclasses import dataclass
 
 from labornet_shared.config import load_service_config, repo_root
 from labornet_shared.local_secrets import SECRET_VARIABLES, local_secrets, secrets_file
-from labornet_shared.ops import installation
+from labornet_shared.ops import installation, management_plugin, ports
 
 STOP_GRACE_SECONDS = 10
+PR_SET_PDEATHSIG = 1  # prctl(2)
 # a service that exits is started again after 1 s, then 2, 4 … at most 30 s
 # while it keeps exiting; a run of a minute counts as healthy again
 RESTART_FIRST_SECONDS = 1.0
@@ -35,31 +38,66 @@ def _say(message: str) -> None:
 
 
 def run_platform(services: list[str]) -> int:
-    """Run until Ctrl-C; returns the exit status."""
-    from labornet_shared.broker import BrokerUnavailable, check_broker, declare_topology
+    """Run until Ctrl-C (or SIGTERM); returns the exit status."""
+    from labornet_shared.broker import (
+        BrokerRefused,
+        BrokerUnavailable,
+        check_broker,
+        declare_topology,
+    )
 
+    # before anything is migrated or started: leftovers of an earlier run
+    # would share the ports (SO_REUSEPORT) and the databases without a word
+    for service in services:
+        host, port = _address(service)
+        if ports.answers(host, port):
+            _say(
+                f"{service}'s port {host}:{port} already answers, held by "
+                f"{ports.describe(port)} — stop it (an earlier `make run`?) "
+                f"or set LABORNET_{service.upper()}_PORT; not starting"
+            )
+            return 1
     amqp_uri = installation.amqp_uri()
+    broker_at = amqp_uri.split("@")[-1]
     try:
         version = check_broker(amqp_uri)
+    except BrokerRefused as exc:
+        if exc.reason == "vhost":
+            _say(
+                f"RabbitMQ at {broker_at} has no vhost {exc.vhost!r} that user "
+                f"{exc.user!r} may use (it does not exist, or access is "
+                f"refused) — `sudo rabbitmqctl add_vhost {exc.vhost}` and "
+                f"`sudo rabbitmqctl set_permissions -p {exc.vhost} {exc.user} "
+                "'.*' '.*' '.*'`, or fix LABORNET_AMQP_URI."
+            )
+        else:
+            _say(
+                f"RabbitMQ at {broker_at} refused user {exc.user!r} (wrong "
+                "password, or guest from another machine) — fix "
+                "LABORNET_AMQP_URI."
+            )
+        return 1
     except BrokerUnavailable:
         _say(
-            f"RabbitMQ is not reachable at {amqp_uri.split('@')[-1]} — start it "
+            f"RabbitMQ is not reachable at {broker_at} — start it "
             "(`sudo systemctl start rabbitmq-server` or `rabbitmq-server -detached`, "
             "then `rabbitmq-plugins enable rabbitmq_management`) "
             "or set LABORNET_AMQP_URI."
         )
+        return 1
+    management = installation.management_url()
+    if not management_plugin.ensure(management, _say):
         return 1
     secrets = _platform_secrets()
     (repo_root() / "var").mkdir(exist_ok=True)
     for service in services:
         installation.migrate_service(service)
     try:
-        declare_topology(amqp_uri, installation.management_url())
-    except BrokerUnavailable:
+        declare_topology(amqp_uri, management)
+    except BrokerUnavailable as exc:
         _say(
-            "RabbitMQ's management API is not reachable — run "
-            "`rabbitmq-plugins enable rabbitmq_management` or set "
-            "LABORNET_RABBIT_MANAGEMENT_URL."
+            f"cannot declare the broker's topology through the management API "
+            f"at {management_plugin.public_url(management)}: {exc}"
         )
         return 1
     nameko = os.path.join(os.path.dirname(sys.executable), "nameko")
@@ -67,6 +105,10 @@ def run_platform(services: list[str]) -> int:
         # an agency's webhook endpoint may be a local system on
         # http://127.0.0.1 (never in production)
         "LABORNET_NOTIFY_WEBHOOK_ALLOW_LOCAL": "true",
+        # no provider is set up here: the console channel shows each message
+        # as it would leave (`labornet messages tail`); a provider configured
+        # in the environment is still used for its channel
+        "LABORNET_NOTIFY_CONSOLE_CHANNEL": "true",
     }
     if "intake" in services:
         # the messages' links open intake's pages here, in the message's
@@ -104,7 +146,7 @@ def run_platform(services: list[str]) -> int:
     for service in services:
         _say(f"{service}: {_base_url(service)}/  (openapi: /openapi.json)")
     _say(
-        f"RabbitMQ {version}, management: http://127.0.0.1:15672/"
+        f"RabbitMQ {version}, management: {management_plugin.public_url(management)}"
         " — Ctrl-C stops everything"
     )
     try:
@@ -197,7 +239,15 @@ class Supervision:
 
     def _launch(self, child: _Child) -> None:
         child.process = subprocess.Popen(  # noqa: S603 - our own nameko
-            child.argv, cwd=repo_root(), env=self.env
+            child.argv,
+            cwd=repo_root(),
+            env=self.env,
+            # its own process group: Ctrl-C at the terminal reaches only the
+            # supervisor, which stops each service once; nameko stopped both
+            # by the terminal's SIGINT and by our SIGTERM stops twice (an
+            # AssertionError traceback) and may hang until killed
+            process_group=0,
+            preexec_fn=_stop_with_parent,
         )
         child.started_at = self.clock()
         child.restart_at = None
@@ -242,18 +292,37 @@ class Supervision:
         _stop(self.processes())
 
 
-def _base_url(service: str) -> str:
-    """The URL a service answers on, as its config (and environment) say:
-    ``LABORNET_<SERVICE>_HOST`` (127.0.0.1 unless set) and ``_PORT``."""
+def _address(service: str) -> tuple[str, int]:
+    """The host and port a service listens on, as its config (and the
+    environment) say: ``LABORNET_<SERVICE>_HOST`` and ``_PORT``."""
     address = str(load_service_config(service)["WEB_SERVER_ADDRESS"])
     host, _, port = address.rpartition(":")
+    return host, int(port)
+
+
+def _base_url(service: str) -> str:
+    """The URL a service answers on (127.0.0.1 when it listens on every
+    interface)."""
+    host, port = _address(service)
     # every interface: loopback too
     if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104 - read, not bound
         host = "127.0.0.1"
     return f"http://{host}:{port}"
 
 
+def _stop_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the supervisor dies,
+    even by SIGKILL, so that no service outlives it as an orphan."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the ports check remains
+        pass
+
+
 def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    # SIGTERM once to each: nameko finishes its workers' in-flight work and
+    # closes its consumers (unacknowledged messages go back to their queues)
     for process in processes.values():
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

@@ -15,6 +15,7 @@ from nameko.extensions import DependencyProvider
 from labornet_shared.db import Database, UnitOfWork
 from labornet_shared.outbox.publisher import ConfirmingPublisher
 from labornet_shared.outbox.relay import Relay, RelayLoop, relay_settings
+from labornet_shared.outbox.table import OUTBOX_TABLE
 
 
 class OutboxRelay(DependencyProvider):
@@ -31,6 +32,7 @@ class OutboxRelay(DependencyProvider):
         self.database_attr = database_attr
         self.loop: RelayLoop | None = None
         self._gt: Any = None
+        self._metrics_key: int | None = None
 
     def _build(self) -> None:
         config = self.container.config
@@ -90,7 +92,17 @@ class OutboxRelay(DependencyProvider):
 
     def start(self) -> None:
         """Start publishing in a managed green thread (after every setup, so
-        the Database's engine exists)."""
+        the Database's engine exists). The outbox's backlog is measured at
+        scrape time whether this process or a ``labornet relay`` publishes."""
+        from labornet_shared.metrics import OUTBOX, add_source
+
+        database = self._database()
+        self._metrics_key = add_source(
+            OUTBOX,
+            self.container.service_name,
+            database,
+            {"table": database.metadata.tables[OUTBOX_TABLE]},
+        )
         self._build()
         if self.loop is not None:
             self._gt = self.container.spawn_managed_thread(
@@ -99,6 +111,7 @@ class OutboxRelay(DependencyProvider):
 
     def stop(self) -> None:
         """Stop after the batch in flight."""
+        self._leave_metrics()
         if self.loop is not None:
             self.loop.stop()
             if self._gt is not None:
@@ -109,8 +122,16 @@ class OutboxRelay(DependencyProvider):
 
     def kill(self) -> None:
         """Stop at once."""
+        self._leave_metrics()
         if self._gt is not None:
             self._gt.kill()
+
+    def _leave_metrics(self) -> None:
+        if self._metrics_key is not None:
+            from labornet_shared.metrics import OUTBOX
+
+            OUTBOX.remove(self._metrics_key)
+            self._metrics_key = None
 
     def get_dependency(self, worker_ctx: Any) -> RelayLoop | None:
         """The relay loop (readiness checks read its health)."""

@@ -23,6 +23,7 @@ from sqlalchemy import MetaData, delete, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from labornet_shared.lease import LEASE_TABLE, RelayLease
+from labornet_shared.metrics import EVENTS_PUBLISHED
 from labornet_shared.outbox.publisher import BatchRefused, ConfirmingPublisher
 from labornet_shared.outbox.table import OUTBOX_TABLE
 
@@ -178,7 +179,22 @@ class Relay:
             )
         self.published += len(rows)
         self._more = full
+        self._count_published(rows)
         return len(rows)
+
+    def _count_published(self, rows: list[Any]) -> None:
+        """Count and log the events the broker confirmed: ids and types only,
+        never the body (it may carry personal data)."""
+        for row in rows:
+            EVENTS_PUBLISHED.labels(self.service, row["event_type"]).inc()
+            log.info(
+                "published %s",
+                row["event_type"],
+                extra={
+                    "event_id": row["event_id"],
+                    "correlation_id": row["correlation_id"],
+                },
+            )
 
     def release_lease(self) -> None:
         """Give the lease back if held (after a failure another relay, on
@@ -207,6 +223,7 @@ class Relay:
         broker confirmed before it refused are marked sent."""
         ids = [row["id"] for row in rows]
         confirmed_ids = [rows[i]["id"] for i in exc.confirmed if 0 <= i < len(rows)]
+        confirmed_rows: list[Any] = []
         if exc.positions is not None:
             culprits = [rows[i] for i in exc.positions if 0 <= i < len(rows)]
         elif len(rows) == 1:
@@ -230,6 +247,7 @@ class Relay:
                         .values(sent_at=datetime.now(UTC))
                     )
                     self.published += len(confirmed_ids)
+                    confirmed_rows = [r for r in rows if r["id"] in confirmed_ids]
                 if culprits:
                     culprit_ids = [row["id"] for row in culprits]
                     conn.execute(
@@ -261,6 +279,7 @@ class Relay:
             return
         finally:
             self.release_lease()
+        self._count_published(confirmed_rows)
         for row in parked:
             # an alert: event id and type only, never the body
             log.error(

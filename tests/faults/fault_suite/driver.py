@@ -10,12 +10,14 @@ stopped, the vhost and databases dropped, whatever happened.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 import threading
 import time
 import warnings
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from . import evidence
 from .faults import Faults, Timeline
 from .load import RETRY_SECONDS, Load, plan_cases, register_agents, subscribe_webhook
 from .reconcile import bind_agency_queue, reconcile
-from .stack import SERVICES, Stack, holds_events, say
+from .stack import INSTANCES_NEED_POSTGRESQL, SERVICES, Stack, holds_events, say
 
 MIN_DURATION = 160.0  # the schedule needs this long to spread its faults
 QUIET_READINGS = 3
@@ -70,6 +72,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=20261207)
     parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="processes of each service, each on its own port, all of one"
+        " service on one PostgreSQL database (above 1: PostgreSQL only)",
+    )
+    parser.add_argument(
         "--quiesce-timeout",
         type=float,
         help="how long to wait for rest after the load (default: scaled)",
@@ -92,6 +101,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.cases < 10 or args.rate <= 0:
         parser.error("--cases must be at least 10 and --rate positive")
+    if args.instances < 1:
+        parser.error("--instances must be at least 1")
+    if args.instances > 1 and args.db == "sqlite":
+        parser.error(INSTANCES_NEED_POSTGRESQL)
     return args
 
 
@@ -111,16 +124,19 @@ def main(argv: list[str] | None = None) -> int:
     duration = max(args.cases / args.rate, args.min_duration)
     # notify's backlog after the full size's outages takes minutes to send
     args.quiesce_timeout = args.quiesce_timeout or max(240.0, 0.06 * args.cases)
-    cap = args.max_seconds or duration * 1.2 + 360 + 2 * args.quiesce_timeout
+    # each further instance of the four services is four more starts
+    starts = 60 * (args.instances - 1)
+    cap = args.max_seconds or duration * 1.2 + 360 + starts + 2 * args.quiesce_timeout
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGALRM, _raise_timeout)
     signal.alarm(int(cap))
     started = time.monotonic()
     with workspace(args.keep) as tmp:
-        stack = Stack(args.db, tmp, args.amqp_uri, args.management_url)
+        stack = Stack(args.db, tmp, args.amqp_uri, args.management_url, args.instances)
         say(
             f"fault suite: {args.cases} cases over {duration:.0f}s"
             f" ({args.cases / duration:.1f}/s), {stack.databases.kind},"
+            f" {args.instances} instance(s) of each service,"
             f" vhost {stack.vhost.name}"
             f" ({len(stack.vhost.addresses)} broker node(s)),"
             f" {args.schedule} schedule, hard cap {cap:.0f}s, logs in {tmp}"
@@ -139,7 +155,14 @@ def main(argv: list[str] | None = None) -> int:
             cases = plan_cases(args.cases + reserve, agents, args.seed)
             load = Load(stack, cases, args.cases, args.cases / duration)
             timeline = Timeline()
-            faults = Faults(stack, load, duration, timeline, args.schedule == "cluster")
+            faults = Faults(
+                stack,
+                load,
+                duration,
+                timeline,
+                seed=args.seed,
+                only_cluster=args.schedule == "cluster",
+            )
             watcher = Watcher(stack, faults, timeline)
             load.start()
             faults.start()
@@ -155,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 f" {2 * args.quiesce_timeout:.0f}s while still draining)"
             )
             watcher.stop()
+            shares = instance_shares(stack, load) if args.instances > 1 else []
             report = reconcile(stack, load, faults, agents)
             if args.keep:
                 evidence.dump(stack, tmp)
@@ -163,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             table = report.render()
             say(f"reconciliation after {time.monotonic() - started:.0f}s:")
             print(table, flush=True)
+            for line in shares:
+                print(line, flush=True)
             if args.table:
                 args.table.write_text(table + "\n")
             if not report.ok:
@@ -301,6 +327,47 @@ def quiesce(stack: Stack, timeout: float) -> bool:
             )
         time.sleep(2.0)
     return False
+
+
+def instance_shares(stack: Stack, load: Load) -> list[str]:
+    """With several instances, what shows each one took its share: the
+    cases each intake answered 201, the cases each routing referred (its
+    logs' "referred to" lines, over every start), and the consumers on each
+    service's handler queues (one per running instance)."""
+    accepted = Counter(c.served_by for c in load.accepted())
+    intakes = stack.instances("intake")
+    lines = [
+        "intake, cases answered 201: "
+        + ", ".join(f"{p.name} {accepted[i]}" for i, p in enumerate(intakes))
+    ]
+    referred = []
+    for process in stack.instances("routing"):
+        count = 0
+        for start in range(1, process.starts + 1):
+            log = stack.tmp / f"{process.name}.{start}.log"
+            with contextlib.suppress(OSError):
+                count += log.read_text(errors="replace").count(" office(s)")
+        referred.append(f"{process.name} {count}")
+    lines.append("routing, cases referred (its logs): " + ", ".join(referred))
+    try:
+        queues = stack.vhost.queues()
+    except Exception as exc:  # the management API: the summary is not the verdict
+        return [*lines, f"consumers: not read ({type(exc).__name__})"]
+    consumers: dict[str, Counter[int]] = defaultdict(Counter)
+    for queue in queues:
+        name = str(queue["name"])
+        if name.startswith("evt-") and not name.endswith(".retry"):
+            service = name.split("--")[-1].partition(".")[0]
+            consumers[service][int(queue.get("consumers", 0))] += 1
+    lines.append(
+        "consumers per handler queue: "
+        + "; ".join(
+            f"{service} "
+            + ", ".join(f"{n} queue(s) with {k}" for k, n in sorted(counts.items()))
+            for service, counts in sorted(consumers.items())
+        )
+    )
+    return lines
 
 
 def print_log_tails(stack: Stack) -> None:

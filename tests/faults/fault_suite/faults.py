@@ -3,13 +3,17 @@
 Times are fractions of the load's duration, so the same schedule spreads
 over a short CI run and over the full-size one; outages last what the issue
 says (broker 30 s, routing's database 45 s) whatever the size. Each fault
-runs in its own thread and logs when it starts and ends.
+runs in its own thread and logs when it starts and ends. With several
+instances of each service, a kill takes one instance picked at random (the
+others keep serving), and the two answers of an agency's concurrent pair go
+to two different routing instances.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import random
 import subprocess
 import threading
 import time
@@ -93,10 +97,12 @@ class Faults:
         load: Load,
         duration: float,
         timeline: Timeline,
+        seed: int = 0,
         only_cluster: bool = False,
     ) -> None:
         self.only_cluster = only_cluster
         self.stack = stack
+        self._rng = random.Random(seed)
         self.load = load
         self.duration = duration
         self.timeline = timeline
@@ -236,22 +242,26 @@ class Faults:
         self.timeline.log("SMS provider answers in time again")
 
     def kill_and_restart(self, service: str) -> None:
-        """SIGKILL, then start it again as its supervisor would."""
-        process = self.stack.services[service]
+        """SIGKILL one process of ``service`` (one instance at random when
+        there are several), then start it again as its supervisor would."""
+        process = self._rng.choice(self.stack.instances(service))
+        if process.name != service:
+            self.timeline.log(f"{process.name} is the {service} instance killed")
         process.kill()
         time.sleep(RESTART_AFTER_SECONDS)
-        self.restart(service)
+        self.restart(process.name)
 
-    def restart(self, service: str) -> None:
-        """Start ``service`` again, trying until it answers."""
-        process = self.stack.services[service]
+    def restart(self, name: str) -> None:
+        """Start the process ``name`` (a key of ``stack.services``) again,
+        trying until it answers."""
+        process = self.stack.services[name]
         for _ in range(5):
             try:
                 process.start()
-                self.timeline.log(f"{service} restarted")
+                self.timeline.log(f"{name} restarted")
                 return
             except RuntimeError as exc:
-                self.timeline.log(f"{service} failed to start: {str(exc)[-300:]}")
+                self.timeline.log(f"{name} failed to start: {str(exc)[-300:]}")
                 process.kill()
                 time.sleep(3)
 
@@ -314,7 +324,6 @@ class Faults:
             self.agency_tokens[agency] = self.stack.labornet(
                 "token", "create", "--scope", "agency", "--agency", agency
             )
-        routing = self.stack.services["routing"].url
         touched: set[str] = set()
         agencies = itertools.cycle(self.agency_tokens.items())
         # spread over the run, through the outages and restarts
@@ -322,7 +331,12 @@ class Faults:
         until = 0.85 * self.duration
         while self.timeline.now() < until and len(self.pairs) < self.max_pairs:
             agency, token = next(agencies)
-            for referral_id in self._pending(routing, agency, token, touched):
+            # the instances running now: a pair's two answers race on two
+            # live processes, not on one the schedule has just killed
+            routing = [p.url for p in self.stack.instances("routing") if p.alive()]
+            routing = routing or [self.stack.url("routing")]
+            found = self._pending(routing, agency, token, touched)
+            for referral_id in found:
                 touched.add(referral_id)
                 pair = self._race(
                     routing, referral_id, agency, token, ("accept", "reject")
@@ -331,15 +345,17 @@ class Faults:
                     self._race(
                         routing, referral_id, agency, token, ("resolve", "reject")
                     )
-            time.sleep(pause)
+            # an agency with nothing pending does not use up the run's pairs'
+            # time: the next one is asked a second later
+            time.sleep(pause if found else 1.0)
         self.timeline.log(f"agencies sent {len(self.pairs)} concurrent pairs")
 
     def _pending(
-        self, routing: str, agency: str, token: str, touched: set[str]
+        self, routing: list[str], agency: str, token: str, touched: set[str]
     ) -> list[str]:
         try:
             answer = requests.get(
-                f"{routing}/v1/referrals",
+                f"{self._rng.choice(routing)}/v1/referrals",
                 params={"status": "pending", "limit": "5"},
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=10,
@@ -353,7 +369,7 @@ class Faults:
 
     def _race(
         self,
-        routing: str,
+        routing: list[str],
         referral_id: str,
         agency: str,
         token: str,
@@ -368,10 +384,12 @@ class Faults:
         }
 
         def send(action: str) -> None:
+            # with several routing instances, each answer goes to another one
+            base = routing[actions.index(action) % len(routing)]
             barrier.wait()
             try:
                 answer = requests.post(
-                    f"{routing}/v1/referrals/{referral_id}/{action}",
+                    f"{base}/v1/referrals/{referral_id}/{action}",
                     json=bodies[action],
                     headers={"Authorization": f"Bearer {token}"},
                     timeout=30,

@@ -7,7 +7,10 @@ The cases are the benches' (``bench_intake.make_payloads``: the seeded
 so what the fake SMS gateway received can be counted per case. A case that
 gets no answer, a 5xx or a 429 is posted again with the same
 ``Idempotency-Key`` (as a field agent's phone on a weak network does) until
-it is accepted or its time is up; a 4xx is a refusal.
+it is accepted or its time is up; a 4xx is a refusal. With several intake
+instances the cases are spread over them, and a re-post goes to the next
+instance (as a gateway would send it), so the ``Idempotency-Key`` is
+honoured across processes.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class Submission:
     tries: int = 0
     answers: list[int] = field(default_factory=list)  # status, 0 = no answer
     refused: str | None = None
+    served_by: int | None = None  # which intake instance answered 201
 
     @property
     def channel(self) -> str | None:
@@ -85,9 +89,10 @@ def register_agents(stack: Stack, operator: str) -> list[Agent]:
     from labornet_testkit.registry import agent_payload
 
     rng = random.Random(12)
-    registry = stack.services["registry"].url
+    registries = [p.url for p in stack.instances("registry")]
     agents = []
-    for subdistrict in SUBDISTRICTS:
+    for number, subdistrict in enumerate(SUBDISTRICTS):
+        registry = registries[number % len(registries)]
         line_user_id = f"U{uuid.uuid4().hex}"
         body = agent_payload(
             rng,
@@ -118,7 +123,7 @@ def subscribe_webhook(stack: Stack, operator: str, agency: str) -> str:
     """An agency system without AMQP subscribes to its referrals through
     notify; the fake receiver verifies with the secret notify made."""
     answer = requests.post(
-        f"{stack.services['notify'].url}/v1/subscriptions",
+        f"{stack.url('notify')}/v1/subscriptions",
         json={
             "url": f"http://127.0.0.1:{stack.proxies['webhook'].port}/hooks",
             "agency": agency,
@@ -163,7 +168,7 @@ class Load:
     def __init__(
         self, stack: Stack, cases: list[Submission], planned: int, rate: float
     ) -> None:
-        self.url = f"{stack.services['intake'].url}/v1/cases"
+        self.urls = [f"{p.url}/v1/cases" for p in stack.instances("intake")]
         self.cases = cases
         self.planned = planned  # the steady part; the rest is for bursts
         self.rate = rate
@@ -231,11 +236,12 @@ class Load:
             headers["Authorization"] = f"Bearer {case.agent.token}"
         give_up = time.monotonic() + RETRY_SECONDS
         while time.monotonic() < give_up:
+            # spread over the intake instances; a re-post goes to the next
+            instance = (case.index + case.tries) % len(self.urls)
+            url = self.urls[instance]
             case.tries += 1
             try:
-                answer = session.post(
-                    self.url, json=case.body, headers=headers, timeout=20
-                )
+                answer = session.post(url, json=case.body, headers=headers, timeout=20)
             except requests.RequestException:
                 case.answers.append(0)
                 time.sleep(1.0)
@@ -243,6 +249,7 @@ class Load:
             case.answers.append(answer.status_code)
             if answer.status_code == 201:
                 case.reference = str(answer.json()["reference"])
+                case.served_by = instance
                 return
             if answer.status_code < 500 and answer.status_code != 429:
                 case.refused = f"{answer.status_code} {answer.text[:200]}"

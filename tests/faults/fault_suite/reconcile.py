@@ -210,7 +210,8 @@ def reconcile(stack: Stack, load: Load, faults: Faults, agents: list[Agent]) -> 
     )
     referrals = _rows(
         urls["routing"],
-        "SELECT id, case_reference, agency, status, replaces FROM referrals",
+        "SELECT id, case_reference, agency, status, replaces, office,"
+        " escalated_from FROM referrals",
     )
     _referral_rows(stack, report, events, referrals, faults)
 
@@ -441,6 +442,8 @@ def _referral_rows(
             lost=len(set(to_agencies) - set(copies)),
         )
     )
+    for row in referral_doubles(referrals):
+        report.add(row)
     # two changes from one starting state: the race of issue 12's defect 6
     starts: Counter[tuple[str, str]] = Counter()
     for e in events.values():
@@ -476,6 +479,31 @@ def _referral_rows(
             f" {len(onwards)} referral(s) accepted/resolved while referred onwards",
         )
     )
+
+
+def referral_doubles(referrals: list[Any]) -> list[Row]:
+    """Two lines from routing's referral rows (id, case_reference, agency,
+    status, replaces, office, escalated_from): a case referred twice to one
+    office (two routers applied one ``case_received``), and one rejected
+    referral replaced twice (two routers applied one rejection)."""
+    first = Counter(
+        (str(row[1]), str(row[5])) for row in referrals if not row[4] and not row[6]
+    )
+    replacing = Counter(str(row[4]) for row in referrals if row[4])
+    return [
+        Row(
+            "first referrals per case and office (routing's database)",
+            len(first),
+            sum(first.values()),
+            doubled=_repeats(first.values()),
+        ),
+        Row(
+            "referrals replacing one rejected referral",
+            len(replacing),
+            sum(replacing.values()),
+            doubled=_repeats(replacing.values()),
+        ),
+    ]
 
 
 def _expected_notices(

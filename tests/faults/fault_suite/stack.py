@@ -1,5 +1,7 @@
 """What the fault suite runs: a vhost, a database per service, TCP proxies,
-the fake providers and the four services as ``nameko run`` processes.
+the fake providers and the four services as ``nameko run`` processes —
+with ``instances`` above 1, that many processes of each service, each on
+its own HTTP port, all of one service on its one PostgreSQL database.
 
 Everything listens on 127.0.0.1. Every service's ``LABORNET_AMQP_URI`` goes
 through one proxy in front of RabbitMQ (on a cluster — an ``--amqp-uri`` of
@@ -47,6 +49,11 @@ LABORNET = str(Path(sys.executable).with_name("labornet"))
 SMS_KEY, SMS_SECRET, LINE_TOKEN = "faults-sms-key", "faults-sms-secret", "faults-line"
 START_TIMEOUT = 90.0
 STOP_GRACE = 8.0
+INSTANCES_NEED_POSTGRESQL = (
+    "--instances above 1 needs PostgreSQL (--db postgresql://… or"
+    " LABORNET_TEST_DB_URL): several processes of a service on one SQLite"
+    " file is not a supported deployment"
+)
 
 
 def say(message: str) -> None:
@@ -134,8 +141,10 @@ class Vhost:
 
 @dataclass
 class ServiceProcess:
-    """One service as ``nameko run --config services/<name>/config.yml``;
-    killed and restarted by the schedule, watched for exits of its own."""
+    """One process of a service, ``nameko run --config
+    services/<service>/config.yml``; killed and restarted by the schedule,
+    watched for exits of its own. ``name`` is the service's name, or with
+    several instances ``<service>.<n>`` (its log files are named so)."""
 
     name: str
     env: dict[str, str]
@@ -149,6 +158,11 @@ class ServiceProcess:
     _log: Any = None
 
     @property
+    def service(self) -> str:
+        """The service this process runs (``intake`` for ``intake.2``)."""
+        return self.name.partition(".")[0]
+
+    @property
     def url(self) -> str:
         """Its HTTP base URL."""
         return f"http://127.0.0.1:{self.port}"
@@ -158,9 +172,15 @@ class ServiceProcess:
         self.starts += 1
         self._close_log()
         self._log = open(self.log_dir / f"{self.name}.{self.starts}.log", "wb")  # noqa: SIM115
-        config = repo_root() / "services" / self.name / "config.yml"
+        config = repo_root() / "services" / self.service / "config.yml"
         self.process = subprocess.Popen(
-            [NAMEKO, "run", "--config", str(config), f"labornet_{self.name}.service"],
+            [
+                NAMEKO,
+                "run",
+                "--config",
+                str(config),
+                f"labornet_{self.service}.service",
+            ],
             cwd=repo_root(),
             env=self.env,
             stdin=subprocess.DEVNULL,
@@ -272,13 +292,26 @@ class SqliteLock:
 
 
 class Stack:
-    """Everything the run starts, and stops again in :meth:`close`."""
+    """Everything the run starts, and stops again in :meth:`close`.
+
+    ``services`` holds every process by name: the service's name with one
+    instance each; ``intake.1``, ``intake.2``… with ``instances`` of each
+    (:meth:`instances` gives one service's)."""
 
     def __init__(
-        self, db_spec: str, tmp: Path, amqp_uri: str, management_url: str
+        self,
+        db_spec: str,
+        tmp: Path,
+        amqp_uri: str,
+        management_url: str,
+        instances: int = 1,
     ) -> None:
         self.tmp = tmp
         self.databases = Databases(db_spec, tmp)
+        if instances > 1 and self.databases.kind != "postgresql":
+            # several processes on one SQLite file is not a deployment
+            raise ValueError(INSTANCES_NEED_POSTGRESQL)
+        self.instance_count = instances
         self.vhost = Vhost(amqp_uri, management_url)
         # the run's own secrets: the services refuse config.yml's public ones
         self.token_secret = f"faults-{uuid.uuid4().hex}"
@@ -325,12 +358,25 @@ class Stack:
             fake.start()
             self.proxies[name] = TcpProxy(("127.0.0.1", fake.port)).start()
         for service in SERVICES:
-            port = free_port()
-            self.services[service] = ServiceProcess(
-                service, self._env(service, port), port, self.tmp
-            )
-            self.services[service].start()
-            say(f"{service} up on {self.services[service].url}")
+            for name in self._names(service):
+                port = free_port()
+                process = ServiceProcess(name, self._env(service, port), port, self.tmp)
+                self.services[name] = process
+                process.start()
+                say(f"{name} up on {process.url}")
+
+    def _names(self, service: str) -> list[str]:
+        if self.instance_count == 1:
+            return [service]
+        return [f"{service}.{n}" for n in range(1, self.instance_count + 1)]
+
+    def instances(self, service: str) -> list[ServiceProcess]:
+        """Every process of ``service``, in start order."""
+        return [p for p in self.services.values() if p.service == service]
+
+    def url(self, service: str) -> str:
+        """The HTTP base URL of ``service``'s first process."""
+        return self.instances(service)[0].url
 
     def service_db_url(self, service: str) -> str:
         """The database URL the service itself uses (routing's on

@@ -7,11 +7,13 @@ answers a :class:`SendResult`; it never raises for what a provider answers
 service around it keeps the delivery rows, the retries and the fallbacks.
 
 One module per channel — :mod:`.thaibulksms`, :mod:`.line`, :mod:`.smtp`,
-:mod:`.webhooks` — over what they share: :mod:`.base` (the message, the
-result, the interface), :mod:`.http_answers`, :mod:`.segments` (SMS parts),
-:mod:`.masking` and :mod:`.rate_limit`. Every public name is importable from
-this package. The webhook rules the domain also needs (where a webhook may
-go, its secrets) are plain modules outside it:
+:mod:`.webhooks`, and :mod:`.console`, which stands in for them under
+``make run`` (the messages recorded, not sent) — over what they share:
+:mod:`.base` (the message, the result, the interface), :mod:`.http_answers`,
+:mod:`.segments` (SMS parts), :mod:`.masking` and :mod:`.rate_limit`.
+Every public name is importable from this package. The webhook rules the
+domain also needs (where a webhook may go, its secrets) are plain modules
+outside it:
 :mod:`labornet_notify.webhook_urls`, :mod:`labornet_notify.webhook_signatures`.
 
 What is sent where:
@@ -51,6 +53,11 @@ LINE user ids blanked.
 from __future__ import annotations
 
 from labornet_notify.channels.base import Channel, Message, SendResult
+from labornet_notify.channels.console import (
+    ConsoleChannel,
+    ConsoleLog,
+    console_channels,
+)
 from labornet_notify.channels.http_answers import parse_retry_after
 from labornet_notify.channels.line import LineChannel, line_retry_key
 from labornet_notify.channels.masking import (
@@ -78,6 +85,8 @@ from labornet_notify.webhook_urls import UnsafeUrl, check_webhook_url
 
 __all__ = [
     "Channel",
+    "ConsoleChannel",
+    "ConsoleLog",
     "LineChannel",
     "Message",
     "RateLimiter",
@@ -88,6 +97,7 @@ __all__ = [
     "WebhookChannel",
     "build_email",
     "check_webhook_url",
+    "console_channels",
     "email_message_id",
     "fit_sms",
     "generate_webhook_secret",

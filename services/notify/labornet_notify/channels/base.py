@@ -21,6 +21,8 @@ class Message:
     the webhook's ``webhook-id``, so every attempt of one delivery is
     recognisably the same message. ``signing_secrets`` are the webhook
     subscription's ``whsec_`` secrets (two while a secret is being rotated).
+    ``language`` is the one the text is written in (None for a webhook's
+    JSON): providers ignore it; the console channel shows it.
     The repr leaves the address and the texts out, so a logged message leaks
     nothing.
     """
@@ -32,6 +34,7 @@ class Message:
     html: str | None = field(default=None, repr=False)
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     signing_secrets: tuple[str, ...] = field(default=(), repr=False)
+    language: str | None = None
 
 
 @dataclass(frozen=True)

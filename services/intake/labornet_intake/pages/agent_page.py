@@ -17,12 +17,12 @@ forwarded, so the page is an anonymous summary
 (:class:`~labornet_intake.schemas.CaseLinkSummarySchema`), in words: status,
 category, place (subdistrict, district, province), when the case was
 received, the offices handling it (status, due date) and the timeline —
-the last two in the follow page's lines (:mod:`labornet_intake.follow_page`),
+the last two in the follow page's lines (:mod:`labornet_intake.pages.follow_page`),
 without the offices' notes (a note may quote the citizen). Never the
 citizen's name, phone, e-mail, national ID, address or consent, nor the
 description: a line says they are in the labornet app, for the agents
 allowed to see them. Nothing personal is read, so nothing is audited. What
-all the pages share is :mod:`labornet_intake.citizen_pages`; the words are
+all the pages share is :mod:`labornet_intake.pages.citizen_pages`; the words are
 ``data/agent_page.yml``.
 """
 
@@ -34,7 +34,7 @@ from typing import Any
 import geothai
 from werkzeug.wrappers import Request, Response
 
-from labornet_intake import citizen_pages, follow_page
+from labornet_intake.pages import citizen_pages, follow_page
 from labornet_shared.problems import Problem
 from labornet_shared.reference.geography import province
 from labornet_shared.tokens import ExpiredToken

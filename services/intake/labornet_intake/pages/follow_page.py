@@ -14,7 +14,7 @@ A wrong code and an unknown case get the same 404 page (the form again), so
 the page does not tell whether a case exists; a code that cannot be one
 (:func:`~labornet_intake.domain.normalise_tracking_code`) is a 400 naming it.
 Dates are days and times in Bangkok, with the Buddhist-era year in Thai.
-What the citizen's pages share is :mod:`labornet_intake.citizen_pages`; the
+What the citizen's pages share is :mod:`labornet_intake.pages.citizen_pages`; the
 words are ``data/follow_page.yml``.
 """
 
@@ -29,12 +29,12 @@ from typing import Any
 import yaml
 from werkzeug.wrappers import Request, Response
 
-from labornet_intake import citizen_pages
 from labornet_intake.domain import (
     AGENCY_NAMES_TH,
     OPEN_STATUSES,
     normalise_tracking_code,
 )
+from labornet_intake.pages import citizen_pages
 from labornet_intake.schemas import (
     PAGE_LANGUAGES,
     TRACKING_CODE_MAX,

@@ -12,7 +12,7 @@ with a thank-you page or a page naming what to correct; every other client
 keeps the JSON answers.
 
 What the citizen's pages share (layout, languages, headers, the entrypoint)
-is :mod:`labornet_intake.citizen_pages`; the words are
+is :mod:`labornet_intake.pages.citizen_pages`; the words are
 ``data/feedback_page.yml``. The pages say nothing about the case but its
 reference, and only once the link proved genuine. The token is in the URL:
 the pages' headers send no referrer and allow no cache.
@@ -25,8 +25,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from labornet_intake import citizen_pages
-from labornet_intake.citizen_pages import (
+from labornet_intake.pages import citizen_pages
+from labornet_intake.pages.citizen_pages import (
     CitizenPageEntrypoint,
     form_of,
     genuine_reference,

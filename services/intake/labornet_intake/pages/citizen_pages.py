@@ -1,7 +1,7 @@
 """What the pages opened from notify's links share: the citizen's feedback
-page (``/f/``, :mod:`labornet_intake.feedback_page`) and page that follows a
-case (``/t/``, :mod:`labornet_intake.follow_page`), and the case summary a
-field agent's link opens (``/a/``, :mod:`labornet_intake.agent_page`).
+page (``/f/``, :mod:`labornet_intake.pages.feedback_page`) and page that follows a
+case (``/t/``, :mod:`labornet_intake.pages.follow_page`), and the case summary a
+field agent's link opens (``/a/``, :mod:`labornet_intake.pages.agent_page`).
 
 HTML only, small and without script or external assets: Jinja2 templates
 (package data, autoescaped) in one layout, and words read from
