@@ -138,36 +138,17 @@ def resolve_location(
             ``coordinates_outside_thailand``.
     """
     problems = _Problems(field_prefix)
-
-    # Province: the one required part; the others are checked against it.
-    info = _check_province(province_code, problems)
-    dopa = info.dopa_code if info is not None else None
-
     district_code = _blank(district_code)
-    district = _check_district(district_code, dopa, problems)
-
     subdistrict_code = _blank(subdistrict_code)
-    subdistrict = _check_subdistrict(subdistrict_code, district, dopa, problems)
-    if subdistrict is not None and district_code is None:
-        district = geothai.district(subdistrict.district_code)
-
+    info, district, subdistrict = _check_areas(
+        province_code, district_code, subdistrict_code, problems
+    )
+    dopa = info.dopa_code if info is not None else None
     postcode = _blank(postcode)
-    postcode_ok = postcode is not None and _is_code(postcode, 5)
-
     address_text = address.strip() or None if isinstance(address, str) else None
-    if (
-        district_code is None
-        and subdistrict_code is None
-        and address_text is not None
-        and dopa is not None
-    ):
-        district, subdistrict = _place_in_address(
-            address_text, dopa, postcode if postcode_ok else None
-        )
-
-    if postcode is not None:
-        _check_postcode(postcode, subdistrict, dopa, problems)
-
+    if district_code is None and subdistrict_code is None:
+        district, subdistrict = _place_in_address(address_text, dopa, postcode)
+    _check_postcode(postcode, subdistrict, dopa, problems)
     given = _check_coordinates(lat, long, problems)
 
     if problems.errors:
@@ -185,6 +166,26 @@ def resolve_location(
         coordinates_source=source,
         address=address_text,
     )
+
+
+def _check_areas(
+    province_code: str,
+    district_code: str | None,
+    subdistrict_code: str | None,
+    problems: _Problems,
+) -> tuple[
+    ProvinceInfo | None, geothai.types.District | None, geothai.types.Subdistrict | None
+]:
+    """The province, district and subdistrict the codes name, checked to exist
+    and to nest; a subdistrict given without a district fills it in."""
+    # Province: the one required part; the others are checked against it.
+    info = _check_province(province_code, problems)
+    dopa = info.dopa_code if info is not None else None
+    district = _check_district(district_code, dopa, problems)
+    subdistrict = _check_subdistrict(subdistrict_code, district, dopa, problems)
+    if subdistrict is not None and district_code is None:
+        district = geothai.district(subdistrict.district_code)
+    return info, district, subdistrict
 
 
 def _check_province(province_code: str, problems: _Problems) -> ProvinceInfo | None:
@@ -257,11 +258,16 @@ def _check_subdistrict(
 
 
 def _place_in_address(
-    address: str, dopa: str, postcode: str | None
+    address: str | None, dopa: str | None, postcode: str | None
 ) -> tuple[geothai.types.District | None, geothai.types.Subdistrict | None]:
     """The district and subdistrict an address names unambiguously in the
-    province (each None when it is not certain)."""
-    found_district, found_subdistrict = _match_address(address, dopa, postcode)
+    province (each None when it is not certain, or with no address or no
+    known province); a well-formed postcode narrows the candidates."""
+    if address is None or dopa is None:
+        return None, None
+    found_district, found_subdistrict = _match_address(
+        address, dopa, postcode if _is_code(postcode, 5) else None
+    )
     district = geothai.district(found_district) if found_district is not None else None
     subdistrict = (
         geothai.subdistrict(found_subdistrict)
@@ -272,12 +278,15 @@ def _place_in_address(
 
 
 def _check_postcode(
-    postcode: str,
+    postcode: str | None,
     subdistrict: geothai.types.Subdistrict | None,
     dopa: str | None,
     problems: _Problems,
 ) -> None:
-    """A postcode serves the subdistrict, or at least the province."""
+    """A postcode, if given, serves the subdistrict, or at least the
+    province."""
+    if postcode is None:
+        return
     if not _is_code(postcode, 5):
         problems.fail("postcode", "postcode_format", "must be 5 digits")
     elif subdistrict is not None:
