@@ -304,6 +304,26 @@ def _receive(channel: str, body: dict[str, Any], summary: str) -> dict[str, Any]
 
 def build_document() -> dict[str, Any]:
     """The AsyncAPI 3.0 document, built anew from the registries."""
+    channels, operations = _channels_and_operations()
+    return {
+        "asyncapi": ASYNCAPI_VERSION,
+        "id": "urn:labornet:events",
+        "info": {
+            "title": "labornet events",
+            "version": "1.0.0",
+            "description": DESCRIPTION,
+        },
+        "defaultContentType": "application/json",
+        "servers": _servers(),
+        "channels": channels,
+        "operations": operations,
+        "components": _components(),
+    }
+
+
+def _channels_and_operations() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every channel (the events exchanges' keys, the referrals exchange, the
+    consumers' queues) and the operations that send to or read from it."""
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for event_type, version in CURRENT_VERSIONS.items():
@@ -332,49 +352,47 @@ def build_document() -> dict[str, Any]:
             channels[name],
             f"{subscription.service} handles {subscription.event_type}",
         )
-    schemas = {**_schemas(), "AmqpHeaders": HEADERS_SCHEMA}
+    return channels, operations
+
+
+def _servers() -> dict[str, Any]:
+    """The deployment's broker."""
     return {
-        "asyncapi": ASYNCAPI_VERSION,
-        "id": "urn:labornet:events",
-        "info": {
-            "title": "labornet events",
-            "version": "1.0.0",
-            "description": DESCRIPTION,
-        },
-        "defaultContentType": "application/json",
-        "servers": {
-            "rabbitmq": {
-                "host": "{host}",
-                "protocol": "amqp",
-                "protocolVersion": "0-9-1",
-                "title": "RabbitMQ",
-                "description": "The deployment's broker (`LABORNET_AMQP_URI`), "
-                f"vhost `{VHOST}`.",
-                "variables": {
-                    "host": {
-                        "default": "localhost:5672",
-                        "description": "host and port of LABORNET_AMQP_URI",
-                    }
-                },
-                "security": [{"$ref": "#/components/securitySchemes/agencyUser"}],
-            }
-        },
-        "channels": channels,
-        "operations": operations,
-        "components": {
-            "schemas": schemas,
-            "messages": {
-                _message_id(t, v): _message(t, v) for (t, v) in sorted(EVENT_TYPES)
-            },
-            "securitySchemes": {
-                "agencyUser": {
-                    "type": "userPassword",
-                    "description": "A RabbitMQ user and password; an agency's "
-                    "is made by `labornet agency create CODE`, which lets it "
-                    f"bind only `CODE.` keys on `{REFERRALS_EXCHANGE}` and read "
-                    "only its own `agency.CODE.*` queues.",
+        "rabbitmq": {
+            "host": "{host}",
+            "protocol": "amqp",
+            "protocolVersion": "0-9-1",
+            "title": "RabbitMQ",
+            "description": "The deployment's broker (`LABORNET_AMQP_URI`), "
+            f"vhost `{VHOST}`.",
+            "variables": {
+                "host": {
+                    "default": "localhost:5672",
+                    "description": "host and port of LABORNET_AMQP_URI",
                 }
             },
+            "security": [{"$ref": "#/components/securitySchemes/agencyUser"}],
+        }
+    }
+
+
+def _components() -> dict[str, Any]:
+    """The payload schemas, one message per event version, and the agencies'
+    security scheme."""
+    schemas = {**_schemas(), "AmqpHeaders": HEADERS_SCHEMA}
+    return {
+        "schemas": schemas,
+        "messages": {
+            _message_id(t, v): _message(t, v) for (t, v) in sorted(EVENT_TYPES)
+        },
+        "securitySchemes": {
+            "agencyUser": {
+                "type": "userPassword",
+                "description": "A RabbitMQ user and password; an agency's "
+                "is made by `labornet agency create CODE`, which lets it "
+                f"bind only `CODE.` keys on `{REFERRALS_EXCHANGE}` and read "
+                "only its own `agency.CODE.*` queues.",
+            }
         },
     }
 

@@ -121,13 +121,16 @@ def _serialise_green_writers(engine: Engine, url: str) -> None:
     if not eventlet.patcher.is_monkey_patched("thread"):
         return
     from eventlet.semaphore import Semaphore
-    from sqlalchemy import exc as sa_exc
 
     lock = _sqlite_write_locks.setdefault(url, Semaphore(1))
+    _take_lock_before_writing(engine, lock)
+    _give_lock_back_when_transaction_ends(engine, lock)
 
-    def release(info: dict[str, Any]) -> None:
-        if info.pop(_WRITE_LOCK_KEY, False):
-            lock.release()
+
+def _take_lock_before_writing(engine: Engine, lock: Any) -> None:
+    """A connection's first writing statement waits for the file's green lock
+    (``SQLITE_WRITE_WAIT_SECONDS`` at most, then "database is locked")."""
+    from sqlalchemy import exc as sa_exc
 
     @event.listens_for(engine, "before_cursor_execute")
     def _take(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
@@ -142,8 +145,17 @@ def _serialise_green_writers(engine: Engine, url: str) -> None:
             )
         info[_WRITE_LOCK_KEY] = True
 
-    # the lock goes when the transaction ends, however it ends; sqlite3's
-    # commit does not yield, so giving it back just before is safe
+
+def _give_lock_back_when_transaction_ends(engine: Engine, lock: Any) -> None:
+    """The lock goes when the transaction ends, however it ends (commit,
+    rollback, or the connection going back to the pool, reset, closed or
+    invalidated); sqlite3's commit does not yield, so giving it back just
+    before is safe."""
+
+    def release(info: dict[str, Any]) -> None:
+        if info.pop(_WRITE_LOCK_KEY, False):
+            lock.release()
+
     def on_transaction_end(conn: Any) -> None:
         release(conn.info)
 

@@ -17,7 +17,7 @@ import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
@@ -57,6 +57,36 @@ class EventLocationSchema(Schema):
     postcode = fields.String(load_default=None, allow_none=True)
     lat = fields.Float(required=True)
     long = fields.Float(required=True)
+
+
+class PlacedCase(Protocol):
+    """A case as a service stores it, with its place in six columns."""
+
+    @property
+    def province_code(self) -> str: ...
+    @property
+    def district_code(self) -> str | None: ...
+    @property
+    def subdistrict_code(self) -> str | None: ...
+    @property
+    def postcode(self) -> str | None: ...
+    @property
+    def lat(self) -> float: ...
+    @property
+    def long(self) -> float: ...
+
+
+def event_location(case: PlacedCase) -> dict[str, Any]:
+    """The case's place as events carry it (:class:`EventLocationSchema`):
+    codes and coordinates, never the street address."""
+    return {
+        "province_code": case.province_code,
+        "district_code": case.district_code,
+        "subdistrict_code": case.subdistrict_code,
+        "postcode": case.postcode,
+        "lat": case.lat,
+        "long": case.long,
+    }
 
 
 class CaseReceivedV1(Schema):

@@ -119,57 +119,73 @@ def build_spec(title: str, version: str, operations: list[Operation]) -> dict[st
     )
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
-        success: dict[str, Any] = {"description": "success"}
-        if isinstance(op.response, tuple):
-            schema: Any = {"anyOf": list(op.response)}
-            success["content"] = {"application/json": {"schema": schema}}
-        elif op.response:
-            success["content"] = {"application/json": {"schema": op.response}}
-        elif op.content_type:
-            success["content"] = {op.content_type: {"schema": {"type": "string"}}}
-        if op.response_headers:
-            success["headers"] = dict(op.response_headers)
-        responses: dict[str, Any] = {str(op.status): success}
-        for status in op.errors:
-            responses[str(status)] = {
-                "description": "problem",
-                "content": {"application/problem+json": {"schema": "Problem"}},
-                **(
-                    {"headers": dict(PROBLEM_HEADERS[status])}
-                    if status in PROBLEM_HEADERS
-                    else {}
-                ),
-            }
-        operation: dict[str, Any] = {"summary": op.summary, "responses": responses}
-        parameters: list[dict[str, Any]] = [
-            _header_parameter(header) for header in (*COMMON_HEADERS, *op.headers)
-        ]
-        for name in _path_parameters(op.path):
-            parameters.append(
-                {
-                    "in": "path",
-                    "name": name,
-                    "required": True,
-                    "schema": op.path_schemas.get(name, {"type": "string"}),
-                }
-            )
-        if op.query is not None:
-            parameters.append({"in": "query", "schema": op.query})
-        operation["parameters"] = parameters
-        if op.request is not None:
-            operation["requestBody"] = {
-                "required": op.request_required,
-                "content": {"application/json": {"schema": op.request}},
-            }
-        if op.security:
-            operation["security"] = [{name: []} for name in op.security]
-            if op.anonymous:
-                operation["security"].append({})
-        operation.update(op.extra)
-        paths.setdefault(op.path, {})[op.method.lower()] = operation
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
     for path, operations_by_method in paths.items():
         spec.path(path=path, operations=operations_by_method)
     return _ecma_patterns(_responses_complete(spec.to_dict()))
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    """The OpenAPI operation object of one endpoint."""
+    operation: dict[str, Any] = {"summary": op.summary, "responses": _responses(op)}
+    operation["parameters"] = _parameters(op)
+    if op.request is not None:
+        operation["requestBody"] = {
+            "required": op.request_required,
+            "content": {"application/json": {"schema": op.request}},
+        }
+    if op.security:
+        operation["security"] = [{name: []} for name in op.security]
+        if op.anonymous:
+            operation["security"].append({})
+    operation.update(op.extra)
+    return operation
+
+
+def _responses(op: Operation) -> dict[str, Any]:
+    """The success answer of an endpoint, then a problem for each error
+    status."""
+    success: dict[str, Any] = {"description": "success"}
+    if isinstance(op.response, tuple):
+        schema: Any = {"anyOf": list(op.response)}
+        success["content"] = {"application/json": {"schema": schema}}
+    elif op.response:
+        success["content"] = {"application/json": {"schema": op.response}}
+    elif op.content_type:
+        success["content"] = {op.content_type: {"schema": {"type": "string"}}}
+    if op.response_headers:
+        success["headers"] = dict(op.response_headers)
+    responses: dict[str, Any] = {str(op.status): success}
+    for status in op.errors:
+        responses[str(status)] = {
+            "description": "problem",
+            "content": {"application/problem+json": {"schema": "Problem"}},
+            **(
+                {"headers": dict(PROBLEM_HEADERS[status])}
+                if status in PROBLEM_HEADERS
+                else {}
+            ),
+        }
+    return responses
+
+
+def _parameters(op: Operation) -> list[dict[str, Any]]:
+    """An endpoint's header, path and query parameters, in that order."""
+    parameters: list[dict[str, Any]] = [
+        _header_parameter(header) for header in (*COMMON_HEADERS, *op.headers)
+    ]
+    for name in _path_parameters(op.path):
+        parameters.append(
+            {
+                "in": "path",
+                "name": name,
+                "required": True,
+                "schema": op.path_schemas.get(name, {"type": "string"}),
+            }
+        )
+    if op.query is not None:
+        parameters.append({"in": "query", "schema": op.query})
+    return parameters
 
 
 def _refs(node: Any) -> set[str]:

@@ -45,7 +45,8 @@ from labornet_shared.dlq import (
 )
 from labornet_shared.events import Event
 from labornet_shared.health import Readiness
-from labornet_testkit.harness import MANAGEMENT_URL, case_received_event, wait_until
+from labornet_testkit.events import fixed_case_received_event
+from labornet_testkit.harness import MANAGEMENT_URL, wait_until
 
 SERVICE = "routing"
 CONSUMER = "routing.on_case_received"
@@ -122,7 +123,7 @@ def routing(
     return config
 
 
-case_received = case_received_event
+case_received = fixed_case_received_event
 
 
 def publish(amqp_uri: str, body: Any, routing_key: str = "case_received") -> None:

@@ -33,9 +33,9 @@ from labornet_shared.db import Database, make_engine
 from labornet_shared.dlq import list_dead_letters, replay_dead_letters
 from labornet_shared.events import Event, make_event
 from labornet_shared.health import Readiness
+from labornet_testkit.events import fixed_case_received_event
 from labornet_testkit.harness import (
     TcpProxy,
-    case_received_event,
     publish_event,
     wait_until,
     withdrawn_event_body,
@@ -90,7 +90,7 @@ class Notify:
             self.db.session.execute(withdrawals.insert().values(reference=reference))
 
 
-case_received = case_received_event
+case_received = fixed_case_received_event
 
 
 def case_withdrawn(reference: str) -> Event:

@@ -21,6 +21,7 @@ from labornet_shared.events import (
     source_service,
     wipe_free_text,
 )
+from labornet_testkit.events import agent_event_payload
 
 
 def received_payload(**overrides: Any) -> dict[str, Any]:
@@ -178,29 +179,16 @@ def test_parse_event_honours_the_versions_a_consumer_accepts() -> None:
 
 
 def agent_payload(**overrides: Any) -> dict[str, Any]:
-    payload = {
-        "agent_id": str(uuid.uuid4()),
-        "revision": 1,
-        "kind": "labour_volunteer",
-        "status": "active",
-        "name_th": "สมชาย ใจดี",
-        "name_en": None,
-        "languages": ["th", "my"],
-        "areas": [
-            {
-                "province_code": "TH-52",
-                "district_code": "5201",
-                "subdistrict_code": "520101",
-            }
-        ],
-        "abroad_country": None,
-        "abroad_city": None,
-        "office": "ops.TH-52",
-        "term_end": "2028-05-31",
-        "contact": {"phone": "+66812345678", "email": None, "line_user_id": None},
-    }
-    payload.update(overrides)
-    return payload
+    """The kit's agent payload with an id of its own, a second language and a
+    term's end."""
+    return agent_event_payload(
+        **{
+            "agent_id": str(uuid.uuid4()),
+            "languages": ["th", "my"],
+            "term_end": "2028-05-31",
+            **overrides,
+        }
+    )
 
 
 def referral_ref(**overrides: Any) -> dict[str, Any]:

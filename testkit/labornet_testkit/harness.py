@@ -33,6 +33,7 @@ import requests
 from labornet_shared.config import load_service_config, repo_root
 from labornet_shared.logs import JsonFormatter
 from labornet_shared.reference import generate_national_id
+from labornet_testkit.events import withdrawn_event_body as withdrawn_event_body
 
 TEST_DB_ENV = "LABORNET_TEST_DB_URL"
 #: Services refuse config.yml's public secrets unless this is true; the test
@@ -100,44 +101,6 @@ def anonymous_case_payload(**overrides: Any) -> dict[str, Any]:
     body.pop("consent")
     body.update(overrides)
     return body
-
-
-def withdrawn_event_body(reference: str) -> dict[str, Any]:
-    """A valid ``case_withdrawn`` envelope, as intake publishes it."""
-    from labornet_shared.events import make_event
-
-    return make_event(
-        "case_withdrawn",
-        {
-            "reference": reference,
-            "withdrawn_at": "2025-11-26T04:00:00+00:00",
-            "withdrawn_by": "citizen",
-        },
-        correlation_id=reference,
-    ).to_body()
-
-
-def case_received_event(reference: str = "LN-2568-00000042", **envelope: Any) -> Any:
-    """A valid ``case_received`` :class:`~labornet_shared.events.Event`, as
-    intake publishes it (no personal data); ``envelope`` overrides."""
-    from labornet_shared.events import make_event
-
-    return make_event(
-        "case_received",
-        {
-            "reference": reference,
-            "category": "termination_severance",
-            "description": "ถูกเลิกจ้างโดยไม่ได้รับค่าชดเชย",
-            "location": {"province_code": "TH-52", "lat": 18.29, "long": 99.49},
-            "channel": "line",
-            "language": "th",
-            "abroad_country": None,
-            "submitted_by_agent_id": None,
-            "received_at": "2025-11-26T04:00:00+00:00",
-        },
-        correlation_id=reference,
-        **envelope,
-    )
 
 
 # --- databases -------------------------------------------------------------------

@@ -1,12 +1,12 @@
-"""pytest fixtures that run intake for tests (loaded by the root conftest),
-and factories of routing's events as routing's outbox publishes them, of
+"""pytest fixtures that run intake for tests (loaded by the root conftest):
+routing's events published as routing's outbox publishes them (the events
+themselves are made by :mod:`labornet_testkit.events`, re-exported here),
 feedback links as notify sends them, and intake's RPC as notify calls it."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import kombu
@@ -15,8 +15,15 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import create_engine, text
 
 from labornet_shared.db import normalise_url
-from labornet_shared.events import Event, make_event
+from labornet_shared.events import Event
 from labornet_shared.tokens import issue_feedback_token, issue_token
+from labornet_testkit.events import case_closed as case_closed
+from labornet_testkit.events import case_routed as case_routed
+from labornet_testkit.events import closing_events as closing_events
+from labornet_testkit.events import referral_overdue as referral_overdue
+from labornet_testkit.events import referral_ref as referral_ref
+from labornet_testkit.events import referral_status_changed as referral_status_changed
+from labornet_testkit.events import with_status as with_status
 from labornet_testkit.harness import service_fixtures
 
 intake_db, intake_config, start_intake, intake_api = service_fixtures(
@@ -54,128 +61,6 @@ def intake_sql(intake_db: str) -> Iterator[Callable[..., list[Any]]]:
 ROUTING_EVENTS_EXCHANGE = "routing.events"
 
 
-def referral_ref(
-    agency: str = "dlpw",
-    province_code: str = "TH-52",
-    *,
-    status: str = "pending",
-    categories: Sequence[str] = ("unpaid_wages",),
-    office: str | None = None,
-    referral_id: str | None = None,
-    due_resolve_at: datetime | None = None,
-) -> dict[str, Any]:
-    """A referral as routing's events name it (``ReferralRefSchema``)."""
-    now = datetime.now(UTC)
-    return {
-        "referral_id": referral_id or str(uuid.uuid4()),
-        "agency": agency,
-        "province_code": province_code,
-        "office": office or f"{agency}.{province_code}",
-        "categories": list(categories),
-        "status": status,
-        "due_accept_at": (now + timedelta(days=2)).isoformat(),
-        "due_resolve_at": (due_resolve_at or now + timedelta(days=15)).isoformat(),
-        "agent_id": None,
-    }
-
-
-def with_status(ref: dict[str, Any], status: str) -> dict[str, Any]:
-    """The same referral in another status."""
-    return {**ref, "status": status}
-
-
-def case_routed(
-    reference: str, referrals: Sequence[dict[str, Any]], at: datetime | None = None
-) -> Event:
-    """``case_routed``: the case referred to ``referrals`` at ``at``."""
-    return make_event(
-        "case_routed",
-        {
-            "reference": reference,
-            "screening": {
-                "method": "lexicon",
-                "needs_review": False,
-                "labels": [
-                    {"category": category, "score": 0.9, "evidence": ["ค่าจ้าง"]}
-                    for ref in referrals
-                    for category in ref["categories"]
-                ],
-            },
-            "referrals": list(referrals),
-            "routed_at": (at or datetime.now(UTC)).isoformat(),
-        },
-        correlation_id=reference,
-    )
-
-
-def referral_status_changed(
-    reference: str,
-    ref: dict[str, Any],
-    status: str,
-    *,
-    previous_status: str = "pending",
-    note: str | None = None,
-    outcome: str | None = None,
-    at: datetime | None = None,
-) -> Event:
-    """``referral_status_changed``: ``ref`` moved to ``status`` at ``at``."""
-    return make_event(
-        "referral_status_changed",
-        {
-            "referral": with_status(ref, status),
-            "reference": reference,
-            "previous_status": previous_status,
-            "note": note,
-            "outcome": outcome,
-            "changed_by": ref["office"],
-            "changed_at": (at or datetime.now(UTC)).isoformat(),
-        },
-        correlation_id=reference,
-    )
-
-
-def referral_overdue(
-    reference: str,
-    ref: dict[str, Any],
-    escalated_to: dict[str, Any],
-    at: datetime | None = None,
-) -> Event:
-    """``referral_overdue``: ``ref`` missed its resolve deadline; escalated."""
-    return make_event(
-        "referral_overdue",
-        {
-            "referral": ref,
-            "reference": reference,
-            "clock": "resolve",
-            "due_at": ref["due_resolve_at"],
-            "escalated_to": escalated_to,
-            "detected_at": (at or datetime.now(UTC)).isoformat(),
-        },
-        correlation_id=reference,
-    )
-
-
-def case_closed(
-    reference: str,
-    referrals: Sequence[dict[str, Any]],
-    outcomes: dict[str, str | None] | None = None,
-    at: datetime | None = None,
-) -> Event:
-    """``case_closed``: ``referrals`` (resolved or withdrawn) finish the case."""
-    return make_event(
-        "case_closed",
-        {
-            "reference": reference,
-            "referrals": list(referrals),
-            "outcomes": outcomes
-            if outcomes is not None
-            else {ref["referral_id"]: "resolved" for ref in referrals},
-            "closed_at": (at or datetime.now(UTC)).isoformat(),
-        },
-        correlation_id=reference,
-    )
-
-
 def publish_routing_event(
     amqp_uri: str, body: Event | dict[str, Any], routing_key: str | None = None
 ) -> None:
@@ -204,29 +89,6 @@ def publish_routing(broker: dict[str, Any]) -> Callable[..., None]:
             publish_routing_event(broker["AMQP_URI"], body)
 
     return publish
-
-
-def closing_events(reference: str, agency: str = "dlpw") -> list[Event]:
-    """routing's events of a case referred to one office that resolved it:
-    routed, accepted, resolved, closed (a minute apart, in order)."""
-    now = datetime.now(UTC)
-    ref = referral_ref(agency)
-    resolved = with_status(ref, "resolved")
-    return [
-        case_routed(reference, [ref], at=now + timedelta(minutes=1)),
-        referral_status_changed(
-            reference, ref, "accepted", at=now + timedelta(minutes=2)
-        ),
-        referral_status_changed(
-            reference,
-            ref,
-            "resolved",
-            previous_status="accepted",
-            outcome="resolved",
-            at=now + timedelta(minutes=3),
-        ),
-        case_closed(reference, [resolved], at=now + timedelta(minutes=4)),
-    ]
 
 
 @pytest.fixture

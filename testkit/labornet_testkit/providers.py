@@ -215,13 +215,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.server.fake._track(self.connection)
+        self.server.fake._remember_connection(self.connection)
 
     def finish(self) -> None:
         try:
             super().finish()
         finally:
-            self.server.fake._untrack(self.connection)
+            self.server.fake._forget_connection(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Log nothing: requests carry phone numbers and messages."""
@@ -342,11 +342,11 @@ class _HttpFake:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def _track(self, connection: socket.socket) -> None:
+    def _remember_connection(self, connection: socket.socket) -> None:
         with self._lock:
             self._connections.add(connection)
 
-    def _untrack(self, connection: socket.socket) -> None:
+    def _forget_connection(self, connection: socket.socket) -> None:
         with self._lock:
             self._connections.discard(connection)
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import create_engine, text
 
-from labornet_shared.db import normalise_url
 from labornet_shared.tokens import issue_token
 from labornet_testkit.harness import anonymous_case_payload, case_payload
 
@@ -51,15 +49,9 @@ def agent_2(bearer) -> dict[str, str]:
 
 
 @pytest.fixture
-def sql(intake_db: str) -> Iterator[Callable[..., list[Any]]]:
-    engine = create_engine(normalise_url(intake_db))
-
-    def run(statement: str, **params: Any) -> list[Any]:
-        with engine.connect() as conn:
-            return list(conn.execute(text(statement), params))
-
-    yield run
-    engine.dispose()
+def sql(intake_sql: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    """A read-only SQL statement on intake's database (the kit's)."""
+    return intake_sql
 
 
 def lampang(**overrides: Any) -> dict[str, Any]:

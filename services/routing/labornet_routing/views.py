@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from labornet_routing import domain
-from labornet_routing.models import Referral, RoutedCase, RoutingRule, SlaSetting
+from labornet_routing.models import Referral, RoutingRule, SlaSetting
 from labornet_routing.schemas import (
     HolidaySchema,
     ReferralSchema,
@@ -15,6 +15,7 @@ from labornet_routing.schemas import (
     SlaSchema,
 )
 from labornet_shared.clock import aware, utc_now
+from labornet_shared.events import event_location
 
 # One instance of each schema: building one deep-copies its fields.
 REFERRAL = ReferralSchema()
@@ -46,7 +47,7 @@ def referral_view(referral: Referral) -> dict[str, Any]:
                 "escalated_from": referral.escalated_from,
                 "agent_id": referral.agent_id,
                 "description": case.description,
-                "location": _location(case),
+                "location": event_location(case),
                 "abroad_country": case.abroad_country,
                 "language": case.language,
                 "due_accept_at": aware(referral.due_accept_at),
@@ -58,17 +59,6 @@ def referral_view(referral: Referral) -> dict[str, Any]:
             }
         )
     )
-
-
-def _location(case: RoutedCase) -> dict[str, Any]:
-    return {
-        "province_code": case.province_code,
-        "district_code": case.district_code,
-        "subdistrict_code": case.subdistrict_code,
-        "postcode": case.postcode,
-        "lat": case.lat,
-        "long": case.long,
-    }
 
 
 def _notes(referral: Referral) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from labornet_intake.domain.cases import (
 from labornet_intake.domain.tracking import tracking_code
 from labornet_intake.models import Case, CitizenContact, IdempotencyKey, TimelineEntry
 from labornet_shared.clock import Clock, as_utc, now_from, utc_now
-from labornet_shared.events import make_event
+from labornet_shared.events import event_location, make_event
 from labornet_shared.outbox import add_event
 from labornet_shared.problems import FieldError
 from labornet_shared.reference import (
@@ -235,16 +235,8 @@ _INSERT_CONTACT = CitizenContact.__table__.insert()
 _INSERT_TIMELINE = TimelineEntry.__table__.insert()
 
 
-def case_location(case: Case) -> dict[str, Any]:
-    """The case's place as codes and coordinates (events, API)."""
-    return {
-        "province_code": case.province_code,
-        "district_code": case.district_code,
-        "subdistrict_code": case.subdistrict_code,
-        "postcode": case.postcode,
-        "lat": case.lat,
-        "long": case.long,
-    }
+#: the case's place as codes and coordinates (events, API)
+case_location = event_location
 
 
 def case_received_payload(case: Case, received_at: datetime) -> dict[str, Any]:

@@ -88,59 +88,60 @@ def _case_of(session: Session, reference: str) -> Case:
     return case
 
 
-def _track(
+def _update_referral_copy(
     case: Case,
-    ref: dict[str, Any],
+    referral: dict[str, Any],
     at: datetime,
-    said: tuple[str | None, str | None] | None = None,
+    note_and_outcome: tuple[str | None, str | None] | None = None,
 ) -> CaseReferral:
-    """Bring intake's copy of a referral up to ``ref``, routing's view of it
-    at ``at``; ``said`` is the office's (note, outcome) with this change.
+    """Bring intake's copy of a referral up to ``referral``, routing's view
+    of it at ``at``; ``note_and_outcome`` is what the office said with this
+    change.
 
     Events arrive in any order: a change older than the one the copy holds
     never takes its status back; it only fills a note the copy lacks.
     """
     at = _utc(at)
-    status = ref["status"]
-    referral = next(
-        (r for r in case.referrals if r.referral_id == ref["referral_id"]), None
+    status = referral["status"]
+    copy = next(
+        (r for r in case.referrals if r.referral_id == referral["referral_id"]), None
     )
-    if referral is None:
-        referral = CaseReferral(
-            referral_id=ref["referral_id"], status=status, since=at, updated_at=at
+    if copy is None:
+        copy = CaseReferral(
+            referral_id=referral["referral_id"], status=status, since=at, updated_at=at
         )
-        case.referrals.append(referral)
-    note, outcome = said if said is not None else (None, None)
+        case.referrals.append(copy)
+    note, outcome = note_and_outcome if note_and_outcome is not None else (None, None)
     if case.personal_data_erased_at is not None:
         # an office's note may quote the citizen, who asked to be forgotten
         note = None
-    current = (_utc(referral.updated_at), _REFERRAL_RANK[referral.status])
+    current = (_utc(copy.updated_at), _REFERRAL_RANK[copy.status])
     if (at, _REFERRAL_RANK[status]) < current:
-        if status == referral.status:
+        if status == copy.status:
             # the same status, told earlier (a closing snapshot came first):
             # the referral has had it since then
-            referral.since = min(_utc(referral.since), at)
-            if said is not None:
-                referral.last_note = referral.last_note or note
-                referral.outcome = referral.outcome or outcome
-        return referral
-    if status != referral.status:
+            copy.since = min(_utc(copy.since), at)
+            if note_and_outcome is not None:
+                copy.last_note = copy.last_note or note
+                copy.outcome = copy.outcome or outcome
+        return copy
+    if status != copy.status:
         # what was said belonged to the previous status
-        referral.since = at
-        referral.last_note = None
-        referral.outcome = None
-    referral.status = status
-    referral.agency = ref["agency"]
-    referral.province_code = ref["province_code"]
-    referral.office = ref["office"]
-    referral.categories = list(ref["categories"])
-    referral.due_resolve_at = _utc(ref["due_resolve_at"])
-    referral.updated_at = at
+        copy.since = at
+        copy.last_note = None
+        copy.outcome = None
+    copy.status = status
+    copy.agency = referral["agency"]
+    copy.province_code = referral["province_code"]
+    copy.office = referral["office"]
+    copy.categories = list(referral["categories"])
+    copy.due_resolve_at = _utc(referral["due_resolve_at"])
+    copy.updated_at = at
     if note is not None:
-        referral.last_note = note
+        copy.last_note = note
     if outcome is not None:
-        referral.outcome = outcome
-    return referral
+        copy.outcome = outcome
+    return copy
 
 
 def _utc(moment: datetime) -> datetime:
@@ -150,13 +151,13 @@ def _utc(moment: datetime) -> datetime:
     return utc
 
 
-def _step(
+def _add_timeline_entry(
     case: Case,
     event: Event,
     status: str,
     at: datetime,
     *,
-    ref: dict[str, Any] | None = None,
+    referral: dict[str, Any] | None = None,
     note: str | None = None,
     outcome: str | None = None,
     escalated_to: str | None = None,
@@ -166,8 +167,8 @@ def _step(
         TimelineEntry(
             status=status,
             note=None if case.personal_data_erased_at is not None else note,
-            agency=ref["agency"] if ref else None,
-            office=ref["office"] if ref else None,
+            agency=referral["agency"] if referral else None,
+            office=referral["office"] if referral else None,
             outcome=outcome,
             escalated_to=escalated_to,
             occurred_at=_utc(at),
@@ -188,9 +189,11 @@ def apply_case_routed(session: Session, event: Event, clock: Clock = utc_now) ->
     """``case_routed``: the case is referred; one ``routed`` step per office."""
     payload = _payload(event)
     case = _case_of(session, payload["reference"])
-    for ref in payload["referrals"]:
-        _track(case, ref, payload["routed_at"])
-        _step(case, event, "routed", payload["routed_at"], ref=ref)
+    for referral in payload["referrals"]:
+        _update_referral_copy(case, referral, payload["routed_at"])
+        _add_timeline_entry(
+            case, event, "routed", payload["routed_at"], referral=referral
+        )
     _advance_case(case, "routed", clock)
     return case
 
@@ -202,15 +205,17 @@ def apply_referral_status_changed(
     progress, resolved, or the referral was withdrawn; with what it said."""
     payload = _payload(event)
     case = _case_of(session, payload["reference"])
-    ref = payload["referral"]
-    said = (payload["note"], payload["outcome"])
-    _track(case, ref, payload["changed_at"], said=said)
-    _step(
+    referral = payload["referral"]
+    note_and_outcome = (payload["note"], payload["outcome"])
+    _update_referral_copy(
+        case, referral, payload["changed_at"], note_and_outcome=note_and_outcome
+    )
+    _add_timeline_entry(
         case,
         event,
-        ref["status"],
+        referral["status"],
         payload["changed_at"],
-        ref=ref,
+        referral=referral,
         note=payload["note"],
         outcome=payload["outcome"],
     )
@@ -226,16 +231,16 @@ def apply_referral_overdue(
     escalated to the province's ``ops`` office, which now holds a referral."""
     payload = _payload(event)
     case = _case_of(session, payload["reference"])
-    ref, escalation = payload["referral"], payload["escalated_to"]
-    _track(case, ref, payload["detected_at"])
-    if escalation["referral_id"] != ref["referral_id"]:
-        _track(case, escalation, payload["detected_at"])
-    _step(
+    referral, escalation = payload["referral"], payload["escalated_to"]
+    _update_referral_copy(case, referral, payload["detected_at"])
+    if escalation["referral_id"] != referral["referral_id"]:
+        _update_referral_copy(case, escalation, payload["detected_at"])
+    _add_timeline_entry(
         case,
         event,
         "overdue",
         payload["detected_at"],
-        ref=ref,
+        referral=referral,
         escalated_to=escalation["office"],
     )
     _advance_case(case, "routed", clock)
@@ -246,12 +251,12 @@ def apply_case_closed(session: Session, event: Event, clock: Clock = utc_now) ->
     """``case_closed``: every referral is resolved or withdrawn."""
     payload = _payload(event)
     case = _case_of(session, payload["reference"])
-    for ref in payload["referrals"]:
-        referral = _track(case, ref, payload["closed_at"])
-        outcome = payload["outcomes"].get(ref["referral_id"])
-        if referral.outcome is None and outcome in _OUTCOMES:
-            referral.outcome = outcome
-    _step(case, event, "closed", payload["closed_at"])
+    for referral in payload["referrals"]:
+        copy = _update_referral_copy(case, referral, payload["closed_at"])
+        outcome = payload["outcomes"].get(referral["referral_id"])
+        if copy.outcome is None and outcome in _OUTCOMES:
+            copy.outcome = outcome
+    _add_timeline_entry(case, event, "closed", payload["closed_at"])
     _advance_case(case, "closed", clock)
     return case
 

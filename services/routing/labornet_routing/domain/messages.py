@@ -15,6 +15,7 @@ from labornet_shared.clock import aware
 from labornet_shared.events import (
     REFERRALS_EXCHANGE,
     Event,
+    event_location,
     make_event,
     referral_routing_key,
 )
@@ -107,14 +108,7 @@ def announce_issued(
         "labels": labels_for(case, referral.categories),
         "needs_review": referral.needs_review,
         "description": case.description,
-        "location": {
-            "province_code": case.province_code,
-            "district_code": case.district_code,
-            "subdistrict_code": case.subdistrict_code,
-            "postcode": case.postcode,
-            "lat": case.lat,
-            "long": case.long,
-        },
+        "location": event_location(case),
         "abroad_country": case.abroad_country,
         "channel": case.channel,
         "language": case.language,
