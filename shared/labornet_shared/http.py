@@ -33,6 +33,7 @@ from marshmallow import Schema, ValidationError
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy import exc as sqlalchemy_exc
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -474,8 +475,29 @@ class HttpEntrypoint(HttpRequestHandler):
             return problem_response(Problem(413, "payload_too_large"), request)
         if isinstance(exc, HTTPException):
             return problem_response(http_exception_problem(exc), request)
+        if database_unavailable(exc):
+            # the database went away (restart, failover, pool exhausted): the
+            # unit of work rolled back, nothing is half done, and the caller
+            # may simply try again — a 503 says so, a 500 would not
+            log.warning("database unavailable answering %s", self.url)
+            return problem_response(
+                Problem(503, "database_unavailable", headers={"Retry-After": "5"}),
+                request,
+            )
         log.error("unexpected %s answering %s", type(exc).__name__, self.url)
         return problem_response(Problem(500, "internal_error"), request)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (not a
+    query the database refused: that stays a 500, it is our bug)."""
+    if isinstance(exc, sqlalchemy_exc.TimeoutError):  # the pool had no connection
+        return True
+    if isinstance(exc, sqlalchemy_exc.DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(
+            exc, sqlalchemy_exc.OperationalError
+        )
+    return False
 
 
 # probes and scrapers: their access lines are DEBUG

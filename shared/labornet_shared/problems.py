@@ -87,6 +87,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "ได้รับการประเมินของเรื่องนี้แล้ว",
     ),
     "internal_error": ("Something went wrong on our side.", "เกิดข้อผิดพลาดในระบบ"),
+    "database_unavailable": (
+        "The database is not reachable just now; try again shortly.",
+        "ระบบฐานข้อมูลไม่พร้อมใช้งานชั่วคราว โปรดลองใหม่อีกครั้ง",
+    ),
     "not_ready": ("A dependency is not reachable.", "ระบบที่เกี่ยวข้องยังไม่พร้อมใช้งาน"),
     # field errors
     "required": ("This field is required.", "ต้องระบุข้อมูลนี้"),
