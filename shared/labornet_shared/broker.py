@@ -44,6 +44,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, unquote, urlparse, urlsplit, urlunsplit
 
 import kombu
@@ -329,69 +330,129 @@ def declare_topology(
     start one service and want no queue of the others filling up.
     Returns what was declared, for the operator to read.
     """
+    declared = _declare_exchanges_and_queues(
+        amqp_uri, services, retry_delays_ms, consumer_queues
+    )
+    management = Management.from_urls(management_url, amqp_uri)
+    names = "|".join(services)
+    declared += _set_unrouted_policies(management, names, unrouted_max_length)
+    declared += _set_handler_policies(management, services)
+    declared += _set_referrals_unrouted_policy(management)
+    declared += _set_cluster_mirroring_policy(management, names)
+    declared += _declare_referrals_exchange(amqp_uri)
+    return declared
+
+
+def _declare_exchanges_and_queues(
+    amqp_uri: str,
+    services: tuple[str, ...],
+    retry_delays_ms: tuple[int, ...],
+    consumer_queues: bool,
+) -> list[str]:
+    """Declare every exchange and queue but the referrals exchange, on one
+    connection."""
     declared: list[str] = []
     connection = kombu.Connection(amqp_uri, connect_timeout=5)
     try:
         channel = connection.channel()
-        unrouted = Exchange(UNROUTED_EXCHANGE, type="fanout", durable=True)
-        unrouted(channel).declare()
-        Queue(
-            UNROUTED_QUEUE,
-            exchange=unrouted,
-            durable=True,
-            queue_arguments={"x-queue-type": "quorum"},
-        )(channel).declare()
-        Queue(
-            UNROUTED_OVERFLOW_QUEUE,
-            exchange=None,
-            routing_key=UNROUTED_OVERFLOW_QUEUE,
-            durable=True,
-            queue_arguments={"x-queue-type": "quorum"},
-        )(channel).declare()
-        declared += [
-            f"exchange {UNROUTED_EXCHANGE}",
-            f"queue {UNROUTED_QUEUE}",
-            f"queue {UNROUTED_OVERFLOW_QUEUE}",
-        ]
-        referrals_unrouted = Exchange(
-            REFERRALS_UNROUTED_EXCHANGE, type="fanout", durable=True
-        )
-        referrals_unrouted(channel).declare()
-        Queue(
-            REFERRALS_UNROUTED_QUEUE,
-            exchange=referrals_unrouted,
-            durable=True,
-            queue_arguments={"x-queue-type": "quorum"},
-        )(channel).declare()
-        declared += [
-            f"exchange {REFERRALS_UNROUTED_EXCHANGE}",
-            f"queue {REFERRALS_UNROUTED_QUEUE}",
-        ]
-        for service in services:
-            events_exchange(service)(channel).declare()
-            dead_letter_queue(service)(channel).declare()
-            declared += [f"exchange {service}.events", f"queue {service}.dlq"]
-        for subscription in SUBSCRIPTIONS:
-            if not consumer_queues or subscription.service not in services:
-                continue
-            events_exchange(subscription.source)(channel).declare()
-            handler_queue(subscription)(channel).declare()
-            declared.append(
-                f"queue {subscription.queue} "
-                f"<- {subscription.exchange} {subscription.event_type}"
-            )
-        consumers = {s.service for s in SUBSCRIPTIONS} if consumer_queues else set()
-        for service in sorted(consumers & set(services)):
-            for queue in retry_queues(service, retry_delays_ms):
-                queue(channel).declare()
-                declared.append(f"queue {queue.name}")
+        declared += _declare_unrouted(channel)
+        declared += _declare_referrals_unrouted(channel)
+        declared += _declare_service_exchanges(channel, services)
+        if consumer_queues:
+            declared += _declare_handler_queues(channel, services)
+            declared += _declare_retry_queues(channel, services, retry_delays_ms)
     except Exception as exc:
         raise BrokerUnavailable(f"cannot declare topology: {exc}") from exc
     finally:
         connection.release()
+    return declared
 
-    management = Management.from_urls(management_url, amqp_uri)
-    names = "|".join(services)
+
+def _declare_unrouted(channel: Any) -> list[str]:
+    """Declare the events' unrouted exchange, its queue and its overflow queue."""
+    unrouted = Exchange(UNROUTED_EXCHANGE, type="fanout", durable=True)
+    unrouted(channel).declare()
+    Queue(
+        UNROUTED_QUEUE,
+        exchange=unrouted,
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum"},
+    )(channel).declare()
+    Queue(
+        UNROUTED_OVERFLOW_QUEUE,
+        exchange=None,
+        routing_key=UNROUTED_OVERFLOW_QUEUE,
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum"},
+    )(channel).declare()
+    return [
+        f"exchange {UNROUTED_EXCHANGE}",
+        f"queue {UNROUTED_QUEUE}",
+        f"queue {UNROUTED_OVERFLOW_QUEUE}",
+    ]
+
+
+def _declare_referrals_unrouted(channel: Any) -> list[str]:
+    """Declare the referrals' unrouted exchange and its queue."""
+    referrals_unrouted = Exchange(
+        REFERRALS_UNROUTED_EXCHANGE, type="fanout", durable=True
+    )
+    referrals_unrouted(channel).declare()
+    Queue(
+        REFERRALS_UNROUTED_QUEUE,
+        exchange=referrals_unrouted,
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum"},
+    )(channel).declare()
+    return [
+        f"exchange {REFERRALS_UNROUTED_EXCHANGE}",
+        f"queue {REFERRALS_UNROUTED_QUEUE}",
+    ]
+
+
+def _declare_service_exchanges(channel: Any, services: tuple[str, ...]) -> list[str]:
+    """Declare each service's events exchange and dead-letter queue."""
+    declared: list[str] = []
+    for service in services:
+        events_exchange(service)(channel).declare()
+        dead_letter_queue(service)(channel).declare()
+        declared += [f"exchange {service}.events", f"queue {service}.dlq"]
+    return declared
+
+
+def _declare_handler_queues(channel: Any, services: tuple[str, ...]) -> list[str]:
+    """Declare the event handlers' queues of ``services``, with their bindings."""
+    declared: list[str] = []
+    for subscription in SUBSCRIPTIONS:
+        if subscription.service not in services:
+            continue
+        events_exchange(subscription.source)(channel).declare()
+        handler_queue(subscription)(channel).declare()
+        declared.append(
+            f"queue {subscription.queue} "
+            f"<- {subscription.exchange} {subscription.event_type}"
+        )
+    return declared
+
+
+def _declare_retry_queues(
+    channel: Any, services: tuple[str, ...], retry_delays_ms: tuple[int, ...]
+) -> list[str]:
+    """Declare the retry queues of each of ``services`` that handles events."""
+    declared: list[str] = []
+    consumers = {s.service for s in SUBSCRIPTIONS}
+    for service in sorted(consumers & set(services)):
+        for queue in retry_queues(service, retry_delays_ms):
+            queue(channel).declare()
+            declared.append(f"queue {queue.name}")
+    return declared
+
+
+def _set_unrouted_policies(
+    management: Management, names: str, unrouted_max_length: int
+) -> list[str]:
+    """Set the events' alternate exchange and the unrouted queues' bounds."""
+    declared: list[str] = []
     management.set_policy(
         "labornet-events-unrouted",
         {"alternate-exchange": UNROUTED_EXCHANGE},
@@ -422,6 +483,14 @@ def declare_topology(
         "policy labornet-unrouted-bound",
         "policy labornet-unrouted-overflow-bound",
     ]
+    return declared
+
+
+def _set_handler_policies(
+    management: Management, services: tuple[str, ...]
+) -> list[str]:
+    """Set each service's handler queues' delivery limit and dead-letter queue."""
+    declared: list[str] = []
     for service in services:
         management.set_policy(
             f"labornet-{service}-handlers",
@@ -434,13 +503,22 @@ def declare_topology(
             **{"apply-to": "queues", "priority": 0},
         )
         declared.append(f"policy labornet-{service}-handlers")
+    return declared
+
+
+def _set_referrals_unrouted_policy(management: Management) -> list[str]:
+    """Set the referrals exchange's alternate exchange."""
     management.set_policy(
         "labornet-referrals-unrouted",
         {"alternate-exchange": REFERRALS_UNROUTED_EXCHANGE},
         pattern=rf"^{re.escape(REFERRALS_EXCHANGE)}$",
         **{"apply-to": "exchanges", "priority": 0},
     )
-    declared.append("policy labornet-referrals-unrouted")
+    return ["policy labornet-referrals-unrouted"]
+
+
+def _set_cluster_mirroring_policy(management: Management, names: str) -> list[str]:
+    """Mirror the classic queues across the nodes, on a cluster only."""
     if management.cluster_size() > 1:
         # nameko's RPC queues and the retry queues are classic (a reply queue
         # cannot be a quorum queue: it is auto-delete; turning a deployed
@@ -453,7 +531,12 @@ def declare_topology(
             pattern=rf"^(rpc[.-]|({names})\.retry\.)",
             **{"apply-to": "queues", "priority": 0},
         )
-        declared.append("policy labornet-classic-mirrored")
+        return ["policy labornet-classic-mirrored"]
+    return []
+
+
+def _declare_referrals_exchange(amqp_uri: str) -> list[str]:
+    """Declare the referrals exchange, once its policy is in place."""
     # only once its policy is in place: routing's relay cannot publish a
     # referral before the exchange exists (NOT_FOUND; it keeps it and
     # retries), so no referral ever meets it without its alternate exchange
@@ -468,5 +551,4 @@ def declare_topology(
         raise BrokerUnavailable(f"cannot declare topology: {exc}") from exc
     finally:
         connection.release()
-    declared.append(f"exchange {REFERRALS_EXCHANGE}")
-    return declared
+    return [f"exchange {REFERRALS_EXCHANGE}"]
