@@ -39,13 +39,29 @@ def _say(message: str) -> None:
 
 def run_platform(services: list[str]) -> int:
     """Run until Ctrl-C (or SIGTERM); returns the exit status."""
-    from labornet_shared.broker import (
-        BrokerRefused,
-        BrokerUnavailable,
-        check_broker,
-        declare_topology,
+    if _ports_taken(services):
+        return 1
+    amqp_uri = installation.amqp_uri()
+    version = _broker_version(amqp_uri)
+    if version is None:
+        return 1
+    management = installation.management_url()
+    if not management_plugin.ensure(management, _say):
+        return 1
+    secrets = _platform_secrets()
+    if not _migrate_and_declare(services, amqp_uri, management):
+        return 1
+    nameko = os.path.join(os.path.dirname(sys.executable), "nameko")
+    environment = _service_environment(services, secrets)
+    supervision = Supervision(
+        {service: _service_command(nameko, service) for service in services},
+        environment,
     )
+    return _supervise(supervision, services, version, management)
 
+
+def _ports_taken(services: list[str]) -> bool:
+    """Whether a service's port already answers (having said which)."""
     # before anything is migrated or started: leftovers of an earlier run
     # would share the ports (SO_REUSEPORT) and the databases without a word
     for service in services:
@@ -56,11 +72,18 @@ def run_platform(services: list[str]) -> int:
                 f"{ports.describe(port)} — stop it (an earlier `make run`?) "
                 f"or set LABORNET_{service.upper()}_PORT; not starting"
             )
-            return 1
-    amqp_uri = installation.amqp_uri()
+            return True
+    return False
+
+
+def _broker_version(amqp_uri: str) -> str | None:
+    """RabbitMQ's version, or None when it refuses or does not answer (having
+    said what to do)."""
+    from labornet_shared.broker import BrokerRefused, BrokerUnavailable, check_broker
+
     broker_at = amqp_uri.split("@")[-1]
     try:
-        version = check_broker(amqp_uri)
+        return check_broker(amqp_uri)
     except BrokerRefused as exc:
         if exc.reason == "vhost":
             _say(
@@ -76,7 +99,7 @@ def run_platform(services: list[str]) -> int:
                 "password, or guest from another machine) — fix "
                 "LABORNET_AMQP_URI."
             )
-        return 1
+        return None
     except BrokerUnavailable:
         _say(
             f"RabbitMQ is not reachable at {broker_at} — start it "
@@ -84,11 +107,14 @@ def run_platform(services: list[str]) -> int:
             "then `rabbitmq-plugins enable rabbitmq_management`) "
             "or set LABORNET_AMQP_URI."
         )
-        return 1
-    management = installation.management_url()
-    if not management_plugin.ensure(management, _say):
-        return 1
-    secrets = _platform_secrets()
+        return None
+
+
+def _migrate_and_declare(services: list[str], amqp_uri: str, management: str) -> bool:
+    """Migrate each service's database and declare the broker's topology;
+    False when the topology could not be declared (having said why)."""
+    from labornet_shared.broker import BrokerUnavailable, declare_topology
+
     (repo_root() / "var").mkdir(exist_ok=True)
     for service in services:
         installation.migrate_service(service)
@@ -99,8 +125,15 @@ def run_platform(services: list[str]) -> int:
             f"cannot declare the broker's topology through the management API "
             f"at {management_plugin.public_url(management)}: {exc}"
         )
-        return 1
-    nameko = os.path.join(os.path.dirname(sys.executable), "nameko")
+        return False
+    return True
+
+
+def _service_environment(
+    services: list[str], secrets: dict[str, str]
+) -> dict[str, str]:
+    """The services' environment: development settings and this checkout's
+    secrets, unless the environment sets them."""
     development = {
         # an agency's webhook endpoint may be a local system on
         # http://127.0.0.1 (never in production)
@@ -124,7 +157,7 @@ def run_platform(services: list[str]) -> int:
         development["LABORNET_NOTIFY_CASE_URL"] = (
             f"{intake}/a/<reference>?t=<token>&lang=<language>"
         )
-    environment = {
+    return {
         # the development settings, unless the environment sets them
         **development,
         **secrets,
@@ -132,10 +165,13 @@ def run_platform(services: list[str]) -> int:
         # eventlet's and pkg_resources' start-up warnings are not JSON
         "PYTHONWARNINGS": "ignore",
     }
-    supervision = Supervision(
-        {service: _service_command(nameko, service) for service in services},
-        environment,
-    )
+
+
+def _supervise(
+    supervision: Supervision, services: list[str], version: str, management: str
+) -> int:
+    """Start the services, print their URLs, keep them running until Ctrl-C
+    (or SIGTERM, SIGHUP), then stop them; returns the exit status."""
     # a process manager's or an IDE's stop (SIGTERM), or a closed terminal
     # (SIGHUP), stops the services as Ctrl-C does, instead of orphaning them;
     # SIGINT too, since a shell starting us in the background ignores it and
