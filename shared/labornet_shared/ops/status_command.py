@@ -131,37 +131,36 @@ def outbox_lines(services: list[str], configs: dict[str, Any]) -> list[Line]:
             continue
         finally:
             engine.dispose()
-        age = 0.0
-        if oldest is not None:
-            oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
-            age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
-        detail = f"{backlog} waiting" + (
-            f", oldest {_duration(age)}" if backlog else ""
-        )
-        detail += f", {parked} parked" if parked else ""
-        if age > OUTBOX_STALE_SECONDS:
-            lines.append(
-                Line(
-                    "outbox",
-                    service,
-                    FAIL,
-                    detail,
-                    "oldest event waits over a minute: is its relay running?",
-                )
-            )
-        elif parked:
-            lines.append(
-                Line(
-                    "outbox",
-                    service,
-                    WARN,
-                    detail,
-                    f"`labornet outbox list {service}` shows the parked events",
-                )
-            )
-        else:
-            lines.append(Line("outbox", service, OK, detail))
+        lines.append(_outbox_line(service, backlog, oldest, parked))
     return lines
+
+
+def _outbox_line(service: str, backlog: int, oldest: Any, parked: int) -> Line:
+    """A service's outbox line from its backlog, oldest waiting event and
+    parked events."""
+    age = 0.0
+    if oldest is not None:
+        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+    detail = f"{backlog} waiting" + (f", oldest {_duration(age)}" if backlog else "")
+    detail += f", {parked} parked" if parked else ""
+    if age > OUTBOX_STALE_SECONDS:
+        return Line(
+            "outbox",
+            service,
+            FAIL,
+            detail,
+            "oldest event waits over a minute: is its relay running?",
+        )
+    if parked:
+        return Line(
+            "outbox",
+            service,
+            WARN,
+            detail,
+            f"`labornet outbox list {service}` shows the parked events",
+        )
+    return Line("outbox", service, OK, detail)
 
 
 def _duration(seconds: float) -> str:
@@ -192,10 +191,18 @@ def queue_lines(management_url: str, amqp_uri: str) -> list[Line]:
     except (BrokerUnavailable, OSError, ValueError) as exc:
         return [Line("queues", "broker", FAIL, "management API unreachable", str(exc))]
     unrouted = (UNROUTED_QUEUE, REFERRALS_UNROUTED_QUEUE, UNROUTED_OVERFLOW_QUEUE)
+    handlers, dead, stray = _sort_queues(queues, unrouted)
+    return [*_handler_lines(handlers), *dead, *stray]
+
+
+def _sort_queues(
+    queues: list[dict[str, Any]], unrouted: tuple[str, ...]
+) -> tuple[dict[str, list[tuple[str, int, int]]], list[Line], list[Line]]:
+    """The handler queues by consuming service, and the dead-letter and
+    unrouted queues' lines."""
     # handler queues (evt-<source>-<event>--<service>.<method>) are summed
     # per consuming service: one line each, and one per queue in trouble
     handlers: dict[str, list[tuple[str, int, int]]] = {}
-    lines: list[Line] = []
     dead: list[Line] = []
     stray: list[Line] = []
     for queue in sorted(queues, key=lambda q: str(q["name"])):
@@ -227,6 +234,13 @@ def queue_lines(management_url: str, amqp_uri: str) -> list[Line]:
                     f"`labornet dlq list {service}` says why" if messages else "",
                 )
             )
+    return handlers, dead, stray
+
+
+def _handler_lines(handlers: dict[str, list[tuple[str, int, int]]]) -> list[Line]:
+    """One line per consuming service's handler queues, and one per queue
+    with messages and no consumer."""
+    lines: list[Line] = []
     for service, found in sorted(handlers.items()):
         waiting = sum(messages for _, messages, _ in found)
         unconsumed = [name for name, _, consumers in found if not consumers]
@@ -255,7 +269,7 @@ def queue_lines(management_url: str, amqp_uri: str) -> list[Line]:
                         "messages and no consumer",
                     )
                 )
-    return [*lines, *dead, *stray]
+    return lines
 
 
 def overdue_lines(configs: dict[str, Any]) -> list[Line]:
