@@ -66,15 +66,41 @@ def ensure(
     url = public_url(management_url)
     status = answering(management_url)
     if status is not None:
-        if status == 401:
-            user = unquote(urlparse(management_url).username or "guest")
-            say(
-                f"RabbitMQ's management API at {url} refused user {user!r} — "
-                "set LABORNET_RABBIT_MANAGEMENT_URL with a user tagged "
-                "administrator"
-            )
-            return False
-        return True
+        return _admitted(status, management_url, url, say)
+    plugins = _plugins_tool(management_url, url, say)
+    if plugins is None:
+        return False
+    if _enabled(plugins):
+        say(
+            f"RabbitMQ's management plugin is enabled but does not answer at "
+            f"{url} — set LABORNET_RABBIT_MANAGEMENT_URL to where it listens"
+        )
+        return False
+    if not _run_enable(plugins, say):
+        return False
+    return _wait_answering(management_url, url, say, wait_seconds)
+
+
+def _admitted(
+    status: int, management_url: str, url: str, say: Callable[[str], None]
+) -> bool:
+    """Whether the answering management API admits our user (saying so if not)."""
+    if status == 401:
+        user = unquote(urlparse(management_url).username or "guest")
+        say(
+            f"RabbitMQ's management API at {url} refused user {user!r} — "
+            "set LABORNET_RABBIT_MANAGEMENT_URL with a user tagged "
+            "administrator"
+        )
+        return False
+    return True
+
+
+def _plugins_tool(
+    management_url: str, url: str, say: Callable[[str], None]
+) -> str | None:
+    """``rabbitmq-plugins``'s path when we may enable the plugin here, else
+    None (having said how to)."""
     plugins = shutil.which("rabbitmq-plugins")
     local = urlparse(management_url).hostname in LOCAL_HOSTS
     if plugins is None or not local or not _may_manage_rabbitmq():
@@ -83,13 +109,12 @@ def ensure(
             f"with `sudo {ENABLE}` on the broker's machine, or set "
             "LABORNET_RABBIT_MANAGEMENT_URL to where it listens"
         )
-        return False
-    if _enabled(plugins):
-        say(
-            f"RabbitMQ's management plugin is enabled but does not answer at "
-            f"{url} — set LABORNET_RABBIT_MANAGEMENT_URL to where it listens"
-        )
-        return False
+        return None
+    return plugins
+
+
+def _run_enable(plugins: str, say: Callable[[str], None]) -> bool:
+    """Run ``rabbitmq-plugins enable``; False when it failed (having said so)."""
     say(f"enabling RabbitMQ's management plugin: {ENABLE}")
     try:
         done = subprocess.run(  # noqa: S603 - RabbitMQ's own tool
@@ -106,6 +131,13 @@ def ensure(
         last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
         say(f"`{ENABLE}` failed: {last[0]} — run it yourself, then `make run`")
         return False
+    return True
+
+
+def _wait_answering(
+    management_url: str, url: str, say: Callable[[str], None], wait_seconds: float
+) -> bool:
+    """Wait up to ``wait_seconds`` for the just enabled plugin to answer."""
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         if answering(management_url, timeout=1.0) is not None:
