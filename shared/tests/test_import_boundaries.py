@@ -27,6 +27,7 @@ DOMAIN_MODULES = [
     "labornet_shared.clock",
     "labornet_shared.model_base",
     "labornet_shared.events",
+    "labornet_shared.written_language",
     # each service's rules and state changes
     "labornet_intake.domain",
     "labornet_intake.models",
