@@ -52,6 +52,7 @@ from pythainlp.util import Trie
 from pythainlp.util import normalize as thai_normalize
 
 from labornet_shared.categories import CATEGORIES
+from labornet_shared.written_language import written_language
 
 __all__ = ["Classifier", "Label", "LexiconError", "Screening", "normalise"]
 
@@ -100,12 +101,16 @@ class Screening:
 
     ``needs_review`` asks for screening by a person (nothing in the text was
     clear enough); ``method`` is ``"lexicon"`` when the description was
-    classified and ``"given"`` when the citizen or agent chose the category.
+    classified and ``"given"`` when the citizen or agent chose the category;
+    ``language`` is the one the description is written in (``th``, ``my``,
+    ``en``; Thai when its script says nothing), by
+    :func:`labornet_shared.written_language.written_language`.
     """
 
     labels: tuple[Label, ...]
     needs_review: bool
     method: str
+    language: str = "th"
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -316,10 +321,11 @@ class Classifier:
         the description is classified; when nothing in it is clear enough the
         case goes to the fallback category, flagged for review by a person.
         """
+        language = written_language(description) or "th"
         if category:
             if category not in CATEGORIES:
                 raise ValueError(f"unknown category {category!r}")
-            return Screening((Label(category, 1.0, ()),), False, METHOD_GIVEN)
+            return Screening((Label(category, 1.0, ()),), False, METHOD_GIVEN, language)
         text = _Text(description, self._dictionary)
         tallies = self._tally(text)
         settings = self.settings
@@ -353,10 +359,10 @@ class Classifier:
                 Label(c, scores[c], tallies[c].evidence())
                 for c in candidates[: settings.max_labels]
             )
-            return Screening(labels, False, METHOD_LEXICON)
+            return Screening(labels, False, METHOD_LEXICON, language)
         own = tallies.get(fallback, _Tally())
         label = Label(fallback, scores.get(fallback, 0.0), own.evidence())
-        return Screening((label,), True, METHOD_LEXICON)
+        return Screening((label,), True, METHOD_LEXICON, language)
 
     def warm_up(self) -> None:
         """Run the normaliser and tokenizer once, so the first case is fast."""
