@@ -473,7 +473,7 @@ class Classifier:
             # ones ("พนักงาน" holds "กงาน", one slip from "ตกงาน")
             if start not in text.word_starts or end not in text.word_ends:
                 continue
-            if _slip_in_a_common_word(ways, text, near.start, len(window)):
+            if _common_words_only(text, start, end):
                 continue
             corrections[key] = _Match(term, start, end, corrected=True)
         return list(corrections.values())
@@ -500,18 +500,15 @@ def _thai_words() -> frozenset[str]:
     return frozenset(thai_words())
 
 
-def _slip_in_a_common_word(
-    ways: list[tuple[int, str]], text: _Text, at: int, size: int
-) -> bool:
-    """Whether the text's word at the slip is a common word ("ส่ง" in
-    "ที่ส่ง" is not a slip for "ที่สูง"): the word of the letter changed or
-    inserted, or the words on both sides of a letter the window lacks."""
+def _common_words_only(text: _Text, start: int, end: int) -> bool:
+    """Whether the text's words from ``start`` to ``end`` are all common
+    words: "ที่|ส่ง" reads as written on purpose, and is no slip for "ที่สูง";
+    "ค่า|จาง" (จาง, faded, is rare) and "ประกัน|สัง|คง" are slips."""
     common = common_words()
-    for k, letter in ways:
-        for i in (k,) if letter else (k - 1, k):
-            if 0 <= i < size and text.word_at(text.offsets[at + i]) in common:
-                return True
-    return False
+    starts = text.token_starts
+    first = bisect.bisect_left(starts, start)
+    last = bisect.bisect_left(starts, end)
+    return all(text.word_at(s) in common for s in starts[first:last])
 
 
 def _words_end(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 from typing import Any
 
 __all__ = [
@@ -129,7 +130,11 @@ def word_starts(run: str) -> list[int]:
 def _detector() -> Any:
     from myanmartools import ZawgyiDetector
 
-    return ZawgyiDetector()
+    with warnings.catch_warnings():
+        # it reads its model with importlib.resources.open_binary, which
+        # Python 3.11 and 3.12 call deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ZawgyiDetector()
 
 
 @functools.cache

@@ -181,7 +181,9 @@ def test_evidence_is_words_found_in_the_normalised_text(classifier):
         screening = classifier.screen(case.text)
         text = normalise(case.text)
         for label in screening.labels:
-            assert all(word in text for word in label.evidence), case.id
+            # a corrected slip shows as written→as the lexicon has it
+            written = [word.split("→")[0] for word in label.evidence]
+            assert all(word in text for word in written), case.id
             if not screening.needs_review:
                 assert label.evidence, case.id
 
