@@ -23,7 +23,7 @@ settings:
 negations: [ไม่ได้]
 categories:
   unpaid_wages:
-    3: [ค่าจ้าง]
+    3: [ค่าจ้าง, เงินเดือน]
   termination_severance:
     3: [~เลิกจ้าง]
   social_security_membership:
@@ -31,7 +31,9 @@ categories:
   working_conditions:
     3: [นายจ้างยึด, วันลา]
   job_seeking:
-    3: [ว่างงาน]
+    3: [ว่างงาน, ตกงาน]
+  workplace_safety:
+    3: [ที่สูง]
 """
 
 
@@ -77,6 +79,18 @@ def test_a_common_word_in_place_of_the_terms_word_is_not_a_slip(classifier):
     # "บอกว่างาน" is "ว่า" + "งาน" (said the work), not "ว่างงาน"
     assert classifier.screen("ทำงานวันละ 12 ชั่วโมง").needs_review
     assert classifier.screen("เขาบอกว่างานนี้สบาย").needs_review
+
+
+def test_words_that_read_as_written_on_purpose_are_not_slips(classifier):
+    # "ที่|ส่ง" (that sent) is common words one letter from "ที่สูง" (a
+    # height); "เงิน 2 เดือน" (money, 2 months) puts a number in "เงินเดือน"
+    assert classifier.screen("บริษัทที่ส่งไปทำงาน").needs_review
+    assert classifier.screen("เงิน 2 เดือน ไม่พอใช้").needs_review
+
+
+def test_a_slip_is_whole_words_not_a_piece_of_a_longer_word(classifier):
+    # "พนักงาน" (staff) holds "กงาน", one letter from "ตกงาน" (jobless)
+    assert classifier.screen("เป็นพนักงานขายมาสิบปี").needs_review
 
 
 def test_a_negation_before_a_corrected_term_still_applies(classifier):
