@@ -52,6 +52,7 @@ from labornet_routing.fuzzy import (
     FuzzyIndex,
     changes_a_word,
     common_words,
+    cuts_a_syllable,
     slips,
     word_bounds,
 )
@@ -470,7 +471,10 @@ class Classifier:
             ):
                 continue
             # the window is whole words of the text, not pieces of longer
-            # ones ("พนักงาน" holds "กงาน", one slip from "ตกงาน")
+            # ones ("พนักงาน" holds "กงาน", one slip from "ตกงาน"): by the
+            # spelling first, then by the tokens
+            if cuts_a_syllable(compact, near.start, near.end):
+                continue
             if start not in text.word_starts or end not in text.word_ends:
                 continue
             if _common_words_only(text, start, end):

@@ -32,6 +32,7 @@ __all__ = [
     "Near",
     "changes_a_word",
     "common_words",
+    "cuts_a_syllable",
     "one_edit",
     "slips",
     "word_bounds",
@@ -219,3 +220,26 @@ def changes_a_word(
         if not changed or changed in common:
             return True
     return False
+
+
+# Thai letters that never start a word (tone marks, vowels written above or
+# below or after a consonant) and that never end one (vowels written before
+# it); a consonant after ั or ็ is a final, which closes a syllable.
+_NOT_FIRST = frozenset("\u0e30\u0e31\u0e32\u0e33\u0e45") | frozenset(
+    map(chr, [*range(0x0E34, 0x0E3B), *range(0x0E47, 0x0E4F)])
+)
+_NOT_LAST = frozenset("\u0e40\u0e41\u0e42\u0e43\u0e44")
+_BEFORE_A_FINAL = frozenset("\u0e31\u0e47")
+
+
+def cuts_a_syllable(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` starts or ends inside a Thai syllable, by
+    the spelling alone ("ักงาน", "งานท" of "งานที่", "กงาน" after "พนั"): no
+    word starts or ends there, and no tokenizer is needed to say so."""
+    first, last = text[start], text[end - 1]
+    return (
+        first in _NOT_FIRST
+        or last in _NOT_LAST
+        or (start > 0 and text[start - 1] in _NOT_LAST | _BEFORE_A_FINAL)
+        or (end < len(text) and text[end] in _NOT_FIRST)
+    )
