@@ -43,6 +43,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from pythainlp.corpus import thai_words
 from pythainlp.tokenize import word_tokenize
@@ -318,6 +319,20 @@ class Classifier:
             settings.fuzzy_min_length,
         )
         self._known = frozenset(t.phrase for t in terms if t.phrase)
+        # English terms' words, each with its term and place in it
+        self._english: FuzzyIndex[tuple[Term, int]] = FuzzyIndex(
+            (
+                (word, (t, place))
+                for t in terms
+                if t.words
+                and t.category not in (NEGATION, IGNORED)
+                and settings.fuzzy_factor > 0
+                for place, word in enumerate(t.words)
+                if not word.endswith("*")
+            ),
+            settings.fuzzy_min_length,
+        )
+        self._known_words = frozenset(w for t in terms for w in t.words)
         # where each correctable term's words start, to tell which word of
         # the term a slip changed
         self._word_bounds = {
@@ -406,6 +421,8 @@ class Classifier:
         if self._reads_myanmar:
             # the Zawgyi detector and converter, and the Myanmar segmenter
             self.screen("အလုပ္ရွင္က လစာ မေပးဘူး")
+        if self._english:
+            _english_words()
 
     def _tally(self, text: _Text) -> dict[str, _Tally]:
         """Each category's points, evidence and first mention in ``text``."""
@@ -415,6 +432,8 @@ class Classifier:
         matches = list(self._terms.find(text))
         if self._fuzzy:
             matches += self._corrections(text, matches)
+        if self._english:
+            matches += self._english_corrections(text, matches)
         for match in _outermost(matches):
             term = match.term
             if term.category == IGNORED:
@@ -482,6 +501,36 @@ class Classifier:
             corrections[key] = _Match(term, start, end, corrected=True)
         return list(corrections.values())
 
+    def _english_corrections(self, text: _Text, exact: list[_Match]) -> list[_Match]:
+        """English terms with one slip in one of their words ("salery").
+
+        A word is corrected only when it is no English word (``hired`` is not
+        a slip for ``fired``, nor ``raining`` for ``training``) and no word of
+        the lexicon; the term's other words must stand as written.
+        """
+        found = {(m.term.category, m.term.key) for m in exact}
+        corrections: list[_Match] = []
+        words = text.words
+        for i, (word, _, _) in enumerate(words):
+            if word in self._known_words or not word.isalpha():
+                continue
+            for near in self._english.find(word):
+                term, place = near.payload
+                if (
+                    (near.start, near.end) != (0, len(word))
+                    or (term.category, term.key) in found
+                    or i < place
+                    or _is_english_word(word)
+                ):
+                    continue
+                written = list(term.words)
+                written[place] = word
+                stop = _words_end(tuple(written), words, i - place)
+                if stop is not None:
+                    first = words[i - place][1]
+                    corrections.append(_Match(term, first, stop, corrected=True))
+        return corrections
+
 
 @functools.cache
 def _default_classifier(exact_only: bool = False) -> Classifier:
@@ -502,6 +551,19 @@ def _dictionary(extra: frozenset[str]) -> Trie:
 @functools.cache
 def _thai_words() -> frozenset[str]:
     return frozenset(thai_words())
+
+
+@functools.cache
+def _english_words() -> Any:
+    # pyspellchecker's English word list (160,000 words), loaded on the
+    # first English word that could be a slip
+    from spellchecker import SpellChecker
+
+    return SpellChecker(language="en", distance=1)
+
+
+def _is_english_word(word: str) -> bool:
+    return word in _english_words()
 
 
 def _common_words_only(text: _Text, start: int, end: int) -> bool:

@@ -202,4 +202,4 @@ def _parse_term(category: str, weight: float, written: str) -> Term:
         raise LexiconError(f"{category}: {written!r} must be words, a stem* or re:")
     if words[0].endswith("*") and len(words[0]) < 4:
         raise LexiconError(f"{category}: stem {written!r} needs three letters")
-    return Term(category, weight, key, negatable, words=words)
+    return Term(category, weight, key, negatable, words=words, shown=body)

@@ -184,3 +184,55 @@ def test_the_index_finds_every_window_one_edit_away():
 )
 def test_one_edit(window, form, expected):
     assert one_edit(window, form) is expected
+
+
+ENGLISH = """
+settings:
+  scale: 2.0
+  min_score: 0.5
+  relative: 0.6
+  max_labels: 4
+  negation_window: 2
+  fallback: general_inquiry
+negations: [not]
+categories:
+  unpaid_wages:
+    3: [salary]
+  termination_severance:
+    3: [~fired, severance pay]
+  skill_training:
+    3: [training]
+  migrant_worker:
+    3: [work permit]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "shown"),
+    [
+        ("My boss has not paid my salery", "unpaid_wages", "salery→salary"),
+        (
+            "I got no severence pay",
+            "termination_severance",
+            "severence pay→severance pay",
+        ),
+        ("my work permt expired", "migrant_worker", "work permt→work permit"),
+    ],
+)
+def test_an_english_slip_is_corrected_and_shown(text, category, shown):
+    screening = Classifier.from_yaml(ENGLISH).screen(text)
+
+    assert screening.categories == (category,)
+    assert screening.labels[0].evidence == (shown,)
+
+
+def test_an_english_word_is_not_taken_for_a_slip():
+    classifier = Classifier.from_yaml(ENGLISH)
+
+    # "hired" and "raining" are one letter from "fired" and "training"
+    assert classifier.screen("I was hired last week").needs_review
+    assert classifier.screen("It was raining and I slipped").needs_review
+    assert classifier.screen("I was fird yesterday").categories == (
+        "termination_severance",
+    )
+    assert classifier.screen("I was not fird").needs_review  # negated
