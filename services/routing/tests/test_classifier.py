@@ -314,9 +314,10 @@ def test_every_new_register_is_labelled_and_held_out_in_part():
 
 
 def test_held_out_main_category_accuracy_reaches_the_goal(classifier):
-    report = evaluation.evaluate(
-        classifier, evaluation.load_cases(), "heldout", measure_speed=False
-    )
+    # the issue's goal is on the standard cases; the new registers' goals
+    # are measured by `make eval-routing`
+    cases = [c for c in evaluation.load_cases() if c.register == "standard"]
+    report = evaluation.evaluate(classifier, cases, "heldout", measure_speed=False)
 
     assert report.main_accuracy >= evaluation.GOAL
     assert report.exact_accuracy >= 0.75

@@ -129,7 +129,7 @@ def test_myanmar_terms_change_nothing_for_thai_and_english_texts(classifier):
         for weight, terms in list(weights.items()):
             weights[weight] = [t for t in terms if not MYANMAR.search(t)]
     thai_only = Classifier.from_yaml(yaml.safe_dump(document, allow_unicode=True))
-    texts = [case.text for case in evaluation.load_cases()]
+    texts = [c.text for c in evaluation.load_cases() if not MYANMAR.search(c.text)]
 
     assert [thai_only.screen(t) for t in texts] == [classifier.screen(t) for t in texts]
 
