@@ -1,25 +1,31 @@
 """Screening: which problems does a case hold?
 
 A case that arrives without a category (most cases from the phone, LINE and
-walk-ins) is classified from its description with a weighted lexicon of Thai
-and English words and phrases, ``data/lexicon.yml``. A category's score comes
-from the lexicon terms found in the text, and those terms are the label's
-evidence, so the agency (and the citizen) can see why a case came to it.
-Everything tunable -- terms, weights, thresholds, negations -- lives in the
-data file; this module only applies it.
+walk-ins) is classified from its description with a weighted lexicon of Thai,
+Myanmar and English words and phrases, ``data/lexicon.yml``. A category's
+score comes from the lexicon terms found in the text, and those terms are the
+label's evidence, so the agency (and the citizen) can see why a case came to
+it. Everything tunable -- terms, weights, thresholds, negations -- lives in
+the data file; this module only applies it.
 
-How a description is read:
+How a description is read (``data/README.md`` says it at length):
 
-1. normalised: Unicode NFC, lower case, Thai digits as 0-9, Thai spelling
-   repaired by PyThaiNLP (doubled vowels, ``เเ`` for ``แ``), runs of three or
-   more identical letters squeezed to one (``ค้างจ่ายยย``), spaces collapsed;
-2. tokenised with PyThaiNLP's ``newmm`` (Thai is written without spaces); the
-   tokens give word starts and the distance from a negation to a term;
-3. matched against the lexicon: Thai terms anywhere in the text with its
-   spaces removed (writers split words with spaces, and tokenisation splits
-   misspelt words unpredictably), or only where a word starts for terms
-   marked ``=`` (``หางาน`` is not in ``ปัญหางาน``); English terms as whole
-   words, ``*`` ending a stem; ``re:`` patterns on the normalised text;
+1. normalised (``lexicon.normalise``): Unicode NFC, lower case, Thai digits
+   as 0-9, Thai spelling repaired by PyThaiNLP (doubled vowels, ``เเ`` for
+   ``แ``), runs of three or more identical letters squeezed to one
+   (``ค้างจ่ายยย``), spaces collapsed; Myanmar typed in Zawgyi converted to
+   Unicode (``myanmar.py``) when the lexicon has Myanmar terms;
+2. tokenised with PyThaiNLP's ``newmm`` (Thai is written without spaces) and
+   Myanmar with ``mmdt-tokenizer``; the tokens give word starts and the
+   distance from a negation to a term;
+3. matched against the lexicon: Thai and Myanmar terms anywhere in the text
+   with its spaces removed (writers split words with spaces, and
+   tokenisation splits misspelt words unpredictably), Myanmar ones only from
+   and to a syllable boundary, or only where a word starts for terms marked
+   ``=`` (``หางาน`` is not in ``ปัญหางาน``); English terms as whole words,
+   ``*`` ending a stem; ``re:`` patterns on the normalised text. A Thai or
+   English term not found as written may be found with one slip
+   (``ค่าจาง→ค่าจ้าง``, ``fuzzy.py``), for a share of its weight;
 4. a term inside a longer term that was also found gives way to it
    (``เงินทดแทน`` inside ``เงินทดแทนการขาดรายได้``), and a term marked ``~``
    does not count right after a negation (``ไม่ได้ถูกเลิกจ้าง``);
@@ -230,10 +236,11 @@ class _Text:
 
     @functools.cached_property
     def token_starts(self) -> list[int]:
-        """Where each PyThaiNLP token (not a space) starts in ``normal``.
+        """Where each token (not a space) starts in ``normal``: PyThaiNLP's
+        for Thai and Latin, the Myanmar segmenter's words for Myanmar.
 
         Tokenising is half the cost of a screening, so it happens only when
-        a word-start term or a negation needs it.
+        a word-start term, a negation or a corrected slip needs it.
         """
         if not self.myanmar:
             return self._thai_token_starts(self.normal, 0)
@@ -277,9 +284,10 @@ class _Text:
     @functools.cached_property
     def word_ends(self) -> frozenset[int]:
         """Where each token ends in ``normal`` (before any space)."""
-        starts = self.token_starts
-        nexts = [*starts[1:], len(self.normal)]
-        return frozenset(len(self.normal[:following].rstrip()) for following in nexts)
+        # spaces are collapsed: a token is followed by one space at most
+        normal = self.normal
+        nexts = [*self.token_starts[1:], len(normal)]
+        return frozenset(n - (normal[n - 1 : n] == " ") for n in nexts)
 
     def tokens_between(self, end: int, start: int) -> int:
         """How many tokens start in ``[end, start)``."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -39,6 +39,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+# a half of a form: the half, where it starts in the form, the form, its
+# payload, and the form's other half
+_Half = tuple[str, int, str, T, str]
 _THAI = re.compile(r"[\u0e00-\u0e7f]")
 
 
@@ -60,14 +63,16 @@ class FuzzyIndex(Generic[T]):
         self.min_length = max(min_length, 4)
         # each half of a form, keyed by its first three letters (two for a
         # half of two), with where it starts in the form (0: the first half)
-        self._halves: dict[str, list[tuple[str, int, str, T]]] = {}
-        self._short_halves: dict[str, list[tuple[str, int, str, T]]] = {}
+        # and the form's other half
+        self._halves: dict[str, list[_Half[T]]] = {}
+        self._short_halves: dict[str, list[_Half[T]]] = {}
         for form, payload in entries:
             if len(form) < self.min_length:
                 continue
             half = len(form) // 2
-            for piece, at in ((form[:half], 0), (form[half:], half)):
-                entry = (piece, at, form, payload)
+            head, tail = form[:half], form[half:]
+            for piece, at, other in ((head, 0, tail), (tail, half, head)):
+                entry = (piece, at, form, payload, other)
                 if len(piece) >= 3:
                     self._halves.setdefault(piece[:3], []).append(entry)
                 else:
@@ -76,65 +81,70 @@ class FuzzyIndex(Generic[T]):
     def __bool__(self) -> bool:
         return bool(self._halves or self._short_halves)
 
-    def find(self, text: str) -> Iterator[Near[T]]:
-        """Every window of ``text`` exactly one edit from an indexed form.
+    def find(self, text: str) -> list[Near[T]]:
+        """Every window of ``text`` exactly one edit from an indexed form
+        that does not stand in it as written where the window starts (for
+        a slip after the first half) or ends (before the second half).
 
         A window may be reported twice (from both halves); callers keep one.
         """
         halves, short = self._halves, self._short_halves
+        found: list[Near[T]] = []
         for i in range(len(text) - 1):
             for bucket in (halves.get(text[i : i + 3]), short.get(text[i : i + 2])):
-                if bucket:
-                    yield from _near(text, i, bucket)
+                if not bucket:
+                    continue
+                for piece, at, form, payload, other in bucket:
+                    if not text.startswith(piece, i):
+                        continue
+                    if at == 0:
+                        # the slip is after the first half: the window starts
+                        # here, its end depends on the slip
+                        for end in _ends_after(text, i + len(piece), other):
+                            found.append(Near(i, end, form, payload))
+                    else:
+                        # the slip is before the second half: the window ends
+                        # with it
+                        for start in _starts_before(text, i, other):
+                            found.append(Near(start, i + len(piece), form, payload))
+        return found
 
 
-def _near(
-    text: str, i: int, bucket: list[tuple[str, int, str, T]]
-) -> Iterator[Near[T]]:
-    """The windows that the halves in ``bucket`` found standing at ``i``."""
-    for piece, at, form, payload in bucket:
-        if not text.startswith(piece, i):
-            continue
-        if at == 0:
-            # the slip is after the first half: the window starts here
-            for end in _ends_after(text, i + len(piece), form[len(piece) :]):
-                yield Near(i, end, form, payload)
-        else:
-            # the slip is before the second half: the window ends there
-            for start in _starts_before(text, i, form[:at]):
-                yield Near(start, i + len(piece), form, payload)
-
-
-def _ends_after(text: str, at: int, rest: str) -> Iterator[int]:
+def _ends_after(text: str, at: int, rest: str) -> tuple[int, ...]:
     """Where windows end whose text from ``at`` is ``rest`` with one edit."""
     if text.startswith(rest, at):
-        return  # no slip: the exact matcher finds it
+        return ()  # no slip: the exact matcher finds it
+    size = len(text)
     q = 0  # the first letter that differs: one edit there or nowhere
-    while at + q < len(text) and text[at + q] == rest[q]:
+    while at + q < size and text[at + q] == rest[q]:
         q += 1
-    if at + q < len(text) and text.startswith(rest[q + 1 :], at + q + 1):
-        yield at + len(rest)  # substituted
+    ends = []
+    if at + q < size and text.startswith(rest[q + 1 :], at + q + 1):
+        ends.append(at + len(rest))  # substituted
     if text.startswith(rest[q + 1 :], at + q):
-        yield at + len(rest) - 1  # left out
-    if at + q < len(text) and text.startswith(rest[q:], at + q + 1):
-        yield at + len(rest) + 1  # one letter too many
+        ends.append(at + len(rest) - 1)  # left out
+    if at + q < size and text.startswith(rest[q:], at + q + 1):
+        ends.append(at + len(rest) + 1)  # one letter too many
+    return tuple(ends)
 
 
-def _starts_before(text: str, at: int, lead: str) -> Iterator[int]:
+def _starts_before(text: str, at: int, lead: str) -> tuple[int, ...]:
     """Where windows start whose text up to ``at`` is ``lead`` with one edit."""
     size = len(lead)
     if text.endswith(lead, 0, at):
-        return
+        return ()
     q = 0  # letters equal, counted back from ``at``
     while q < at and text[at - 1 - q] == lead[size - 1 - q]:
         q += 1
     cut = size - 1 - q  # the differing letter of ``lead``
+    starts = []
     if q < at and text.endswith(lead[:cut], 0, at - 1 - q):
-        yield at - size  # substituted
+        starts.append(at - size)  # substituted
     if text.endswith(lead[:cut], 0, at - q):
-        yield at - size + 1  # left out
+        starts.append(at - size + 1)  # left out
     if q < at and text.endswith(lead[: cut + 1], 0, at - 1 - q):
-        yield at - size - 1  # one letter too many
+        starts.append(at - size - 1)  # one letter too many
+    return tuple(starts)
 
 
 def one_edit(window: str, form: str) -> bool:
