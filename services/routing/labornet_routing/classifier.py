@@ -60,6 +60,7 @@ from labornet_routing.fuzzy import (
     changes_a_word,
     common_words,
     cuts_a_syllable,
+    has_another_near_word,
     slips,
     word_bounds,
 )
@@ -327,6 +328,9 @@ class Classifier:
             settings.fuzzy_min_length,
         )
         self._known = frozenset(t.phrase for t in terms if t.phrase)
+        # what else a slip could be of: a word of the dictionary or another
+        # phrase of the lexicon
+        self._near_words = _thai_words() | self._known
         # English terms' words, each with its term and place in it
         self._english: FuzzyIndex[tuple[Term, int]] = FuzzyIndex(
             (
@@ -505,6 +509,8 @@ class Classifier:
             if start not in text.word_starts or end not in text.word_ends:
                 continue
             if _common_words_only(text, start, end):
+                continue
+            if has_another_near_word(window, term.phrase, self._near_words):
                 continue
             corrections[key] = _Match(term, start, end, corrected=True)
         return list(corrections.values())

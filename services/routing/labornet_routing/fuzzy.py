@@ -33,6 +33,7 @@ __all__ = [
     "changes_a_word",
     "common_words",
     "cuts_a_syllable",
+    "has_another_near_word",
     "one_edit",
     "slips",
     "word_bounds",
@@ -253,3 +254,33 @@ def cuts_a_syllable(text: str, start: int, end: int) -> bool:
         or (start > 0 and text[start - 1] in _NOT_LAST | _BEFORE_A_FINAL)
         or (end < len(text) and text[end] in _NOT_FIRST)
     )
+
+
+# the Thai letters and signs a slip can add or put in place of another
+_THAI_LETTERS = tuple(
+    chr(code) for code in range(0x0E01, 0x0E4F) if chr(code).isprintable()
+)
+
+
+def has_another_near_word(window: str, form: str, words: frozenset[str]) -> bool:
+    """Whether a word of ``words`` other than ``form`` is also one edit from
+    ``window``: the slip could be of either ("กนงาน", Northern for "คนงาน",
+    is one letter from "ในงาน" and from "คนงาน"), so it is not corrected.
+
+    Tries every insertion, deletion and substitution of a Thai letter (about
+    a thousand look-ups): only for the few windows every other test passed.
+    """
+    for k in range(len(window) + 1):
+        head, tail = window[:k], window[k:]
+        for letter in _THAI_LETTERS:
+            if (inserted := head + letter + tail) != form and inserted in words:
+                return True
+        if not tail:
+            break
+        if (deleted := head + tail[1:]) != form and deleted in words:
+            return True
+        for letter in _THAI_LETTERS:
+            changed = head + letter + tail[1:]
+            if changed not in (form, window) and changed in words:
+                return True
+    return False
