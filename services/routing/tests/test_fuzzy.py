@@ -34,6 +34,8 @@ categories:
     3: [ว่างงาน, ตกงาน]
   workplace_safety:
     3: [ที่สูง]
+  work_injury:
+    3: [ในงาน]
 """
 
 
@@ -86,6 +88,12 @@ def test_words_that_read_as_written_on_purpose_are_not_slips(classifier):
     # height); "เงิน 2 เดือน" (money, 2 months) puts a number in "เงินเดือน"
     assert classifier.screen("บริษัทที่ส่งไปทำงาน").needs_review
     assert classifier.screen("เงิน 2 เดือน ไม่พอใช้").needs_review
+
+
+def test_a_slip_as_near_another_word_is_not_corrected(classifier):
+    # Northern "กนงาน" (คนงาน, workers) is one letter from "ในงาน" (at work)
+    # and from "คนงาน": which one was meant is not for screening to guess
+    assert classifier.screen("มีกนงานพม่าสิบคน").needs_review
 
 
 def test_a_slip_is_whole_words_not_a_piece_of_a_longer_word(classifier):
