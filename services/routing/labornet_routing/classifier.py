@@ -525,8 +525,14 @@ class Classifier:
         found = {(m.term.category, m.term.key) for m in exact}
         corrections: list[_Match] = []
         words = text.words
+        shortest = self._english.min_length - 1
         for i, (word, _, _) in enumerate(words):
-            if word in self._known_words or not word.isalpha():
+            if (
+                len(word) < shortest
+                or word in self._known_words
+                or not word.isalpha()
+                or _is_english_word(word)
+            ):
                 continue
             for near in self._english.find(word):
                 term, place = near.payload
@@ -534,7 +540,6 @@ class Classifier:
                     (near.start, near.end) != (0, len(word))
                     or (term.category, term.key) in found
                     or i < place
-                    or _is_english_word(word)
                 ):
                     continue
                 written = list(term.words)
