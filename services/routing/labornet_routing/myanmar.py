@@ -22,12 +22,14 @@ from __future__ import annotations
 import functools
 import re
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
     "MYANMAR",
     "ZAWGYI_PROBABILITY",
     "normalise_myanmar",
+    "segment",
     "syllable_boundaries",
     "to_unicode",
     "word_starts",
@@ -116,7 +118,7 @@ def word_starts(run: str) -> list[int]:
     compact = "".join(run[i] for i in offsets)
     starts: list[int] = []
     cursor = 0
-    for word in _segmenter().tokenize(run)[0]:
+    for word in segment(run):
         word = word.replace(" ", "")
         found = compact.find(word, cursor) if word else -1
         if found < 0:
@@ -144,8 +146,28 @@ def _converter() -> Any:
     return converter
 
 
-@functools.cache
-def _segmenter() -> Any:
-    from mmdt_tokenizer import MyanmarWordTokenizer
+def segment(text: str) -> list[str]:
+    """The words ``mmdt-tokenizer`` finds in ``text``, as its
+    ``MyanmarWordTokenizer().tokenize(text)[0]`` gives them."""
+    words: list[str] = _segmenter()(text)
+    return words
 
-    return MyanmarWordTokenizer()
+
+@functools.cache
+def _segmenter() -> Callable[[str], list[str]]:
+    # The public tokenizer wraps the text, and each phrase's syllables, in
+    # pandas Series: two thirds of its time. Its rule engine is called here
+    # with the same syllable breaker and the same last step, which gives
+    # the same words (a test holds them to it; the version is pinned).
+    from mmdt_tokenizer import MyanmarSyllableTokenizer
+    from mmdt_tokenizer.rule_segmenter.collapse import collapse_to_phrase_chunks
+    from mmdt_tokenizer.rule_segmenter.engine import rule_segment
+
+    syllables = MyanmarSyllableTokenizer()._break_one
+
+    def words(text: str) -> list[str]:
+        chunks = rule_segment(text, True, get_syllabus=syllables)
+        found: list[str] = collapse_to_phrase_chunks([chunks])[1][0]
+        return found
+
+    return words

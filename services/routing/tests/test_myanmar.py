@@ -11,7 +11,12 @@ import yaml
 
 from labornet_routing import evaluate as evaluation
 from labornet_routing.classifier import Classifier
-from labornet_routing.myanmar import MYANMAR, syllable_boundaries, to_unicode
+from labornet_routing.myanmar import (
+    MYANMAR,
+    segment,
+    syllable_boundaries,
+    to_unicode,
+)
 
 LEXICON = """
 settings:
@@ -166,3 +171,18 @@ def test_the_myanmar_libraries_load_only_when_a_myanmar_text_comes():
     )
 
     assert shown.stdout.strip() == "[]"
+
+
+def test_the_segmenter_gives_the_words_of_its_public_tokenizer():
+    # screening calls mmdt-tokenizer's rule engine without its pandas
+    # wrapping: the words must be the ones its public API gives
+    from mmdt_tokenizer import MyanmarWordTokenizer
+
+    public = MyanmarWordTokenizer()
+    texts = [u for u, _ in UNICODE_AND_ZAWGYI] + [
+        "ကျွန်တော် ထိုင်းနိုင်ငံ မဟာချိုင်မှာ ငါးလုပ်ငန်းမှာ အလုပ်လုပ်နေတယ်။",
+        "လုပ်ခ မရသေးဘူး ၃ လ ရှိပြီ ဘတ် ၂၇,၀၀၀ ဖုန်း 0812345678",
+        "ပန်းရောင်ကတ် သက်တမ်းကုန်ပြီ ဘယ်မှာ လုပ်ရမလဲ",
+    ]
+    for text in texts:
+        assert segment(text) == public.tokenize(text)[0], text
