@@ -350,7 +350,9 @@ class Classifier:
         self._word_bounds = {
             t.phrase: word_bounds(t.phrase, self._dictionary)
             for t in terms
-            if self._fuzzy and len(t.phrase) >= settings.fuzzy_min_length
+            if self._fuzzy
+            and not t.myanmar
+            and len(t.phrase) >= settings.fuzzy_min_length
         }
 
     @classmethod
