@@ -49,7 +49,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from pythainlp.corpus import thai_words
 from pythainlp.tokenize import word_tokenize
@@ -61,6 +60,7 @@ from labornet_routing.fuzzy import (
     common_words,
     cuts_a_syllable,
     has_another_near_word,
+    is_english_word,
     slips,
     word_bounds,
 )
@@ -436,7 +436,7 @@ class Classifier:
             # the Zawgyi detector and converter, and the Myanmar segmenter
             self.screen("အလုပ္ရွင္က လစာ မေပးဘူး")
         if self._english:
-            _english_words()
+            is_english_word("warm")
 
     def _tally(self, text: _Text) -> dict[str, _Tally]:
         """Each category's points, evidence and first mention in ``text``."""
@@ -533,7 +533,7 @@ class Classifier:
                 len(word) < shortest
                 or word in self._known_words
                 or not word.isalpha()
-                or _is_english_word(word)
+                or is_english_word(word)
             ):
                 continue
             for near in self._english.find(word):
@@ -572,19 +572,6 @@ def _dictionary(extra: frozenset[str]) -> Trie:
 @functools.cache
 def _thai_words() -> frozenset[str]:
     return frozenset(thai_words())
-
-
-@functools.cache
-def _english_words() -> Any:
-    # pyspellchecker's English word list (160,000 words), loaded on the
-    # first English word that could be a slip
-    from spellchecker import SpellChecker
-
-    return SpellChecker(language="en", distance=1)
-
-
-def _is_english_word(word: str) -> bool:
-    return word in _english_words()
 
 
 def _common_words_only(text: _Text, start: int, end: int) -> bool:

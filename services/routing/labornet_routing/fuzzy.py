@@ -34,6 +34,7 @@ __all__ = [
     "common_words",
     "cuts_a_syllable",
     "has_another_near_word",
+    "is_english_word",
     "one_edit",
     "slips",
     "word_bounds",
@@ -284,3 +285,16 @@ def has_another_near_word(window: str, form: str, words: frozenset[str]) -> bool
             if changed not in (form, window) and changed in words:
                 return True
     return False
+
+
+def is_english_word(word: str) -> bool:
+    """Whether ``word`` (lower case) is an English word: pyspellchecker's
+    list of 160,000, loaded on the first word asked about."""
+    return word in _english_words()
+
+
+@functools.cache
+def _english_words() -> frozenset[str]:
+    from spellchecker import SpellChecker
+
+    return frozenset(SpellChecker(language="en").word_frequency.keys())
