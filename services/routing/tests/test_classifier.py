@@ -14,21 +14,17 @@ import pytest
 from labornet_routing import evaluate as evaluation
 from labornet_routing.classifier import Classifier, Label, LexiconError, normalise
 from labornet_shared.categories import CATEGORIES
+from labornet_testkit.lexicons import lexicon_yaml
 
 ISSUE_EXAMPLE = "ถูกเลิกจ้างไม่ได้ค่าชดเชย อยากขอเงินว่างงานและหางานใหม่"
 
-TINY_LEXICON = """
-settings:
-  scale: 2.0
-  min_score: 0.5
-  relative: 0.6
-  max_labels: 4
-  negation_window: 2
-  fallback: general_inquiry
+TINY_LEXICON = lexicon_yaml(
+    """
 categories:
   unpaid_wages:
     3: [ค้างค่าแรง]
 """
+)
 
 
 @pytest.fixture(scope="module")

@@ -12,16 +12,10 @@ import pytest
 
 from labornet_routing import evaluate as evaluation
 from labornet_routing.classifier import Classifier
+from labornet_testkit.lexicons import lexicon_yaml
 
-LEXICON = """
-settings:
-  scale: 2.0
-  min_score: 0.5
-  relative: 0.6
-  max_labels: 4
-  negation_window: 2
-  first_mention_bonus: 0.2
-  fallback: general_inquiry
+LEXICON = lexicon_yaml(
+    """
 categories:
   unpaid_wages:
     3: [ค้างค่าแรง, ค่าจ้าง]
@@ -29,7 +23,9 @@ categories:
     3: [เลิกจ้าง]
   job_seeking:
     3: [หางาน]
-"""
+""",
+    first_mention_bonus=0.2,
+)
 
 # id, text, categories, split, register
 CASES = [

@@ -9,18 +9,10 @@ import pytest
 
 from labornet_routing.classifier import Classifier, LexiconError
 from labornet_routing.fuzzy import FuzzyIndex, one_edit
+from labornet_testkit.lexicons import lexicon_yaml
 
-LEXICON = """
-settings:
-  scale: 2.0
-  min_score: 0.5
-  relative: 0.6
-  max_labels: 4
-  negation_window: 2
-  fallback: general_inquiry
-  fuzzy_min_length: 5
-  fuzzy_factor: 0.8
-negations: [ไม่ได้]
+LEXICON = lexicon_yaml(
+    """
 categories:
   unpaid_wages:
     3: [ค่าจ้าง, เงินเดือน]
@@ -36,7 +28,11 @@ categories:
     3: [ที่สูง]
   work_injury:
     3: [ในงาน]
-"""
+""",
+    negations=["ไม่ได้"],
+    fuzzy_min_length=5,
+    fuzzy_factor=0.8,
+)
 
 
 @pytest.fixture(scope="module")
@@ -194,15 +190,8 @@ def test_one_edit(window, form, expected):
     assert one_edit(window, form) is expected
 
 
-ENGLISH = """
-settings:
-  scale: 2.0
-  min_score: 0.5
-  relative: 0.6
-  max_labels: 4
-  negation_window: 2
-  fallback: general_inquiry
-negations: [not]
+ENGLISH = lexicon_yaml(
+    """
 categories:
   unpaid_wages:
     3: [salary]
@@ -212,7 +201,9 @@ categories:
     3: [training]
   migrant_worker:
     3: [work permit]
-"""
+""",
+    negations=["not"],
+)
 
 
 @pytest.mark.parametrize(

@@ -17,16 +17,10 @@ from labornet_routing.myanmar import (
     syllable_boundaries,
     to_unicode,
 )
+from labornet_testkit.lexicons import lexicon_yaml
 
-LEXICON = """
-settings:
-  scale: 2.0
-  min_score: 0.5
-  relative: 0.6
-  max_labels: 4
-  negation_window: 2
-  fallback: general_inquiry
-negations: [ဘယ်သူမှ, ไม่มีใคร, ไม่ได้]
+LEXICON = lexicon_yaml(
+    """
 categories:
   unpaid_wages:
     3: [လစာမပေး, ค้างค่าแรง, unpaid]
@@ -37,7 +31,9 @@ categories:
     3: [~ဒဏ်ရာ, ကျ, ~บาดเจ็บ]
   migrant_worker:
     3: ['=ကတ်', work permit]
-"""
+""",
+    negations=["ဘယ်သူမှ", "ไม่มีใคร", "ไม่ได้"],
+)
 
 # The same complaints typed in Unicode and in Zawgyi ("the employer has not
 # paid the salary for two months"; "my hand was caught in the machine and
