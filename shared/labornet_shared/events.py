@@ -207,6 +207,15 @@ class AgentContactSchema(Schema):
     line_user_id = fields.String(required=True, allow_none=True)
 
 
+#: an agent's language: any ISO 639-1 code; the message keeps marshmallow's
+#: "Must be one of" (the API's ``not_one_of``) and names the value instead of
+#: listing 184 codes
+AGENT_LANGUAGE = validate.OneOf(
+    AGENT_LANGUAGES,
+    error="Must be one of the ISO 639-1 language codes: {input!r} is not one",
+)
+
+
 class AgentSnapshotV1(Schema):
     """``agent_registered`` / ``agent_updated`` v1: the agent as it now is.
 
@@ -223,9 +232,7 @@ class AgentSnapshotV1(Schema):
     status = fields.String(required=True, validate=validate.OneOf(AGENT_STATUSES))
     name_th = fields.String(required=True)
     name_en = fields.String(required=True, allow_none=True)
-    languages = fields.List(
-        fields.String(validate=validate.OneOf(AGENT_LANGUAGES)), required=True
-    )
+    languages = fields.List(fields.String(validate=AGENT_LANGUAGE), required=True)
     areas = fields.List(fields.Nested(AgentAreaSchema), required=True)
     abroad_country = fields.String(required=True, allow_none=True)
     abroad_city = fields.String(required=True, allow_none=True)

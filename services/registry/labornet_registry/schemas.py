@@ -20,7 +20,8 @@ from marshmallow import (
 )
 
 from labornet_shared import location
-from labornet_shared.categories import AGENT_KINDS, AGENT_LANGUAGES, AGENT_STATUSES
+from labornet_shared.categories import AGENT_KINDS, AGENT_STATUSES
+from labornet_shared.events import AGENT_LANGUAGE
 from labornet_shared.fields import (
     COUNTRY_SHAPE,
     NATIONAL_ID_SHAPE,
@@ -77,7 +78,7 @@ class _ContactFields(Schema):
     )
     line_user_id = Text(allow_none=True, validate=validate.Length(1, 100))
     languages = fields.List(
-        Text(validate=validate.OneOf(AGENT_LANGUAGES)),
+        Text(validate=AGENT_LANGUAGE),
         validate=validate.Length(1, 10),
     )
 
@@ -150,7 +151,7 @@ class AgentCreateSchema(AgentPatchSchema):
         load_default=None, allow_none=True, validate=validate.Length(1, 100)
     )
     languages = fields.List(
-        Text(validate=validate.OneOf(AGENT_LANGUAGES)),
+        Text(validate=AGENT_LANGUAGE),
         load_default=lambda: ["th"],
         validate=validate.Length(1, 10),
     )
@@ -274,7 +275,7 @@ class AgentListQuerySchema(Schema):
     district = Text(validate=_DISTRICT)
     subdistrict = Text(validate=_SUBDISTRICT)
     country = Text(metadata=COUNTRY_SHAPE)
-    language = Text(validate=validate.OneOf(AGENT_LANGUAGES))
+    language = Text(validate=AGENT_LANGUAGE)
     q = Text(validate=validate.Length(1, 100))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIMIT))
     cursor = Text(load_default=None)
@@ -300,7 +301,7 @@ class CoverageQuerySchema(Schema):
     district = Text(validate=_DISTRICT)
     subdistrict = Text(validate=_SUBDISTRICT)
     country = Text(metadata=COUNTRY_SHAPE)
-    language = Text(validate=validate.OneOf(AGENT_LANGUAGES))
+    language = Text(validate=AGENT_LANGUAGE)
 
     @validates("country")
     def _country(self, value: str, **_: Any) -> None:
@@ -353,6 +354,20 @@ class ImportQuerySchema(Schema):
     filename = Text(load_default="roster.csv", validate=validate.Length(1, 255))
 
 
+class SuggestionSchema(Schema):
+    """A current place the gazetteer offers for a place name it does not know."""
+
+    code = fields.String(metadata={"description": "DOPA district or subdistrict code"})
+    name_th = fields.String()
+    reason = fields.String(
+        metadata={
+            "description": "`successor`: the name written was retired and this"
+            " place took its place; `similar_name`: spelt close to it",
+            "enum": ["successor", "similar_name"],
+        }
+    )
+
+
 class RowErrorSchema(Schema):
     """A problem in one cell (or row) of a roster."""
 
@@ -360,6 +375,15 @@ class RowErrorSchema(Schema):
     column = fields.String()
     code = fields.String()
     detail = fields.String()
+    suggestions = fields.List(
+        fields.Nested(SuggestionSchema),
+        metadata={
+            "description": "for a district or subdistrict the gazetteer does"
+            " not know: the retired name's successors first, then at most three"
+            " close spellings in the row's district or province (also in"
+            " `detail`); empty otherwise"
+        },
+    )
 
 
 class ImportReportSchema(Schema):

@@ -14,7 +14,11 @@ from labornet_registry.roster.vocabulary import (
     LANGUAGE_NAMES,
     THAI_MONTHS,
 )
-from labornet_shared.categories import AGENT_LANGUAGES
+from labornet_shared.categories import (
+    AGENT_LANGUAGES,
+    ISO_639_1,
+    USUAL_AGENT_LANGUAGES,
+)
 from labornet_shared.reference.calendar import parse_thai_date, to_gregorian_year
 from labornet_shared.reference.countries import validate_country
 from labornet_shared.reference.errors import ReferenceError
@@ -24,6 +28,13 @@ from labornet_shared.reference.phone import normalize_phone
 _KIND_MARKS = re.compile(r"[\s_\-.]")
 
 _LANGUAGE_SPLIT = re.compile(r"[,;/\s、]+")
+
+# A language's ISO 639-1 English name ("Finnish") reads as its code too;
+# names of more than one word cannot survive the split into words.
+_LANGUAGE_INDEX = {
+    **{name.lower(): code for code, name in ISO_639_1.items() if " " not in name},
+    **LANGUAGE_NAMES,
+}
 
 _COUNTRY_MARKS = re.compile(r"[\s.'\-]")
 _COUNTRY_INDEX = {
@@ -107,14 +118,14 @@ def read_email(text: str) -> str:
 
 @lru_cache(maxsize=1024)
 def read_languages(text: str) -> tuple[str, ...]:
-    """Language codes from codes or names; Thai when none is given."""
+    """Language codes from ISO 639-1 codes or names; Thai when none is given."""
     found: list[str] = []
     unknown: list[str] = []
     for word in _LANGUAGE_SPLIT.split(text.lower()):
         word = word.removeprefix("ภาษา").strip()
         if not word:
             continue
-        code = word if word in AGENT_LANGUAGES else LANGUAGE_NAMES.get(word)
+        code = word if word in AGENT_LANGUAGES else _LANGUAGE_INDEX.get(word)
         if code is None:
             unknown.append(word)
         elif code not in found:
@@ -123,8 +134,8 @@ def read_languages(text: str) -> tuple[str, ...]:
         names = ", ".join(f"'{short(w, 20)}'" for w in unknown)
         raise CellError(
             "unknown_language",
-            f"unknown language {names}: use codes such as "
-            + ", ".join(AGENT_LANGUAGES[:6]),
+            f"unknown language {names}: use ISO 639-1 codes (two letters) "
+            "such as " + ", ".join(USUAL_AGENT_LANGUAGES) + ", fi, sv",
         )
     return tuple(found) or ("th",)
 

@@ -116,9 +116,10 @@ COLUMNS: tuple[Column, ...] = (
         "languages",
         "ภาษา",
         False,
-        "ภาษาที่พูดได้ คั่นด้วยจุลภาค (th, en, my, km, lo, ms ...); เว้นว่าง = ภาษาไทย",
-        "Languages spoken, comma-separated codes (th, en, my, km, lo, ms ...); "
-        "empty means Thai",
+        "ภาษาที่พูดได้ คั่นด้วยจุลภาค รหัส ISO 639-1 (th, en, my, km, lo, ms, fi ...);"
+        " เว้นว่าง = ภาษาไทย",
+        "Languages spoken, comma-separated ISO 639-1 codes (th, en, my, km, lo, "
+        "ms, fi ...); empty means Thai",
         "th, my",
         ("ภาษาที่พูดได้", "language"),
     ),

@@ -7,9 +7,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import NamedTuple
 
 import geothai
 
+from labornet_registry.roster.sheet import Suggestion
+from labornet_registry.roster.suggestions import (
+    describe,
+    district_suggestions,
+    place_key,
+    retired_code_successors,
+    subdistrict_suggestions,
+)
 from labornet_registry.roster.text import THAI_DIGITS, short
 from labornet_shared.reference.geography import provinces as province_infos
 
@@ -28,9 +37,7 @@ _MUEANG = ("เมือง", "mueang", "muang")
 _CANDIDATES_SHOWN = 6
 
 
-def _place_key(text: str) -> str:
-    # geothai's normalize() plus the "ฯ" of กรุงเทพฯ and สหรัฐฯ.
-    return geothai.normalize(text.replace("ฯ", "")).translate(THAI_DIGITS)
+_place_key = place_key
 
 
 @lru_cache(maxsize=1)
@@ -89,8 +96,15 @@ def _districts_named(text: str) -> tuple[geothai.District, ...]:
     return _districts_by_key().get(key, ())
 
 
-# (column, code, detail) of one problem
-PlaceError = tuple[str, str, str]
+class PlaceError(NamedTuple):
+    """One problem of a place: the fields of a row's :class:`RowError`."""
+
+    column: str
+    code: str
+    detail: str
+    suggestions: tuple[Suggestion, ...] = ()
+
+
 PlaceErrors = tuple[PlaceError, ...]
 # (ISO province, district code, subdistrict code)
 Area = tuple[str, str | None, str | None]
@@ -125,7 +139,7 @@ def thai_place(
     if district is not None:
         dopa = district.province_code
     if dopa is None:  # pragma: no cover - a given cell always yields one
-        return None, (("province_code", "place_required", "no place given"),)
+        return None, (PlaceError("province_code", "place_required", "no place given"),)
     return (
         f"TH-{dopa}",
         district.code if district else None,
@@ -138,7 +152,7 @@ def _province(text: str, errors: list[PlaceError]) -> str | None:
     dopa = _province_dopa(text)
     if dopa is None:
         errors.append(
-            (
+            PlaceError(
                 "province_code",
                 "unknown_province",
                 f"unknown province '{short(text)}': use a code "
@@ -163,18 +177,21 @@ def _district_by_code(
 ) -> list[geothai.District] | None:
     found = geothai.district(code) if len(code) == 4 else None
     if found is None:
+        successors = retired_code_successors(code)
         errors.append(
-            (
+            PlaceError(
                 "district",
                 "unknown_district",
                 f"no district has the code '{short(code)}' "
-                "(district codes have 4 digits, e.g. 5201)",
+                "(district codes have 4 digits, e.g. 5201)"
+                + describe(successors, [dopa] if dopa else []),
+                successors,
             )
         )
         return None
     if dopa and found.province_code != dopa:
         errors.append(
-            (
+            PlaceError(
                 "district",
                 "district_not_in_province",
                 f"district {_district_label(found)} is not in "
@@ -194,7 +211,7 @@ def _districts_by_name(
         return inside
     if dopa == "10" and _place_key(text) in _MUEANG:
         errors.append(
-            (
+            PlaceError(
                 "district",
                 "unknown_district",
                 "Bangkok has no Mueang district: give the district (เขต) name or code",
@@ -202,21 +219,27 @@ def _districts_by_name(
         )
     elif national and dopa:
         elsewhere = sorted({d.province_code for d in national})
+        suggestions = district_suggestions(text, dopa)
         errors.append(
-            (
+            PlaceError(
                 "district",
                 "district_not_in_province",
                 f"district '{short(text)}' is not in {where}; "
                 "a district of that name is in "
-                + _candidates([_province_label(p) for p in elsewhere]),
+                + _candidates([_province_label(p) for p in elsewhere])
+                + describe(suggestions, [dopa]),
+                suggestions,
             )
         )
     else:
+        suggestions = district_suggestions(text, dopa)
         errors.append(
-            (
+            PlaceError(
                 "district",
                 "unknown_district",
-                f"no district named '{short(text)}' in {where}",
+                f"no district named '{short(text)}' in {where}"
+                + describe(suggestions, [dopa] if dopa else []),
+                suggestions,
             )
         )
     return None
@@ -247,17 +270,20 @@ def _subdistrict_by_code(
 ) -> geothai.Subdistrict | None:
     found = geothai.subdistrict(code) if len(code) == 6 else None
     if found is None:
+        successors = retired_code_successors(code)
         errors.append(
-            (
+            PlaceError(
                 "subdistrict",
                 "unknown_subdistrict",
                 f"no subdistrict has the code '{short(code)}' "
-                "(subdistrict codes have 6 digits, e.g. 520101)",
+                "(subdistrict codes have 6 digits, e.g. 520101)"
+                + describe(successors, _home(dopa, districts)),
+                successors,
             )
         )
     elif districts and found.district_code not in {d.code for d in districts}:
         errors.append(
-            (
+            PlaceError(
                 "subdistrict",
                 "subdistrict_not_in_district",
                 f"subdistrict {found.code} ({found.name_th}) is "
@@ -266,7 +292,7 @@ def _subdistrict_by_code(
         )
     elif dopa and found.province_code != dopa:
         errors.append(
-            (
+            PlaceError(
                 "subdistrict",
                 "subdistrict_not_in_province",
                 f"subdistrict {found.code} ({found.name_th}) is not in {where}",
@@ -300,38 +326,36 @@ def _subdistrict_by_name(
         ]
         hint = "the code" if districts else "the district"
         errors.append(
-            (
+            PlaceError(
                 "subdistrict",
                 "ambiguous_subdistrict",
                 f"subdistrict '{name}' could be {_candidates(labels)}: add {hint}",
             )
         )
-    elif districts and national:
-        errors.append(
-            (
-                "subdistrict",
-                "subdistrict_not_in_district",
-                f"subdistrict '{name}' is not in district {in_district}",
-            )
-        )
-    elif dopa and national:
-        errors.append(
-            (
-                "subdistrict",
-                "subdistrict_not_in_province",
-                f"subdistrict '{name}' is not in {where}",
-            )
-        )
     else:
-        place = f"district {in_district}" if districts else where
-        errors.append(
-            (
-                "subdistrict",
-                "unknown_subdistrict",
-                f"no subdistrict named '{name}' in {place}",
-            )
-        )
+        # A name DOPA retired, or misspelt: what the gazetteer offers in
+        # the row's district (or province), in the detail and as a field.
+        home = _home(dopa, districts)
+        suggestions = subdistrict_suggestions(text, home[1:], dopa)
+        hint = describe(suggestions, home)
+        if districts and national:
+            code = "subdistrict_not_in_district"
+            detail = f"subdistrict '{name}' is not in district {in_district}"
+        elif dopa and national:
+            code = "subdistrict_not_in_province"
+            detail = f"subdistrict '{name}' is not in {where}"
+        else:
+            place = f"district {in_district}" if districts else where
+            code = "unknown_subdistrict"
+            detail = f"no subdistrict named '{name}' in {place}"
+        errors.append(PlaceError("subdistrict", code, detail + hint, suggestions))
     return None
+
+
+def _home(dopa: str | None, districts: list[geothai.District] | None) -> list[str]:
+    """The province and district codes a row names, to look for suggestions
+    in: the province first (or "" without one), then the districts."""
+    return [dopa or "", *(d.code for d in districts or ())]
 
 
 def _one_district(
@@ -364,7 +388,7 @@ def _one_district(
                 )
                 + ": add the province or use the code"
             )
-        errors.append(("district", "ambiguous_district", detail))
+        errors.append(PlaceError("district", "ambiguous_district", detail))
     return None
 
 

@@ -28,18 +28,36 @@ class RosterFileError(ValueError):
 
 
 @dataclass(frozen=True)
+class Suggestion:
+    """A place the gazetteer offers for a name it does not know.
+
+    ``code`` is the DOPA code of a current district or subdistrict,
+    ``name_th`` its Thai name, ``reason`` ``successor`` (the name written was
+    abolished and this place took its place) or ``similar_name`` (the name
+    is spelt close to the one written).
+    """
+
+    code: str
+    name_th: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class RowError:
     """One problem of one row.
 
     ``row`` is the spreadsheet row number (the header is row 1 in a file that
     starts with it), ``column`` the English column name ("" for the whole
-    row), ``code`` a stable snake_case code, ``detail`` an English sentence.
+    row), ``code`` a stable snake_case code, ``detail`` an English sentence,
+    ``suggestions`` what the cell may have meant (a place name the gazetteer
+    does not know: its successors or close spellings, also in ``detail``).
     """
 
     row: int
     column: str
     code: str
     detail: str
+    suggestions: tuple[Suggestion, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,16 @@ LANGUAGE_NAMES = {
     "khmer": "km",
     "lao": "lo",
     "malay": "ms",
+    # languages of the countries where Thai workers are, beyond Asia
+    "ฟินแลนด์": "fi",
+    "สวีเดน": "sv",
+    "นอร์เวย์": "no",
+    "เดนมาร์ก": "da",
+    "ดัตช์": "nl",
+    "อิตาลี": "it",
+    "สเปน": "es",
+    "โปรตุเกส": "pt",
+    "ตุรกี": "tr",
 }
 # Names people write for the countries where Thai workers are; anything else
 # must be an ISO code.
