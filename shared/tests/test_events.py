@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from marshmallow import ValidationError
 
 from labornet_shared.events import (
     CURRENT_VERSIONS,
@@ -449,3 +450,35 @@ def test_an_erasure_wipes_every_free_text_field_at_any_depth() -> None:
         },
     }
     assert body["payload"]["note"] == "คุณสมชายโทรมาเอง"  # a copy, not in place
+
+
+@pytest.mark.parametrize("event_type", ["agent_registered", "agent_updated"])
+@pytest.mark.parametrize("languages", [["th", "fi"], ["ko", "ja", "he", "sv"]])
+def test_an_agent_may_speak_any_iso_639_1_language(
+    event_type: str, languages: list[str]
+) -> None:
+    payload = SAMPLE_PAYLOADS[event_type]()
+    payload["languages"] = languages
+
+    event = parse_event(make_event(event_type, payload).to_body())
+
+    assert event.payload["languages"] == languages
+
+
+@pytest.mark.parametrize("bad", ["xx", "fin", "english"])
+@pytest.mark.parametrize("event_type", ["agent_registered", "agent_updated"])
+def test_an_agent_language_outside_iso_639_1_is_refused_naming_it(
+    event_type: str, bad: str
+) -> None:
+    payload = SAMPLE_PAYLOADS[event_type]()
+    payload["languages"] = ["th", bad]
+    schema = EVENT_TYPES[(event_type, CURRENT_VERSIONS[event_type])][1]
+
+    with pytest.raises(ValidationError) as caught:
+        schema().load(payload)
+    with pytest.raises(InvalidEvent, match="languages"):
+        make_event(event_type, payload)
+
+    (message,) = caught.value.messages["languages"][1]
+    assert f"{bad!r} is not one" in message
+    assert "ISO 639-1" in message

@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, text
 
 from labornet_registry.seed import write_network_csv
 from labornet_shared.db import normalise_url
+from labornet_shared.events import parse_event
+from labornet_shared.reference.national_id import generate_national_id
 from labornet_shared.tokens import issue_token
 from labornet_testkit.registry import agent_payload
 
@@ -105,6 +107,8 @@ def test_a_national_id_registers_once(registry_api, operator, rng) -> None:
         ({"phone": "12"}, "phone", "phone_format"),
         ({"kind": "inspector"}, "kind", "not_one_of"),
         ({"languages": ["xx"]}, "languages.0", "not_one_of"),
+        ({"languages": ["th", "fin"]}, "languages.1", "not_one_of"),
+        ({"languages": ["english"]}, "languages.0", "not_one_of"),
         ({"areas": [{"province_code": "TH-99"}]}, "areas.0.province_code", None),
         (
             {"areas": [{"province_code": "TH-50", "subdistrict_code": "520101"}]},
@@ -350,7 +354,84 @@ def test_stats_and_gaps(registry_api, operator, rng) -> None:
     assert_problem(registry_api.get("/v1/stats", headers={}), 401, "unauthorized")
 
 
+@pytest.mark.parametrize(
+    ("country", "languages"), [("FI", ["th", "fi"]), ("KR", ["ko", "ja", "he", "sv"])]
+)
+def test_an_agent_abroad_speaks_the_host_countrys_language(
+    registry_api, operator, bearer, queue_tap, rng, country, languages
+) -> None:
+    tap = queue_tap("registry.events")
+    body = agent_payload(rng, areas=[], abroad_country=country, languages=languages)
+    agent = register(registry_api, operator, body)
+    assert agent["languages"] == languages
+    me = bearer("agent", agent_id=agent["id"])
+    changed = registry_api.patch(
+        f"/v1/agents/{agent['id']}", json={"languages": ["th", "sv"]}, headers=me
+    )
+    assert changed.status_code == 200, changed.text
+    registered, updated = tap.drain(expected=2)
+    # the events pass the contract every consumer reads them with
+    for event, spoken in ((registered, languages), (updated, ["th", "sv"])):
+        body = {k: v for k, v in event.items() if not k.startswith("_")}
+        parsed = parse_event(body)
+        assert parsed.payload["languages"] == spoken
+
+
 # --- roster import over HTTP ---------------------------------------------------
+
+
+def test_an_import_takes_any_iso_language_and_suggests_places(
+    registry_api, operator, rng
+) -> None:
+    columns = ["kind", "first_name_th", "last_name_th", "national_id", "phone"]
+    columns += ["languages", "province_code", "district", "subdistrict"]
+    columns += ["abroad_country", "abroad_city"]
+    rows = [
+        ["อสร.", "สมศรี", "มีสุข", "", "+358401234567", "th,fi", "", "", ""],
+        ["อสร.", "สมชาย", "ใจดี", "", "+821012345678", "ko,ja,he,sv", "", "", ""],
+        ["อสร.", "สมหญิง", "รักงาน", "", "0812345678", "xx", "ลำปาง", "อ.เมือง", ""],
+        ["อสร.", "สมใจ", "ดีงาม", "", "0812345679", "th", "ลำปาง", "อ.เมือง", ""],
+        ["อสร.", "สมบุญ", "ศรีสุข", "", "0812345670", "th", "กทม", "เขตบางนา", ""],
+    ]
+    rows[0] += ["FI", "Helsinki"]
+    rows[1] += ["KR", "Seoul"]
+    rows[2][-1] = "ต.หัวเวียง"
+    rows[3][-1] = "ต.หัวเวยง"
+    rows[4][-1] = "แขวงบางนา"
+    for row in rows[2:]:
+        row += ["", ""]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for row in rows:
+        row[3] = generate_national_id(rng)
+        writer.writerow(row)
+
+    answer = registry_api.post(
+        "/v1/agents/import",
+        data=out.getvalue().encode(),
+        headers={**operator, "Content-Type": "text/csv"},
+    )
+
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert (report["registered"], report["rejected"]) == (2, 3)
+    errors = {(e["row"], e["column"]): e for e in report["errors"]}
+    assert set(errors) == {(4, "languages"), (5, "subdistrict"), (6, "subdistrict")}
+    assert "'xx'" in errors[4, "languages"]["detail"]
+    assert errors[4, "languages"]["suggestions"] == []
+    assert errors[5, "subdistrict"]["suggestions"] == [
+        {"code": "520102", "name_th": "หัวเวียง", "reason": "similar_name"}
+    ]
+    assert "did you mean 520102 (หัวเวียง)?" in errors[5, "subdistrict"]["detail"]
+    assert [s["code"] for s in errors[6, "subdistrict"]["suggestions"]] == [
+        "104702",
+        "104703",
+    ]
+    found = registry_api.get(
+        "/v1/agents", params={"language": "fi"}, headers=operator
+    ).json()
+    assert [a["abroad_country"] for a in found["agents"]] == ["FI"]
 
 
 def test_import_a_roster_then_again_changes_nothing(

@@ -620,6 +620,125 @@ def test_place_errors_say_which_name_and_where(
 
 
 @pytest.mark.parametrize(
+    ("province", "district", "subdistrict", "column", "code", "suggested"),
+    [
+        # misspelt: a vowel dropped, a final consonant that sounds the same,
+        # a doubled letter, a tone mark mistyped; and in Latin letters
+        ("ลำปาง", "อ.เมือง", "ต.หัวเวยง", "subdistrict", "unknown_subdistrict", "520102"),
+        ("ลำปาง", "อ.เมือง", "พระบาด", "subdistrict", "unknown_subdistrict", "520105"),
+        ("ลำปาง", "อ.เมือง", "บ้านแลงง", "subdistrict", "unknown_subdistrict", "520109"),
+        ("ลำปาง", "", "สบตุ่ย", "subdistrict", "unknown_subdistrict", "520104"),
+        (
+            "Lampang",
+            "Mueang",
+            "Hua Weing",
+            "subdistrict",
+            "unknown_subdistrict",
+            "520102",
+        ),
+        ("ลำปาง", "เมืองลำปง", "", "district", "unknown_district", "5201"),
+    ],
+)
+def test_a_misspelt_place_gets_the_closest_names(
+    rng: random.Random,
+    province: str,
+    district: str,
+    subdistrict: str,
+    column: str,
+    code: str,
+    suggested: str,
+) -> None:
+    row = agent_row(
+        rng, province_code=province, district=district, subdistrict=subdistrict
+    )
+
+    roster = read([row])
+
+    assert errors_of(roster) == [(2, column, code)]
+    error = roster.errors[0]
+    assert error.suggestions[0].code == suggested
+    assert error.suggestions[0].reason == "similar_name"
+    assert len(error.suggestions) <= 3
+    assert f"did you mean {suggested} ({error.suggestions[0].name_th}" in error.detail
+
+
+@pytest.mark.parametrize(
+    ("province", "district", "subdistrict"),
+    [
+        ("ลำปาง", "อ.เมือง", "กขคงจฉช"),
+        ("ลำปาง", "อ.เมือง", "ไม่มีตำบลนี้"),
+        ("ลำปาง", "ไม่มีอำเภอนี้", ""),
+        ("ลำปาง", "อ.เมือง", "Springfield"),
+    ],
+)
+def test_a_name_with_no_close_neighbour_gets_no_suggestion(
+    rng: random.Random, province: str, district: str, subdistrict: str
+) -> None:
+    row = agent_row(
+        rng, province_code=province, district=district, subdistrict=subdistrict
+    )
+
+    roster = read([row])
+
+    assert len(roster.errors) == 1
+    assert roster.errors[0].suggestions == ()
+    assert "did you mean" not in roster.errors[0].detail
+
+
+@pytest.mark.parametrize(
+    ("province", "district", "subdistrict", "column", "successors"),
+    [
+        # แขวงบางนา was split in 2022 (a name also used in Ayutthaya today)
+        ("กทม", "เขตบางนา", "แขวงบางนา", "subdistrict", ["104702", "104703"]),
+        ("กรุงเทพมหานคร", "", "บางนา", "subdistrict", ["104702", "104703"]),
+        # แขวงบางบอน, split in four the same day: all four are named
+        (
+            "กทม",
+            "บางบอน",
+            "บางบอน",
+            "subdistrict",
+            ["105002", "105003", "105004", "105005"],
+        ),
+        # ทุ่งกว๋าว moved from แจ้ห่ม to the new district เมืองปาน in 2012
+        ("ลำปาง", "แจ้ห่ม", "ทุ่งกว๋าว", "subdistrict", ["521303"]),
+        # an old code
+        ("กทม", "", "104701", "subdistrict", ["104702", "104703"]),
+        # อ.บึงกาฬ of หนองคาย became เมืองบึงกาฬ of the new province (2011)
+        ("หนองคาย", "บึงกาฬ", "", "district", ["3801"]),
+    ],
+)
+def test_a_retired_place_suggests_its_successors_first(
+    rng: random.Random,
+    province: str,
+    district: str,
+    subdistrict: str,
+    column: str,
+    successors: list[str],
+) -> None:
+    row = agent_row(
+        rng, province_code=province, district=district, subdistrict=subdistrict
+    )
+
+    roster = read([row])
+
+    assert [e.column for e in roster.errors] == [column]
+    error = roster.errors[0]
+    found = [s.code for s in error.suggestions if s.reason == "successor"]
+    assert found == successors
+    assert [s.code for s in error.suggestions][: len(successors)] == successors
+    assert "retired" in error.detail
+    assert all(code in error.detail for code in successors)
+
+
+def test_suggestions_reach_the_rejected_rows_csv(rng: random.Random) -> None:
+    roster = read([agent_row(rng, subdistrict="ต.หัวเวยง")])
+
+    table = list(csv.DictReader(io.StringIO(rejected_rows_csv(roster).decode())))
+
+    assert "did you mean 520102 (หัวเวียง)?" in table[0]["errors"]
+
+
+@pytest.mark.parametrize(
     ("country", "code"),
     [
         ("TW", "TW"),
@@ -700,6 +819,11 @@ def test_a_row_in_thailand_and_abroad_is_a_conflict(rng: random.Random) -> None:
         ("ไทย อังกฤษ พม่า เขมร ลาว มลายู", ["th", "en", "my", "km", "lo", "ms"]),
         ("กัมพูชา, km", ["km"]),
         ("ภาษาไทย, ภาษาอังกฤษ", ["th", "en"]),
+        # volunteers abroad speak their host country's language
+        ("th,fi", ["th", "fi"]),
+        ("ko,ja,he,sv", ["ko", "ja", "he", "sv"]),
+        ("ไทย ฟินแลนด์ สวีเดน", ["th", "fi", "sv"]),
+        ("Thai, Finnish, Swedish", ["th", "fi", "sv"]),
     ],
 )
 def test_languages(rng: random.Random, cell: str, languages: list[str]) -> None:
@@ -715,6 +839,26 @@ def test_unknown_language_is_named(rng: random.Random) -> None:
 
     assert errors_of(roster) == [(2, "languages", "unknown_language")]
     assert "elvish" in roster.errors[0].detail
+
+
+@pytest.mark.parametrize(
+    ("cell", "bad"), [("xx", "xx"), ("th, fin", "fin"), ("th,xx,fi", "xx")]
+)
+def test_a_code_outside_iso_639_1_is_refused_by_name(
+    rng: random.Random, cell: str, bad: str
+) -> None:
+    roster = read([agent_row(rng, languages=cell)])
+
+    assert errors_of(roster) == [(2, "languages", "unknown_language")]
+    assert f"unknown language '{bad}'" in roster.errors[0].detail
+    assert "ISO 639-1" in roster.errors[0].detail
+
+
+def test_every_iso_639_1_code_is_an_agent_language(rng: random.Random) -> None:
+    assert len(AGENT_LANGUAGES) == 184
+    assert {"fi", "sv", "ko", "ja", "he", "no", "da"} <= set(AGENT_LANGUAGES)
+    roster = read([agent_row(rng, languages=", ".join(AGENT_LANGUAGES[:10]))])
+    assert roster.errors == []
 
 
 @pytest.mark.parametrize(
