@@ -22,7 +22,13 @@ from __future__ import annotations
 from labornet_registry.roster.columns import COLUMNS, Column
 from labornet_registry.roster.reader import read_roster
 from labornet_registry.roster.rejected import rejected_rows_csv
-from labornet_registry.roster.sheet import Roster, RosterFileError, RosterRow, RowError
+from labornet_registry.roster.sheet import (
+    Roster,
+    RosterFileError,
+    RosterRow,
+    RowError,
+    Suggestion,
+)
 from labornet_registry.roster.template import explain_columns, write_template
 
 __all__ = [
@@ -32,6 +38,7 @@ __all__ = [
     "RosterFileError",
     "RosterRow",
     "RowError",
+    "Suggestion",
     "explain_columns",
     "read_roster",
     "rejected_rows_csv",
