@@ -38,6 +38,31 @@ def test_a_redelivered_event_plans_nothing_more(session) -> None:
     }
 
 
+def test_an_agent_abroad_speaking_no_language_of_the_templates_hears_in_thai(
+    session,
+) -> None:
+    # a volunteer in Finland (th is not always listed first, fi has no
+    # templates): Myanmar, English or Thai, whichever they speak, else Thai
+    contact = {"phone": "+66812345678", "email": None, "line_user_id": None}
+    for agent_id, languages, expected in (
+        ("agent-fi", ["fi", "sv"], "th"),
+        ("agent-fi-en", ["fi", "en"], "en"),
+    ):
+        deliveries.apply_agent(
+            session,
+            agent_event(agent_id=agent_id, contact=contact, languages=languages),
+        )
+        case = case_received_event()
+        deliveries.remember_case(session, case)
+        deliveries.plan(session, case, retry_window=WINDOW)
+        planned = {
+            d.language
+            for d in session.scalars(select(Delivery))
+            if d.recipient_id == agent_id
+        }
+        assert planned == {expected}, languages
+
+
 def test_the_submitting_agent_is_not_told_of_their_own_new_case(session) -> None:
     deliveries.apply_agent(session, line_agent("agent-1"))
     case = case_received_event(submitted_by_agent_id="agent-1")
