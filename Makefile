@@ -121,7 +121,9 @@ docs-events: $(STAMP) docs-asyncapi
 docs-asyncapi: $(STAMP)
 	$(BIN)/python -m labornet_shared.asyncapi docs/asyncapi.json
 
-# routing's screening on its labelled cases: per-category precision/recall,
-# accuracy on the held-out split (fails below 90 %)
+# routing's screening on its labelled cases: per register and per category,
+# beside today's figures; fails when a held-out goal is missed (standard Thai
+# main-category accuracy >= 90 %, the new registers' recall >= 0.95 with at
+# most 1.3 labels per case)
 eval-routing: $(STAMP)
 	$(BIN)/python -m labornet_routing.evaluate --enforce

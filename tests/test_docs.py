@@ -68,7 +68,11 @@ MEANINGS: dict[str, str] = {
     "location.lat": "latitude (WGS 84): given, or the area's centroid",
     "location.long": "longitude (WGS 84)",
     "channel": "how the case came in",
-    "language": "the language the citizen wants to be answered in",
+    "language": "the language the citizen is answered in: the one they chose,"
+    " else the one their description is written in",
+    "language_chosen": "true: the citizen chose `language`; false: intake read"
+    " it from the description's script (`th`, `my`, `en`; `th` when it has no"
+    " letters). v1 has no field: read it as true",
     "abroad_country": "ISO 3166-1 alpha-2 country of a worker abroad, else null",
     "submitted_by_agent_id": "the field agent who filed the case, else null",
     "received_at": "when intake stored the case",
@@ -112,6 +116,9 @@ MEANINGS: dict[str, str] = {
     "screening.labels[].score": "how sure screening is, 0–1",
     "screening.labels[].evidence": "the words that decided it",
     "screening.labels[].evidence[]": "one word or phrase",
+    "screening.language": "the language the description is written in, read"
+    " from its script (`th`, `my`, `en`); null for a case screened before"
+    " routing read it",
     "labels": "the problems this referral handles, as screening found them",
     "labels[].category": "the problem's category",
     "labels[].score": "how sure screening is, 0–1",

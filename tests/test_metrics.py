@@ -283,7 +283,12 @@ def test_deliveries_by_channel_and_status_equal_notify_s_rows(
         "case_routed",
         {
             "reference": reference,
-            "screening": {"method": "lexicon", "needs_review": False, "labels": []},
+            "screening": {
+                "method": "lexicon",
+                "needs_review": False,
+                "labels": [],
+                "language": "th",
+            },
             "referrals": [
                 {
                     "referral_id": "0193f0c2-7a6e-7c3b-9a51-000000000777",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, inspect
+from sqlalchemy import MetaData, Table, inspect, text
 from sqlalchemy.engine import Engine
 
 from labornet_shared.db import make_engine
@@ -104,3 +105,75 @@ def test_migration_history_is_one_line(service: str) -> None:
     for revision in script.walk_revisions():
         module = revision.module
         assert hasattr(module, "downgrade"), revision.revision
+
+
+BEFORE = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("service", "before", "case"),
+    [
+        (
+            "intake",
+            "0005",
+            {
+                "id": 42,
+                "be_year": 2569,
+                "status": "received",
+                "description": "အလုပ်ရှင်က လစာ မပေးသေးပါ",
+                "channel": "web",
+                "language": "th",
+                "province_code": "TH-52",
+                "lat": 18.29,
+                "long": 99.49,
+                "coordinates_source": "province",
+                "created_at": BEFORE,
+                "updated_at": BEFORE,
+            },
+        ),
+        (
+            "routing",
+            "0004",
+            {
+                "reference": "LN-2569-00000042",
+                "description": "အလုပ်ရှင်က လစာ မပေးသေးပါ",
+                "channel": "web",
+                "language": "th",
+                "province_code": "TH-52",
+                "lat": 18.29,
+                "long": 99.49,
+                "screening": {"method": "lexicon", "needs_review": True, "labels": []},
+                "needs_review": True,
+                "status": "routed",
+                "received_at": BEFORE,
+                "routed_at": BEFORE,
+            },
+        ),
+        (
+            "notify",
+            "0004",
+            {
+                "reference": "LN-2569-00000042",
+                "language": "th",
+                "province_code": "TH-52",
+                "status": "open",
+            },
+        ),
+    ],
+)
+def test_a_case_from_before_has_a_chosen_language(
+    service: str, before: str, case: dict[str, Any], db_url: str, engine: Engine
+) -> None:
+    """A case taken in before ``language_chosen`` had the language its
+    citizen gave (or the Thai default): chosen, whatever it is written in —
+    its notices stay in it."""
+    config = alembic_config(service, db_url)
+    command.upgrade(config, before)
+    cases = Table("cases", MetaData(), autoload_with=engine)
+    with engine.begin() as conn:
+        conn.execute(cases.insert().values(**case))
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT language, language_chosen FROM cases")).one()
+    assert (row.language, bool(row.language_chosen)) == ("th", True)
+    command.downgrade(config, before)

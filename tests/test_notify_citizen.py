@@ -21,9 +21,11 @@ from urllib.parse import urljoin
 
 from sqlalchemy import create_engine, inspect, text
 
+from labornet_notify.rendering import render
 from labornet_shared.db import normalise_url
 from labornet_shared.events import make_event
 from labornet_shared.tokens import issue_token
+from labornet_shared.written_language import written_language
 from labornet_testkit.citizen_pages import BROWSER, page_of
 from labornet_testkit.harness import case_payload, publish_event, wait_until
 from labornet_testkit.providers import FakeSmtpServer, FakeThaiBulkSms
@@ -258,5 +260,108 @@ def test_the_citizen_who_chose_e_mail_gets_one_e_mail_per_event(
         engine.dispose()
         logged = [r.getMessage() for r in caplog.records]
         assert logged and not [line for line in logged if address in line]
+        for api in (intake, notify):
+            api.close()
+
+
+MYANMAR_WAGES = "အလုပ်ရှင်က လစာ နှစ်လ မပေးသေးပါ။ ชลบุรี ကျေးဇူးပြု၍ ကူညီပါ။"
+
+
+def receipt_sms(language: str, reference: str, code: str, follow: str) -> str:
+    """The receipt SMS as ``language``'s template writes it."""
+    context = {"reference": reference, "tracking_code": code, "follow_url": follow}
+    rendered = render("case_received", "sms", language, context)
+    assert rendered.language == language  # a template of its own, no fallback
+    return rendered.text
+
+
+def test_a_myanmar_worker_who_chooses_no_language_hears_in_myanmar(
+    start_intake, start_routing, start_notify, intake_config, notify_config, broker
+) -> None:
+    """No language given, a description in Myanmar: intake records Myanmar,
+    not chosen; the receipt is the Myanmar template's SMS; routing screens
+    Myanmar too, and the referral SMS that follows is in Myanmar."""
+    with FakeThaiBulkSms(api_key="k", api_secret="s") as gateway:
+        intake = start_intake()
+        start_routing()
+        notify = start_notify(
+            SMS_API_KEY="k",
+            SMS_API_SECRET="s",
+            SMS_BASE_URL=gateway.url,
+            SMS_QUIET_HOURS="",
+            DELIVERY_POLL_SECONDS=0.1,
+            FOLLOW_URL=intake.base_url + "/t/<reference>?lang=<language>",
+        )
+        body = case_payload(random.Random(8), description=MYANMAR_WAGES)
+        del body["citizen"]["language"]
+        body["citizen"]["contact_channel"] = "sms"
+        created = intake.post("/v1/cases", json=body)
+        assert created.status_code == 201, created.text
+        reference = created.json()["reference"]
+        code = created.json()["tracking_code"]
+        phone = body["citizen"]["phone"]
+
+        def texts() -> list[str]:
+            return gateway.messages_to("+66" + phone.lstrip("0"))
+
+        sent = wait_until(lambda: len(texts()) >= 2 and texts(), timeout=40)
+        # the receipt carries the tracking code; the referral's message not
+        [receipt] = [t for t in sent if code in t]
+        [referred] = [t for t in sent if code not in t]
+        follow = f"{intake.base_url}/t/{reference}?lang=my"
+        assert receipt == receipt_sms("my", reference, code, follow)
+        # routing's screening read Myanmar: the referral's message is in it
+        assert written_language(referred) == "my", referred
+        assert follow in referred
+        rows = notify.get(
+            "/v1/deliveries",
+            params={"reference": reference},
+            headers=operator_headers(notify_config),
+        ).json()["deliveries"]
+        assert {
+            r["message"]: r["language"]
+            for r in rows
+            if r["recipient_kind"] == "citizen"
+        } == {"case_received": "my", "case_referred": "my"}
+        whole = intake.get(
+            f"/v1/cases/{reference}", headers=operator_headers(intake_config)
+        )
+        assert whole.status_code == 200, whole.text
+        assert (whole.json()["language"], whole.json()["language_chosen"]) == (
+            "my",
+            False,
+        )
+        for api in (intake, notify):
+            api.close()
+
+
+def test_a_citizen_who_chose_english_but_wrote_thai_hears_in_english(
+    start_intake, start_notify, broker
+) -> None:
+    with FakeThaiBulkSms(api_key="k", api_secret="s") as gateway:
+        intake = start_intake()
+        notify = start_notify(
+            SMS_API_KEY="k",
+            SMS_API_SECRET="s",
+            SMS_BASE_URL=gateway.url,
+            SMS_QUIET_HOURS="",
+            DELIVERY_POLL_SECONDS=0.1,
+            FOLLOW_URL=intake.base_url + "/t/<reference>?lang=<language>",
+        )
+        body = case_payload(
+            random.Random(9), description="นายจ้างค้างจ่ายค่าจ้างสองเดือน รวม 24,000 บาท"
+        )
+        body["citizen"].update(language="en", contact_channel="sms")
+        created = intake.post("/v1/cases", json=body)
+        assert created.status_code == 201, created.text
+        reference = created.json()["reference"]
+        code = created.json()["tracking_code"]
+        phone = body["citizen"]["phone"]
+
+        (receipt,) = wait_until(
+            lambda: gateway.messages_to("+66" + phone.lstrip("0")), timeout=20
+        )
+        follow = f"{intake.base_url}/t/{reference}?lang=en"
+        assert receipt == receipt_sms("en", reference, code, follow)
         for api in (intake, notify):
             api.close()

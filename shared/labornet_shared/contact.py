@@ -14,7 +14,7 @@ proxy (what ``ClusterRpcProxy.start()`` returns), it does not make one.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from marshmallow import Schema, fields
 
@@ -22,7 +22,8 @@ from marshmallow import Schema, fields
 SERVICE = "intake"
 METHOD = "contact_for_notification"
 #: the contract's version: an answer an older caller could not read would
-#: be a new method, never a change to this one
+#: be a new method, never a change to this one (a field added to the answer,
+#: as ``language_chosen`` was, leaves an older caller reading what it knew)
 VERSION = 1
 #: the longest purpose (after stripping white space), as the audit log keeps it
 MAX_PURPOSE = 200
@@ -49,10 +50,13 @@ def check_arguments(reference: Any, purpose: Any) -> tuple[str, str]:
 class NotificationContactSchema(Schema):
     """intake's RPC ``contact_for_notification``: how notify reaches the
     citizen. The contact (name, phone, email, LINE id) is null and the
-    channel ``none`` without consent or once erased."""
+    channel ``none`` without consent or once erased. ``language`` is the
+    one the citizen chose, or — ``language_chosen`` false — the one intake
+    read from the script of the description."""
 
     reference = fields.String()
     language = fields.String()
+    language_chosen = fields.Boolean()
     contact_channel = fields.String()
     phone = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
@@ -69,6 +73,8 @@ class CaseContact(TypedDict):
 
     reference: str
     language: str
+    # absent from an intake older than the field: read as chosen
+    language_chosen: NotRequired[bool]
     contact_channel: str
     phone: str | None
     email: str | None

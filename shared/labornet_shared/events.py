@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from labornet_shared.categories import (
     CHANNELS,
     LANGUAGES,
 )
+from labornet_shared.written_language import SCREENED_LANGUAGES
 
 
 class EnvelopeSchema(Schema):
@@ -106,6 +108,24 @@ class CaseReceivedV1(Schema):
     abroad_country = fields.String(required=True, allow_none=True)
     submitted_by_agent_id = fields.String(required=True, allow_none=True)
     received_at = fields.AwareDateTime(required=True)
+
+
+class CaseReceivedV2(CaseReceivedV1):
+    """``case_received`` v2: v1 with ``language_chosen`` — whether the citizen
+    chose ``language``, or intake read it from the script of the description
+    (a v1 event has no such field: its language counts as chosen)."""
+
+    class Meta:
+        unknown = RAISE
+
+    language_chosen = fields.Boolean(required=True)
+
+
+def language_chosen(payload: Mapping[str, Any]) -> bool:
+    """Whether the citizen chose the language of a ``case_received``
+    payload. A v1 payload has no ``language_chosen``: its language was the
+    citizen's choice or intake's default, and is read as chosen."""
+    return bool(payload.get("language_chosen", True))
 
 
 class CaseWithdrawnV1(Schema):
@@ -272,6 +292,18 @@ class ScreeningSchema(Schema):
     labels = fields.List(fields.Nested(CategoryLabelSchema), required=True)
 
 
+class ScreeningV2Schema(ScreeningSchema):
+    """What screening found in a case's description, and the language the
+    description is written in."""
+
+    class Meta:
+        unknown = RAISE
+
+    language = fields.String(
+        required=True, allow_none=True, validate=validate.OneOf(SCREENED_LANGUAGES)
+    )
+
+
 class ReferralRefSchema(Schema):
     """A referral as other events name it: which office has which problems."""
 
@@ -303,6 +335,17 @@ class CaseRoutedV1(Schema):
     screening = fields.Nested(ScreeningSchema, required=True)
     referrals = fields.List(fields.Nested(ReferralRefSchema), required=True)
     routed_at = fields.AwareDateTime(required=True)
+
+
+class CaseRoutedV2(CaseRoutedV1):
+    """``case_routed`` v2: v1 with the language the description is written
+    in as ``screening.language`` (null for a case screened before routing
+    read it)."""
+
+    class Meta:
+        unknown = RAISE
+
+    screening = fields.Nested(ScreeningV2Schema, required=True)
 
 
 class ReferralStatusChangedV1(Schema):
@@ -446,13 +489,16 @@ class NotificationFailedV1(Schema):
 
 # (event_type, schema_version) -> (source service, payload schema)
 EVENT_TYPES: dict[tuple[str, int], tuple[str, type[Schema]]] = {
+    # v1 stays known so messages queued before v2 still parse
     ("case_received", 1): ("intake", CaseReceivedV1),
+    ("case_received", 2): ("intake", CaseReceivedV2),
     ("case_withdrawn", 1): ("intake", CaseWithdrawnV1),
     ("case_personal_data_erased", 1): ("intake", CasePersonalDataErasedV1),
     ("agent_registered", 1): ("registry", AgentSnapshotV1),
     ("agent_updated", 1): ("registry", AgentUpdatedV1),
     ("agent_deactivated", 1): ("registry", AgentDeactivatedV1),
     ("case_routed", 1): ("routing", CaseRoutedV1),
+    ("case_routed", 2): ("routing", CaseRoutedV2),
     ("referral_status_changed", 1): ("routing", ReferralStatusChangedV1),
     ("referral_overdue", 1): ("routing", ReferralOverdueV1),
     ("case_closed", 1): ("routing", CaseClosedV1),

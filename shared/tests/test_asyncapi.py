@@ -249,7 +249,9 @@ def test_a_bad_field_value_is_refused_by_the_document(
     document: dict[str, Any],
 ) -> None:
     body = _body("case_received", SAMPLE_PAYLOADS["case_received"]())
-    validator = _payload_validator(document, "case_received.v1")
+    validator = _payload_validator(
+        document, f"case_received.v{CURRENT_VERSIONS['case_received']}"
+    )
     for field, value in (
         ("channel", "pigeon"),
         ("category", "astrology"),

@@ -81,7 +81,7 @@ class Routing:
     db = Database(metadata)
     readiness = Readiness()
 
-    @event_handler("intake", "case_received", accept_versions={1})
+    @event_handler("intake", "case_received", accept_versions={1, 2})
     def on_case_received(self, event: Event) -> None:
         STATE["calls"].append((event.event_id, time.monotonic()))
         if STATE["failing"]:
@@ -244,7 +244,7 @@ def test_redelivered_duplicate_is_applied_once(routing, engine):
 def test_unknown_version_and_broken_envelopes_go_straight_to_the_dlq(routing, engine):
     amqp_uri = routing["AMQP_URI"]
     future = case_received("LN-2568-00000007").to_body()
-    future["schema_version"] = 2
+    future["schema_version"] = 99
     broken = case_received("LN-2568-00000008").to_body()
     del broken["occurred_at"]
     publish(amqp_uri, future)

@@ -65,7 +65,7 @@ class Notify:
     db = Database(metadata)
     readiness = Readiness()
 
-    @event_handler("intake", "case_received", accept_versions={1})
+    @event_handler("intake", "case_received", accept_versions={1, 2})
     def on_case_received(self, event: Event) -> None:
         CALLS.append(("case_received", event.event_id))
         reference = event.payload["reference"]

@@ -16,6 +16,7 @@ from labornet_shared.events import (
     CaseReceivedV1,
     InvalidEvent,
     UnknownEventVersion,
+    language_chosen,
     make_event,
     parse_event,
     source_service,
@@ -39,6 +40,7 @@ def received_payload(**overrides: Any) -> dict[str, Any]:
         },
         "channel": "field_agent",
         "language": "th",
+        "language_chosen": True,
         "abroad_country": None,
         "submitted_by_agent_id": "agent-17",
         "received_at": "2025-11-26T04:00:00+00:00",
@@ -75,7 +77,7 @@ def test_envelope_round_trips_through_json() -> None:
     parsed = parse_event(wire)
     assert parsed == event
     assert uuid.UUID(parsed.event_id)
-    assert parsed.schema_version == 1
+    assert parsed.schema_version == 2
     assert parsed.occurred_at == occurred
     assert parsed.occurred_at.utcoffset() is not None
 
@@ -131,7 +133,7 @@ def test_make_event_refuses_an_unknown_type_or_version() -> None:
 def test_parse_event_rejects_an_unknown_type_or_version() -> None:
     body = make_event("case_received", received_payload()).to_body()
     with pytest.raises(UnknownEventVersion):
-        parse_event({**body, "schema_version": 2})
+        parse_event({**body, "schema_version": 99})
     with pytest.raises(UnknownEventVersion):
         parse_event({**body, "event_type": "case_teleported"})
 
@@ -171,9 +173,9 @@ def test_parse_event_rejects_a_broken_envelope(breakage: Any) -> None:
 
 def test_parse_event_honours_the_versions_a_consumer_accepts() -> None:
     body = make_event("case_received", received_payload()).to_body()
-    assert parse_event(body, {"case_received": {1}}).event_type == "case_received"
+    assert parse_event(body, {"case_received": {2}}).event_type == "case_received"
     with pytest.raises(UnknownEventVersion):
-        parse_event(body, {"case_received": {2}})
+        parse_event(body, {"case_received": {1}})
     with pytest.raises(UnknownEventVersion):
         parse_event(body, {"case_withdrawn": {1}})
 
@@ -208,7 +210,12 @@ def referral_ref(**overrides: Any) -> dict[str, Any]:
 
 
 LABEL = {"category": "social_security_benefit", "score": 0.82, "evidence": ["ว่างงาน"]}
-SCREENING = {"method": "lexicon", "needs_review": False, "labels": [LABEL]}
+SCREENING = {
+    "method": "lexicon",
+    "needs_review": False,
+    "labels": [LABEL],
+    "language": "th",
+}
 
 SAMPLE_PAYLOADS = {
     "case_received": received_payload,
@@ -301,6 +308,51 @@ def test_current_versions_match_the_registry() -> None:
         assert event.schema_version == version
         # what a producer makes, a consumer reads back
         assert parse_event(json.loads(json.dumps(event.to_body()))).payload
+
+
+def test_a_case_received_says_whether_the_citizen_chose_its_language() -> None:
+    read = make_event(
+        "case_received", received_payload(language="my", language_chosen=False)
+    )
+    assert read.schema_version == 2
+    parsed = parse_event(read.to_body(), {"case_received": {1, 2}})
+    assert (parsed.payload["language"], language_chosen(parsed.payload)) == (
+        "my",
+        False,
+    )
+    # v2 needs the field; v1 (queued before the upgrade) has none and is read
+    # as chosen
+    v1 = {k: v for k, v in received_payload().items() if k != "language_chosen"}
+    with pytest.raises(InvalidEvent):
+        make_event("case_received", v1)
+    old = parse_event(make_event("case_received", v1, schema_version=1).to_body())
+    assert (old.schema_version, language_chosen(old.payload)) == (1, True)
+    with pytest.raises(InvalidEvent):
+        make_event("case_received", received_payload(), schema_version=1)
+
+
+def test_a_case_routed_says_the_language_screening_read() -> None:
+    payload = SAMPLE_PAYLOADS["case_routed"]()
+    event = make_event("case_routed", payload)
+    assert event.schema_version == 2
+    assert parse_event(event.to_body()).payload["screening"]["language"] == "th"
+    # null for a case screened before routing read languages; never another
+    make_event("case_routed", {**payload, "screening": {**SCREENING, "language": None}})
+    for refused in ("km", "thai"):
+        with pytest.raises(InvalidEvent):
+            make_event(
+                "case_routed",
+                {**payload, "screening": {**SCREENING, "language": refused}},
+            )
+    # v1 has no language, and still parses
+    v1 = {
+        **payload,
+        "screening": {k: v for k, v in SCREENING.items() if k != "language"},
+    }
+    with pytest.raises(InvalidEvent):
+        make_event("case_routed", v1)
+    old = make_event("case_routed", v1, schema_version=1)
+    assert parse_event(old.to_body(), {"case_routed": {1, 2}}).schema_version == 1
 
 
 def test_agent_events_never_carry_a_national_id() -> None:

@@ -93,6 +93,7 @@ def received(reference: str) -> Event:
             "location": {"province_code": "TH-52", "lat": 18.29, "long": 99.49},
             "channel": "web",
             "language": "th",
+            "language_chosen": True,
             "abroad_country": None,
             "submitted_by_agent_id": None,
             "received_at": "2025-11-26T04:00:00+00:00",

@@ -49,6 +49,7 @@ def fixed_case_received_event(
             "location": {"province_code": "TH-52", "lat": 18.29, "long": 99.49},
             "channel": "line",
             "language": "th",
+            "language_chosen": True,
             "abroad_country": None,
             "submitted_by_agent_id": None,
             "received_at": "2025-11-26T04:00:00+00:00",
@@ -74,6 +75,7 @@ def case_received_event(**overrides: Any) -> Event:
         },
         "channel": "phone",
         "language": "th",
+        "language_chosen": True,
         "abroad_country": None,
         "submitted_by_agent_id": None,
         "received_at": datetime.now(UTC).isoformat(),
@@ -212,6 +214,7 @@ def case_routed(
                     for ref in referrals
                     for category in ref["categories"]
                 ],
+                "language": "th",
             },
             "referrals": list(referrals),
             "routed_at": (at or datetime.now(UTC)).isoformat(),

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -57,6 +58,11 @@ class Case(Base):
     description: Mapped[str] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(20))
     language: Mapped[str] = mapped_column(String(5), default="th")
+    # false: the citizen gave no language and ``language`` is the one the
+    # description is written in (cases from before the column: chosen)
+    language_chosen: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=true()
+    )
     province_code: Mapped[str] = mapped_column(String(5))
     district_code: Mapped[str | None] = mapped_column(String(4))
     subdistrict_code: Mapped[str | None] = mapped_column(String(6))

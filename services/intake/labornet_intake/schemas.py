@@ -57,7 +57,18 @@ class CitizenSchema(Schema):
         error_messages={"invalid": "email_format"},
     )
     national_id = Text(load_default=None, allow_none=True, metadata=NATIONAL_ID_SHAPE)
-    language = Text(load_default="th", validate=validate.OneOf(LANGUAGES))
+    # not given: intake reads it from the description's script
+    # (domain.submission), and the case records that it was not chosen
+    language = Text(
+        load_default=None,
+        validate=validate.OneOf(LANGUAGES),
+        metadata={
+            "description": "The language the citizen chose to be answered in."
+            " Left out (or null), the case takes the language its description"
+            " is written in (Thai, Myanmar or English, by the script; Thai when"
+            " the script says nothing) and records that it was not chosen."
+        },
+    )
     contact_channel = Text(
         load_default="none", validate=validate.OneOf(CONTACT_CHANNELS)
     )
@@ -279,6 +290,13 @@ class CitizenOutSchema(Schema):
     agencies_may_contact = fields.Boolean()
 
 
+#: what a case view says of ``language_chosen``
+LANGUAGE_CHOSEN = (
+    "True: the citizen chose `language`; false: intake read it from the"
+    " script the description is written in (no language was given)."
+)
+
+
 class CitizenContactOutSchema(Schema):
     """``GET /v1/cases/{reference}/contact``: how the office handling the case
     reaches the citizen (no national ID)."""
@@ -288,6 +306,7 @@ class CitizenContactOutSchema(Schema):
     email = fields.String(allow_none=True)
     line_user_id = fields.String(allow_none=True)
     language = fields.String()
+    language_chosen = fields.Boolean(metadata={"description": LANGUAGE_CHOSEN})
     contact_channel = fields.String()
 
 
@@ -297,6 +316,7 @@ class CaseSchema(CaseStatusSchema):
     description = fields.String()
     channel = fields.String()
     language = fields.String()
+    language_chosen = fields.Boolean(metadata={"description": LANGUAGE_CHOSEN})
     location = fields.Nested(CaseLocationOutSchema)
     abroad_country = fields.String(allow_none=True)
     submitted_by_agent_id = fields.String(allow_none=True)
@@ -392,6 +412,9 @@ class FeedbackFormSchema(FeedbackSchema):
     and the page's language (a hidden field), in which a browser is answered.
     Not stored."""
 
+    # Not the case's language, which this form never changes: the page
+    # opened in the language of the message that linked to it, and the
+    # form offers no choice of the language the citizen is written to in.
     lang = _page_language(
         "The language of the page that answers a browser.", load_default=None
     )

@@ -358,7 +358,8 @@ class IntakeService(web.Probes, open311_endpoints.Open311Endpoints):
 
     # --- routing's events keep the timeline; one queue and handler per type --
 
-    @event_handler("routing", "case_routed", accept_versions={1})
+    # v2 adds screening.language, which the timeline does not need
+    @event_handler("routing", "case_routed", accept_versions={1, 2})
     def on_case_routed(self, event: Event) -> None:
         """The case was screened and referred to one or more offices."""
         self._apply("on_case_routed", event)

@@ -74,6 +74,7 @@ def case_view(case: Any, whole: bool) -> dict[str, Any]:
         description=case.description,
         channel=case.channel,
         language=case.language,
+        language_chosen=case.language_chosen,
         location={
             **domain.case_location(case),
             "coordinates_source": case.coordinates_source,
@@ -119,6 +120,7 @@ def contact_view(case: Any) -> dict[str, Any]:
                 "email": contact.email,
                 "line_user_id": contact.line_user_id,
                 "language": case.language,
+                "language_chosen": case.language_chosen,
                 "contact_channel": contact.contact_channel,
             }
         )

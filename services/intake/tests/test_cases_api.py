@@ -139,6 +139,24 @@ def test_operator_reads_any_case_whole_and_the_read_is_audited(
     assert len(audit(sql, reference)) == 2  # every read, not just the first
 
 
+def test_the_case_says_whether_its_language_was_chosen_or_read(
+    intake_api, agent_1, operator
+):
+    """A field agent files for a Myanmar worker who chose no language: the
+    case view shows the language the description is written in and that
+    nobody chose it; a citizen's choice stands, whatever they wrote in."""
+    read = lampang(channel="web", description="အလုပ်ရှင်က လစာ နှစ်လ မပေးသေးပါ")
+    del read["citizen"]["language"]
+    chose = lampang()
+    chose["citizen"]["language"] = "en"
+    views = {}
+    for name, body in (("read", read), ("chose", chose)):
+        reference = create(intake_api, body, agent_1)["reference"]
+        case = intake_api.get(f"/v1/cases/{reference}", headers=operator).json()
+        views[name] = (case["language"], case["language_chosen"])
+    assert views == {"read": ("my", False), "chose": ("en", True)}
+
+
 def test_operator_asking_for_an_unknown_case_gets_404(intake_api, operator):
     for reference in ("LN-2568-99999999", "no-such-case"):
         response = intake_api.get(f"/v1/cases/{reference}", headers=operator)

@@ -295,6 +295,45 @@ def test_submit_stores_case_contact_timeline_and_one_clean_event(session):
     assert "citizen" not in event.payload and "consent" not in event.payload
 
 
+@pytest.mark.parametrize(
+    ("language", "description", "recorded"),
+    [
+        # a Myanmar worker who chose nothing: the language they wrote in
+        (None, "အလုပ်ရှင်က လစာ နှစ်လ မပေးသေးပါ ชลบุรี", ("my", False)),
+        (None, "My employer has not paid me for two months", ("en", False)),
+        (None, "นายจ้างค้างจ่ายค่าจ้างสองเดือน", ("th", False)),
+        # no letters: Thai, still not chosen
+        (None, "0812345678 !! 2569", ("th", False)),
+        # a choice stands, whatever the text is written in
+        ("en", "นายจ้างค้างจ่ายค่าจ้างสองเดือน", ("en", True)),
+        ("th", "အလုပ်ရှင်က လစာ နှစ်လ မပေးသေးပါ", ("th", True)),
+    ],
+)
+def test_the_case_s_language_is_chosen_or_read_from_the_description(
+    session, language, description, recorded
+):
+    citizen = {k: v for k, v in CITIZEN.items() if k != "language"}
+    if language is not None:
+        citizen["language"] = language
+    submitted = submit(session, with_citizen(description=description, citizen=citizen))
+    session.expunge_all()
+
+    case = session.scalars(select(Case)).one()
+    assert (case.language, case.language_chosen) == recorded
+    [row] = outbox_rows(session)
+    event = parse_event(json.loads(row.body))
+    assert event.schema_version == 2
+    assert (event.payload["language"], event.payload["language_chosen"]) == recorded
+    assert submitted.case.reference == event.payload["reference"]
+
+
+def test_a_case_without_a_citizen_takes_the_language_it_is_written_in(session):
+    body = anonymous_case_payload(description="ကျွန်တော့်ကို အလုပ်ရှင်က လစာမပေးဘူး")
+    submit(session, body)
+    case = session.scalars(select(Case)).one()
+    assert (case.language, case.language_chosen) == ("my", False)
+
+
 def test_anonymous_case_has_an_empty_contact(session):
     submitted = submit(session, anonymous_case_payload())
     contact = submitted.case.contact

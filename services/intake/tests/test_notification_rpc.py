@@ -74,6 +74,7 @@ def test_notify_gets_the_contact_and_the_read_is_audited(
     assert answer == {
         "reference": reference,
         "language": "my",
+        "language_chosen": True,
         "contact_channel": "line",
         "phone": "+66812345678",
         "email": EMAIL,
@@ -93,6 +94,24 @@ def test_notify_gets_the_contact_and_the_read_is_audited(
         PURPOSE,
         "case_received email",
     ]
+
+
+def test_a_language_nobody_chose_is_the_one_the_citizen_wrote_in(
+    intake_api, intake_rpc
+):
+    body = case_payload(random.Random())
+    del body["citizen"]["language"]
+    body["description"] = "အလုပ်ရှင်က လစာ နှစ်လ မပေးသေးပါ ชลบุรี"
+    reference = submit(intake_api, body)["reference"]
+
+    answer = intake_rpc.contact_for_notification(reference, PURPOSE)
+
+    assert (answer["language"], answer["language_chosen"]) == ("my", False)
+    # a citizen who gives none and writes no letters is written to in Thai
+    silent = anonymous_case_payload(description="0812345678 !! 555")
+    quiet = submit(intake_api, silent)["reference"]
+    answer = intake_rpc.contact_for_notification(quiet, PURPOSE)
+    assert (answer["language"], answer["language_chosen"]) == ("th", False)
 
 
 def test_the_answer_follows_the_case(intake_api, intake_rpc, publish_routing):
@@ -130,6 +149,7 @@ def test_nothing_to_send_after_erasure(
     assert answer == {
         "reference": reference,
         "language": "my",
+        "language_chosen": True,
         "contact_channel": "none",
         "phone": None,
         "email": None,

@@ -363,6 +363,23 @@ def test_service_definitions_ask_what_the_office_needs_and_consent(intake_api):
 # --- filing and following -----------------------------------------------------------
 
 
+def test_a_filed_request_is_written_to_in_the_language_of_its_words(
+    intake_api, kiosk, queue_tap
+):
+    """An Open311 app names no language of the citizen: ``locale`` is the
+    language of the answer (a kiosk sends its own), so the case takes the
+    language its description is written in, as not chosen."""
+    tap = queue_tap("intake.events", "case_received")
+    myanmar = "အလုပ်ရှင်က လစာ နှစ်လ မပေးသေးပါ။ ကျွန်တော် အလုပ်ဆက်လုပ်နေဆဲပါ။"
+    file(intake_api, kiosk, description=myanmar, locale="th", **with_citizen())
+    file(intake_api, kiosk, locale="en", **with_citizen())
+    read = [
+        (e["payload"]["language"], e["payload"]["language_chosen"])
+        for e in tap.drain(expected=2)
+    ]
+    assert sorted(read) == [("my", False), ("th", False)]
+
+
 @pytest.mark.parametrize("fmt", ["xml", "json"])
 def test_a_filed_request_reaches_routing_and_is_followed_by_id(
     intake_api, kiosk, queue_tap, fmt

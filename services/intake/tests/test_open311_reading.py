@@ -133,7 +133,6 @@ def test_answers_go_to_the_office_in_the_case_description():
             ]
         ),
         service,
-        "th",
         NOW,
     )
     description = filing.case["description"]
@@ -157,6 +156,6 @@ def test_an_answer_its_definition_does_not_allow_is_a_400(answer, value):
     service = catalogue().services["working_conditions"]
     with pytest.raises(Open311Error) as refused:
         read_filing(
-            MultiDict([("address_id", "520105"), (answer, value)]), service, "th", NOW
+            MultiDict([("address_id", "520105"), (answer, value)]), service, NOW
         )
     assert [param for _, param in refused.value.errors] == [answer.removesuffix("[]")]

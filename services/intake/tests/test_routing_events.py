@@ -33,6 +33,7 @@ CONTACT_FIELDS = {
     "email",
     "line_user_id",
     "language",
+    "language_chosen",
     "contact_channel",
 }
 
@@ -233,7 +234,7 @@ def test_an_unknown_schema_version_is_dead_lettered_at_once(
 ):
     created = submit(intake_api)
     body = case_routed(created["reference"], [referral_ref("sso")]).to_body()
-    body["schema_version"] = 2
+    body["schema_version"] = 99
     publish_routing(body)
     [letter] = wait_until(lambda: list_dead_letters(broker["AMQP_URI"], "intake"))
     assert letter.event_id == body["event_id"]
@@ -310,6 +311,7 @@ def test_the_office_handling_the_case_reads_the_contact_and_is_audited(
         "email": "malee.s@example.org",
         "line_user_id": None,
         "language": "th",
+        "language_chosen": True,
         "contact_channel": "sms",
     }
     nationwide = contact(intake_api, created, intake_bearer("agency", agency="dlpw"))

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -108,7 +109,14 @@ class NotifyCase(Base):
     __tablename__ = "cases"
 
     reference: Mapped[str] = mapped_column(String(20), primary_key=True)
+    # intake's: the citizen's choice, or the language of the description
     language: Mapped[str] = mapped_column(String(5))
+    # false: the citizen chose none (cases from before the column: chosen)
+    language_chosen: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=true()
+    )
+    # the language screening read in the description (routing's case_routed)
+    screened_language: Mapped[str | None] = mapped_column(String(5))
     submitted_by_agent_id: Mapped[str | None] = mapped_column(String(64))
     province_code: Mapped[str] = mapped_column(String(5))
     district_code: Mapped[str | None] = mapped_column(String(4))

@@ -494,7 +494,7 @@ class DeliverySender(DependencyProvider):
             }.get(channel)
             if not address:
                 raise Undeliverable(f"no {channel} contact")
-            language = contact.get("language") or delivery.language
+            language = deliveries.sending_language(contact, delivery.language)
             written = _written_in(delivery.message, channel, language)
             facts: dict[str, Any] = {
                 "follow_url": fill_link(

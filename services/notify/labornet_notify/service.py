@@ -90,6 +90,9 @@ class NotifyService(web.Probes):
         session = self.db.session
         if event.event_type == "case_received":
             deliveries.remember_case(session, event)
+        elif event.event_type == "case_routed":
+            # before planning: its notices go out in the screened language
+            deliveries.note_screened_language(session, event)
         elif event.event_type in deliveries.CASE_STATE_EVENTS:
             # before its case_received: PrerequisiteMissing, retried later
             deliveries.note_case_state(session, event)
@@ -98,7 +101,8 @@ class NotifyService(web.Probes):
             return
         deliveries.plan(session, event, retry_window=self.sender.window)
 
-    @event_handler("intake", "case_received", accept_versions={1})
+    # v1 (no language_chosen) reads as a chosen language
+    @event_handler("intake", "case_received", accept_versions={1, 2})
     def on_case_received(self, event: Event) -> None:
         """The citizen's receipt, the area's agents' new case."""
         self._plan("on_case_received", event)
@@ -115,7 +119,8 @@ class NotifyService(web.Probes):
             return
         deliveries.erase_case_text(self.db.session, event.payload["reference"])
 
-    @event_handler("routing", "case_routed", accept_versions={1})
+    # v2 tells the language screening read in the description
+    @event_handler("routing", "case_routed", accept_versions={1, 2})
     def on_case_routed(self, event: Event) -> None:
         """Which offices have the case."""
         self._plan("on_case_routed", event)

@@ -58,6 +58,7 @@ def case_routed(reference: str) -> Event:
             "labels": [
                 {"category": "unpaid_wages", "score": 0.92, "evidence": ["ค้างจ่าย"]}
             ],
+            "language": "th",
         },
         "referrals": [referral()],
         "routed_at": "2026-11-26T03:16:00+00:00",

@@ -110,6 +110,7 @@ def case_received(reference: str | None = None, **overrides: Any) -> Event:
         },
         "channel": "field_agent",
         "language": "th",
+        "language_chosen": True,
         "abroad_country": None,
         "submitted_by_agent_id": "0193f0c2-1111-7c3b-9a51-2f0c4d1e8a10",
         "received_at": "2026-11-26T03:15:00+00:00",
@@ -138,6 +139,7 @@ def case_routed(*referrals: dict[str, Any]) -> Event:
             "labels": [
                 {"category": "unpaid_wages", "score": 0.92, "evidence": ["ค้างจ่าย"]}
             ],
+            "language": "th",
         },
         "referrals": list(referrals) or [referral()],
         "routed_at": "2026-11-26T03:16:00+00:00",

@@ -1,25 +1,31 @@
 """Screening: which problems does a case hold?
 
 A case that arrives without a category (most cases from the phone, LINE and
-walk-ins) is classified from its description with a weighted lexicon of Thai
-and English words and phrases, ``data/lexicon.yml``. A category's score comes
-from the lexicon terms found in the text, and those terms are the label's
-evidence, so the agency (and the citizen) can see why a case came to it.
-Everything tunable -- terms, weights, thresholds, negations -- lives in the
-data file; this module only applies it.
+walk-ins) is classified from its description with a weighted lexicon of Thai,
+Myanmar and English words and phrases, ``data/lexicon.yml``. A category's
+score comes from the lexicon terms found in the text, and those terms are the
+label's evidence, so the agency (and the citizen) can see why a case came to
+it. Everything tunable -- terms, weights, thresholds, negations -- lives in
+the data file; this module only applies it.
 
-How a description is read:
+How a description is read (``data/README.md`` says it at length):
 
-1. normalised: Unicode NFC, lower case, Thai digits as 0-9, Thai spelling
-   repaired by PyThaiNLP (doubled vowels, ``เเ`` for ``แ``), runs of three or
-   more identical letters squeezed to one (``ค้างจ่ายยย``), spaces collapsed;
-2. tokenised with PyThaiNLP's ``newmm`` (Thai is written without spaces); the
-   tokens give word starts and the distance from a negation to a term;
-3. matched against the lexicon: Thai terms anywhere in the text with its
-   spaces removed (writers split words with spaces, and tokenisation splits
-   misspelt words unpredictably), or only where a word starts for terms
-   marked ``=`` (``หางาน`` is not in ``ปัญหางาน``); English terms as whole
-   words, ``*`` ending a stem; ``re:`` patterns on the normalised text;
+1. normalised (``lexicon.normalise``): Unicode NFC, lower case, Thai digits
+   as 0-9, Thai spelling repaired by PyThaiNLP (doubled vowels, ``เเ`` for
+   ``แ``), runs of three or more identical letters squeezed to one
+   (``ค้างจ่ายยย``), spaces collapsed; Myanmar typed in Zawgyi converted to
+   Unicode (``myanmar.py``) when the lexicon has Myanmar terms;
+2. tokenised with PyThaiNLP's ``newmm`` (Thai is written without spaces) and
+   Myanmar with ``mmdt-tokenizer``; the tokens give word starts and the
+   distance from a negation to a term;
+3. matched against the lexicon: Thai and Myanmar terms anywhere in the text
+   with its spaces removed (writers split words with spaces, and
+   tokenisation splits misspelt words unpredictably), Myanmar ones only from
+   and to a syllable boundary, or only where a word starts for terms marked
+   ``=`` (``หางาน`` is not in ``ปัญหางาน``); English terms as whole words,
+   ``*`` ending a stem; ``re:`` patterns on the normalised text. A Thai or
+   English term not found as written may be found with one slip
+   (``ค่าจาง→ค่าจ้าง``, ``fuzzy.py``), for a share of its weight;
 4. a term inside a longer term that was also found gives way to it
    (``เงินทดแทน`` inside ``เงินทดแทนการขาดรายได้``), and a term marked ``~``
    does not count right after a negation (``ไม่ได้ถูกเลิกจ้าง``);
@@ -35,50 +41,61 @@ How a description is read:
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import math
 import re
-import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-import yaml
 from pythainlp.corpus import thai_words
 from pythainlp.tokenize import word_tokenize
 from pythainlp.util import Trie
-from pythainlp.util import normalize as thai_normalize
 
+from labornet_routing.fuzzy import (
+    FuzzyIndex,
+    changes_a_word,
+    common_words,
+    cuts_a_syllable,
+    has_another_near_word,
+    is_english_word,
+    slips,
+    word_bounds,
+)
+from labornet_routing.lexicon import (
+    IGNORED,
+    NEGATION,
+    LexiconError,
+    Settings,
+    Term,
+    normalise,
+    parse_lexicon,
+    read_text,
+)
+from labornet_routing.myanmar import (
+    MYANMAR,
+    myanmar_runs,
+    syllable_boundaries,
+)
+from labornet_routing.myanmar import word_starts as myanmar_word_starts
 from labornet_shared.categories import CATEGORIES
 from labornet_shared.written_language import written_language
 
-__all__ = ["Classifier", "Label", "LexiconError", "Screening", "normalise"]
+__all__ = [
+    "Classifier",
+    "Label",
+    "LexiconError",
+    "Screening",
+    "Settings",
+    "normalise",
+]
 
 METHOD_LEXICON = "lexicon"
 METHOD_GIVEN = "given"
 
-_THAI = re.compile(r"[\u0e00-\u0e7f]")
-_THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
-# Zero-width characters come with text pasted from LINE and web forms.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
-_QUOTES = str.maketrans("’‘`´", "''''")
-# Three or more of one letter is emphasis ("ค้างจ่ายยย", "pleaseee"); digits
-# are left alone.
-_REPEATS = re.compile(r"([a-z\u0e01-\u0e4e])\1{2,}")
-_SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")
-_ENGLISH_TERM = re.compile(r"[a-z0-9']+\*?")
-_WEIGHT = re.compile(r"-?\d+(?:\.\d+)?")
-# The pseudo-category of the lexicon's ``ignore`` phrases and its negations:
-# they are found like terms but score nothing.
-_IGNORED = "(ignored)"
-_NEGATION = "(negation)"
-
-
-class LexiconError(ValueError):
-    """The lexicon file cannot be used; the message says where and why."""
 
 
 @dataclass(frozen=True)
@@ -119,37 +136,11 @@ class Screening:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The lexicon's tunable numbers (``settings`` in the data file)."""
-
-    scale: float
-    min_score: float
-    relative: float
-    first_mention_bonus: float
-    max_labels: int
-    negation_window: int
-    fallback: str
-
-
-@dataclass(frozen=True)
-class _Term:
-    """One lexicon term for one category, parsed."""
-
-    category: str
-    weight: float
-    key: str  # as written in the file; a category lists a term once
-    negatable: bool
-    thai: str = ""  # a Thai phrase, normalised, without spaces
-    at_word_start: bool = False
-    words: tuple[str, ...] = ()  # English words; "*" ends a stem
-    pattern: re.Pattern[str] | None = None
-
-
-@dataclass(frozen=True)
 class _Match:
-    term: _Term
+    term: Term
     start: int  # offsets into the normalised text
     end: int
+    corrected: bool = False  # found with one slip (see fuzzy.py)
 
 
 @dataclass
@@ -173,16 +164,16 @@ class _Tally:
 class _Index:
     """Terms arranged for one left-to-right reading of a text."""
 
-    def __init__(self, terms: Iterable[_Term]) -> None:
-        self.thai: dict[str, list[_Term]] = {}
-        self.words: dict[str, list[_Term]] = {}
-        self.stems: dict[str, list[_Term]] = {}
-        self.patterns: list[_Term] = []
+    def __init__(self, terms: Iterable[Term]) -> None:
+        self.thai: dict[str, list[Term]] = {}
+        self.words: dict[str, list[Term]] = {}
+        self.stems: dict[str, list[Term]] = {}
+        self.patterns: list[Term] = []
         for term in terms:
-            if term.thai:
+            if term.phrase:
                 # by the first two letters: each position of the text is
                 # looked up once instead of searching for every phrase
-                self.thai.setdefault(term.thai[:2], []).append(term)
+                self.thai.setdefault(term.phrase[:2], []).append(term)
             elif term.pattern is not None:
                 self.patterns.append(term)
             elif term.words[0].endswith("*"):
@@ -196,12 +187,18 @@ class _Index:
         compact, offsets = text.compact, text.offsets
         for i in range(len(compact) - 1):
             for term in self.thai.get(compact[i : i + 2], ()):
-                if not compact.startswith(term.thai, i):
+                if not compact.startswith(term.phrase, i):
+                    continue
+                stop = i + len(term.phrase)
+                # a Myanmar term is never part of a longer syllable
+                if term.myanmar and not (
+                    i in text.syllable_bounds and stop in text.syllable_bounds
+                ):
                     continue
                 start = offsets[i]
                 if term.at_word_start and start not in text.word_starts:
                     continue
-                yield _Match(term, start, offsets[i + len(term.thai) - 1] + 1)
+                yield _Match(term, start, offsets[stop - 1] + 1)
         words = text.words
         for i, (word, start, _) in enumerate(words):
             candidates = list(self.words.get(word, ()))
@@ -223,8 +220,13 @@ class _Index:
 class _Text:
     """A description, normalised, in the forms the matching needs."""
 
-    def __init__(self, description: str, dictionary: Trie) -> None:
-        self.normal = normalise(description)
+    def __init__(
+        self, description: str, dictionary: Trie, myanmar: bool = False
+    ) -> None:
+        # Myanmar is read as Myanmar only for a lexicon with Myanmar terms:
+        # without them a text is read exactly as before they existed
+        self.myanmar = myanmar and bool(MYANMAR.search(description))
+        self.normal = read_text(description, self.myanmar)
         # offset in ``normal`` of each character of the text without spaces
         self.offsets = [i for i, ch in enumerate(self.normal) if ch != " "]
         self.compact = "".join(self.normal[i] for i in self.offsets)
@@ -235,16 +237,28 @@ class _Text:
 
     @functools.cached_property
     def token_starts(self) -> list[int]:
-        """Where each PyThaiNLP token (not a space) starts in ``normal``.
+        """Where each token (not a space) starts in ``normal``: PyThaiNLP's
+        for Thai and Latin, the Myanmar segmenter's words for Myanmar.
 
         Tokenising is half the cost of a screening, so it happens only when
-        a word-start term or a negation needs it.
+        a word-start term, a negation or a corrected slip needs it.
         """
+        if not self.myanmar:
+            return self._thai_token_starts(self.normal, 0)
+        # Myanmar runs go to the Myanmar segmenter, the rest to newmm
         starts: list[int] = []
         position = 0
-        tokens = word_tokenize(
-            self.normal, custom_dict=self._dictionary, engine="newmm"
-        )
+        for run_start, run_end in myanmar_runs(self.normal):
+            starts += self._thai_token_starts(self.normal[position:run_start], position)
+            run = self.normal[run_start:run_end]
+            starts += [run_start + s for s in myanmar_word_starts(run)]
+            position = run_end
+        return starts + self._thai_token_starts(self.normal[position:], position)
+
+    def _thai_token_starts(self, text: str, offset: int) -> list[int]:
+        starts: list[int] = []
+        position = offset
+        tokens = word_tokenize(text, custom_dict=self._dictionary, engine="newmm")
         for token in tokens:
             if not token.isspace():
                 starts.append(position)
@@ -252,9 +266,29 @@ class _Text:
         return starts
 
     @functools.cached_property
+    def syllable_bounds(self) -> frozenset[int]:
+        """Where Myanmar syllables start and end in ``compact``."""
+        return syllable_boundaries(self.compact)
+
+    @functools.cached_property
     def word_starts(self) -> frozenset[int]:
         """``token_starts`` as a set."""
         return frozenset(self.token_starts)
+
+    def word_at(self, offset: int) -> str:
+        """The token of ``normal`` that holds ``offset``."""
+        starts = self.token_starts
+        i = bisect.bisect_right(starts, offset) - 1
+        end = starts[i + 1] if i + 1 < len(starts) else len(self.normal)
+        return self.normal[starts[i] if i >= 0 else 0 : end].rstrip()
+
+    @functools.cached_property
+    def word_ends(self) -> frozenset[int]:
+        """Where each token ends in ``normal`` (before any space)."""
+        # spaces are collapsed: a token is followed by one space at most
+        normal = self.normal
+        nexts = [*self.token_starts[1:], len(normal)]
+        return frozenset(n - (normal[n - 1 : n] == " ") for n in nexts)
 
     def tokens_between(self, end: int, start: int) -> int:
         """How many tokens start in ``[end, start)``."""
@@ -262,56 +296,86 @@ class _Text:
         return bisect.bisect_left(starts, start) - bisect.bisect_left(starts, end)
 
 
-def normalise(text: str) -> str:
-    """Return ``text`` as the lexicon reads it (see the module's docstring)."""
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
-    text = text.lower().translate(_THAI_DIGITS).translate(_QUOTES)
-    if _THAI.search(text):
-        text = thai_normalize(text)
-    text = _REPEATS.sub(r"\1", text)
-    return _SPACES.sub(" ", text).strip()
-
-
 class Classifier:
     """Screens case descriptions with a lexicon read from a data file."""
 
-    def __init__(self, settings: Settings, terms: Iterable[_Term]) -> None:
+    def __init__(self, settings: Settings, terms: Iterable[Term]) -> None:
         """Arrange the parsed terms for matching; use :meth:`load` instead."""
         self.settings = settings
         terms = list(terms)
-        self._terms = _Index(t for t in terms if t.category != _NEGATION)
-        self._negations = _Index(t for t in terms if t.category == _NEGATION)
+        self._terms = _Index(t for t in terms if t.category != NEGATION)
+        self._negations = _Index(t for t in terms if t.category == NEGATION)
         # the tokenizer learns the phrases that must start a word, so that it
         # does not cut across them ("แล้ว|หางาน", not "แล้|วหา|งาน")
-        extra = {t.thai for t in terms if t.at_word_start or t.category == _NEGATION}
+        extra = {
+            t.phrase
+            for t in terms
+            if (t.at_word_start or t.category == NEGATION) and not t.myanmar
+        }
         self._dictionary = _dictionary(frozenset(w for w in extra if w))
+        self._reads_myanmar = any(t.myanmar for t in terms)
+        # Thai terms that count (not negations, not ignored phrases) may be
+        # found with one slip; every phrase of the lexicon is a known word
+        self._fuzzy: FuzzyIndex[Term] = FuzzyIndex(
+            (
+                (t.phrase, t)
+                for t in terms
+                if t.phrase
+                and not t.myanmar
+                and t.category not in (NEGATION, IGNORED)
+                and settings.fuzzy_factor > 0
+            ),
+            settings.fuzzy_min_length,
+        )
+        self._known = frozenset(t.phrase for t in terms if t.phrase)
+        # what else a slip could be of: a word of the dictionary or another
+        # phrase of the lexicon
+        self._near_words = _thai_words() | self._known
+        # English terms' words, each with its term and place in it
+        self._english: FuzzyIndex[tuple[Term, int]] = FuzzyIndex(
+            (
+                (word, (t, place))
+                for t in terms
+                if t.words
+                and t.category not in (NEGATION, IGNORED)
+                and settings.fuzzy_factor > 0
+                for place, word in enumerate(t.words)
+                if not word.endswith("*")
+            ),
+            settings.fuzzy_min_length,
+        )
+        self._known_words = frozenset(w for t in terms for w in t.words)
+        # where each correctable term's words start, to tell which word of
+        # the term a slip changed
+        self._word_bounds = {
+            t.phrase: word_bounds(t.phrase, self._dictionary)
+            for t in terms
+            if self._fuzzy
+            and not t.myanmar
+            and len(t.phrase) >= settings.fuzzy_min_length
+        }
 
     @classmethod
-    def load(cls, lexicon_path: Path | None = None) -> Classifier:
+    def load(
+        cls, lexicon_path: Path | None = None, exact_only: bool = False
+    ) -> Classifier:
         """Load a lexicon file; without a path, the packaged one (cached).
 
-        Raises :class:`LexiconError` when the file is not a usable lexicon.
+        ``exact_only`` finds terms only as written (no corrected slips),
+        whatever the file's ``fuzzy_factor``. Raises :class:`LexiconError`
+        when the file is not a usable lexicon.
         """
         if lexicon_path is None:
-            return _default_classifier()
-        return cls.from_yaml(Path(lexicon_path).read_text(encoding="utf-8"))
+            return _default_classifier(exact_only)
+        text = Path(lexicon_path).read_text(encoding="utf-8")
+        return cls.from_yaml(text, exact_only=exact_only)
 
     @classmethod
-    def from_yaml(cls, text: str) -> Classifier:
+    def from_yaml(cls, text: str, exact_only: bool = False) -> Classifier:
         """Build a classifier from the YAML text of a lexicon."""
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise LexiconError(f"lexicon is not valid YAML: {exc}") from exc
-        if not isinstance(document, Mapping):
-            raise LexiconError("a lexicon is a mapping with settings and categories")
-        settings = _parse_settings(document.get("settings"))
-        terms = list(_parse_categories(document.get("categories")))
-        for section, category in (("negations", _NEGATION), ("ignore", _IGNORED)):
-            listed = document.get(section) or []
-            if not isinstance(listed, list):
-                raise LexiconError(f"{section} must be a list of words and phrases")
-            terms.extend(_parse_term(category, 0.0, str(item)) for item in listed)
+        settings, terms = parse_lexicon(text)
+        if exact_only:
+            settings = dataclasses.replace(settings, fuzzy_factor=0.0)
         return cls(settings, terms)
 
     def screen(self, description: str, category: str | None = None) -> Screening:
@@ -326,7 +390,7 @@ class Classifier:
             if category not in CATEGORIES:
                 raise ValueError(f"unknown category {category!r}")
             return Screening((Label(category, 1.0, ()),), False, METHOD_GIVEN, language)
-        text = _Text(description, self._dictionary)
+        text = _Text(description, self._dictionary, self._reads_myanmar)
         tallies = self._tally(text)
         settings = self.settings
         scores = {
@@ -368,15 +432,25 @@ class Classifier:
         """Run the normaliser and tokenizer once, so the first case is fast."""
         # a word-start term and a negated term: both need the tokens
         self.screen("ไม่ได้ถูกเลิกจ้าง แล้วหางาน")
+        if self._reads_myanmar:
+            # the Zawgyi detector and converter, and the Myanmar segmenter
+            self.screen("အလုပ္ရွင္က လစာ မေပးဘူး")
+        if self._english:
+            is_english_word("warm")
 
     def _tally(self, text: _Text) -> dict[str, _Tally]:
         """Each category's points, evidence and first mention in ``text``."""
         negations = list(self._negations.find(text))
         window = self.settings.negation_window
         tallies: dict[str, _Tally] = {}
-        for match in _outermost(list(self._terms.find(text))):
+        matches = list(self._terms.find(text))
+        if self._fuzzy:
+            matches += self._corrections(text, matches)
+        if self._english:
+            matches += self._english_corrections(text, matches)
+        for match in _outermost(matches):
             term = match.term
-            if term.category == _IGNORED:
+            if term.category == IGNORED:
                 continue
             if term.negatable and any(
                 n.end <= match.start
@@ -388,17 +462,102 @@ class Classifier:
             if term.key in tally.found:  # a term said twice counts once
                 continue
             word = text.normal[match.start : match.end]
-            tally.found[term.key] = (term.weight, match.start, word)
-            tally.points += term.weight
-            if term.weight > 0:
+            weight = term.weight
+            if match.corrected:
+                word = f"{word}→{term.shown}"
+                weight *= self.settings.fuzzy_factor
+            tally.found[term.key] = (weight, match.start, word)
+            tally.points += weight
+            if weight > 0:
                 tally.first = min(tally.first, match.start)
         return tallies
 
+    def _corrections(self, text: _Text, exact: list[_Match]) -> list[_Match]:
+        """Terms not found as written but found with one slip.
+
+        A window is not corrected when it is itself a word: a lexicon phrase
+        or a word of the Thai dictionary (``เลิกร้าง``, "separated", is not a
+        slip for ``เลิกจ้าง``), or two words that the missing letter would
+        join (``ว่า|งาน`` is not ``ว่างงาน``).
+        """
+        found = {(m.term.category, m.term.key) for m in exact}
+        corrections: dict[tuple[str, str, int, int], _Match] = {}
+        compact, offsets = text.compact, text.offsets
+        for near in self._fuzzy.find(compact):
+            term = near.payload
+            window = compact[near.start : near.end]
+            if (
+                (term.category, term.key) in found
+                or window in self._known
+                or window in _thai_words()
+            ):
+                continue
+            start, end = offsets[near.start], offsets[near.end - 1] + 1
+            key = (term.category, term.key, start, end)
+            if key in corrections:
+                continue
+            ways = slips(window, term.phrase)
+            # the cheap test first: the newmm tokens are computed only for
+            # the few windows that pass it
+            if changes_a_word(
+                window, term.phrase, ways, self._word_bounds[term.phrase]
+            ):
+                continue
+            # the window is whole words of the text, not pieces of longer
+            # ones ("พนักงาน" holds "กงาน", one slip from "ตกงาน"): by the
+            # spelling first, then by the tokens
+            if cuts_a_syllable(compact, near.start, near.end):
+                continue
+            if start not in text.word_starts or end not in text.word_ends:
+                continue
+            if _common_words_only(text, start, end):
+                continue
+            if has_another_near_word(window, term.phrase, self._near_words):
+                continue
+            corrections[key] = _Match(term, start, end, corrected=True)
+        return list(corrections.values())
+
+    def _english_corrections(self, text: _Text, exact: list[_Match]) -> list[_Match]:
+        """English terms with one slip in one of their words ("salery").
+
+        A word is corrected only when it is no English word (``hired`` is not
+        a slip for ``fired``, nor ``raining`` for ``training``) and no word of
+        the lexicon; the term's other words must stand as written.
+        """
+        found = {(m.term.category, m.term.key) for m in exact}
+        corrections: list[_Match] = []
+        words = text.words
+        shortest = self._english.min_length - 1
+        for i, (word, _, _) in enumerate(words):
+            if (
+                len(word) < shortest
+                or word in self._known_words
+                or not word.isalpha()
+                or is_english_word(word)
+            ):
+                continue
+            for near in self._english.find(word):
+                term, place = near.payload
+                if (
+                    (near.start, near.end) != (0, len(word))
+                    or (term.category, term.key) in found
+                    or i < place
+                ):
+                    continue
+                written = list(term.words)
+                written[place] = word
+                stop = _words_end(tuple(written), words, i - place)
+                if stop is not None:
+                    first = words[i - place][1]
+                    corrections.append(_Match(term, first, stop, corrected=True))
+        return corrections
+
 
 @functools.cache
-def _default_classifier() -> Classifier:
+def _default_classifier(exact_only: bool = False) -> Classifier:
     data = resources.files("labornet_routing").joinpath("data/lexicon.yml")
-    classifier = Classifier.from_yaml(data.read_text(encoding="utf-8"))
+    text = data.read_text(encoding="utf-8")
+    classifier = Classifier.from_yaml(text, exact_only=exact_only)
     # PyThaiNLP builds its tokenizer on first use: pay that once here, not
     # on the first case
     classifier.warm_up()
@@ -408,6 +567,22 @@ def _default_classifier() -> Classifier:
 @functools.cache
 def _dictionary(extra: frozenset[str]) -> Trie:
     return Trie(set(thai_words()) | extra)
+
+
+@functools.cache
+def _thai_words() -> frozenset[str]:
+    return frozenset(thai_words())
+
+
+def _common_words_only(text: _Text, start: int, end: int) -> bool:
+    """Whether the text's words from ``start`` to ``end`` are all common
+    words: "ที่|ส่ง" reads as written on purpose, and is no slip for "ที่สูง";
+    "ค่า|จาง" (จาง, faded, is rare) and "ประกัน|สัง|คง" are slips."""
+    common = common_words()
+    starts = text.token_starts
+    first = bisect.bisect_left(starts, start)
+    last = bisect.bisect_left(starts, end)
+    return all(text.word_at(s) in common for s in starts[first:last])
 
 
 def _words_end(
@@ -437,75 +612,3 @@ def _outermost(matches: list[_Match]) -> list[_Match]:
         ):
             kept.append(match)
     return sorted(kept, key=lambda m: (m.start, m.end))
-
-
-def _parse_settings(raw: Any) -> Settings:
-    if not isinstance(raw, Mapping):
-        raise LexiconError("a lexicon needs a 'settings' mapping")
-    try:
-        settings = Settings(
-            scale=float(raw["scale"]),
-            min_score=float(raw["min_score"]),
-            relative=float(raw["relative"]),
-            first_mention_bonus=float(raw.get("first_mention_bonus", 0.0)),
-            max_labels=int(raw["max_labels"]),
-            negation_window=int(raw["negation_window"]),
-            fallback=str(raw["fallback"]),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise LexiconError(f"settings: missing or bad value {exc}") from exc
-    if settings.scale <= 0 or settings.max_labels < 1:
-        raise LexiconError("settings: scale must be > 0 and max_labels >= 1")
-    if not 0 < settings.min_score < 1 or not 0 <= settings.relative <= 1:
-        raise LexiconError("settings: min_score in (0, 1), relative in [0, 1]")
-    if settings.fallback not in CATEGORIES:
-        raise LexiconError(f"settings: unknown fallback {settings.fallback!r}")
-    return settings
-
-
-def _parse_categories(raw: Any) -> Iterator[_Term]:
-    if not isinstance(raw, Mapping):
-        raise LexiconError("a lexicon needs a 'categories' mapping")
-    for category, groups in raw.items():
-        if category not in CATEGORIES:
-            raise LexiconError(f"unknown category {category!r}")
-        if not isinstance(groups, Mapping):
-            raise LexiconError(f"{category}: map weights to lists of terms")
-        keys: set[str] = set()
-        for weight, terms in groups.items():
-            if not _WEIGHT.fullmatch(str(weight)) or not isinstance(terms, list):
-                raise LexiconError(f"{category}: {weight!r} must be 'weight: [terms]'")
-            for item in terms:
-                term = _parse_term(category, float(weight), str(item))
-                if term.key in keys:
-                    raise LexiconError(f"{category}: {item!r} is listed twice")
-                keys.add(term.key)
-                yield term
-
-
-def _parse_term(category: str, weight: float, written: str) -> _Term:
-    """Parse one term: ``~`` negatable, ``=`` at a word start, ``re:``."""
-    key = written.strip()
-    body = key.removeprefix("~")
-    negatable = body != key
-    if not body:
-        raise LexiconError(f"{category}: empty term")
-    if body.startswith("re:"):
-        try:
-            pattern = re.compile(body[3:])
-        except re.error as exc:
-            raise LexiconError(f"{category}: bad pattern {written!r}: {exc}") from exc
-        return _Term(category, weight, key, negatable, pattern=pattern)
-    at_word_start = body.startswith("=")
-    body = normalise(body.removeprefix("="))
-    if _THAI.search(body):
-        thai = body.replace(" ", "")
-        if len(thai) < 2:
-            raise LexiconError(f"{category}: {written!r} is too short to match")
-        return _Term(category, weight, key, negatable, thai, at_word_start)
-    words = tuple(body.split(" "))
-    if not all(_ENGLISH_TERM.fullmatch(w) for w in words):
-        raise LexiconError(f"{category}: {written!r} must be words, a stem* or re:")
-    if words[0].endswith("*") and len(words[0]) < 4:
-        raise LexiconError(f"{category}: stem {written!r} needs three letters")
-    return _Term(category, weight, key, negatable, words=words)

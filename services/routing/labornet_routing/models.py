@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -46,6 +47,11 @@ class RoutedCase(Base):
     description: Mapped[str] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(20))
     language: Mapped[str] = mapped_column(String(5))
+    # false: the citizen chose no language and intake took the one the
+    # description is written in (cases from before the column: chosen)
+    language_chosen: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=true()
+    )
     province_code: Mapped[str] = mapped_column(String(5))
     district_code: Mapped[str | None] = mapped_column(String(4))
     subdistrict_code: Mapped[str | None] = mapped_column(String(6))
@@ -56,6 +62,9 @@ class RoutedCase(Base):
     submitted_by_agent_id: Mapped[str | None] = mapped_column(String(64))
     # the screening: method, needs_review and the labels with their evidence
     screening: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # the language the description is written in (th, my, en), as screening
+    # read it; null for a case screened before screening read languages
+    screened_language: Mapped[str | None] = mapped_column(String(5))
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     # routed, closed or withdrawn
     status: Mapped[str] = mapped_column(String(20), default="routed")

@@ -91,7 +91,26 @@ class ReferralSchema(Schema):
     description = fields.String()
     location = fields.Nested(LocationSchema)
     abroad_country = fields.String(allow_none=True)
-    language = fields.String()
+    language = fields.String(
+        metadata={
+            "description": "The language the citizen is answered in: the one"
+            " they chose, else the one their description is written in."
+        }
+    )
+    language_chosen = fields.Boolean(
+        metadata={
+            "description": "True: the citizen chose `language`; false: intake"
+            " read it from the description's script (no language was given)."
+        }
+    )
+    screened_language = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The language the description is written in (th,"
+            " my, en), as screening read it from its script; null for a case"
+            " screened before screening read languages."
+        },
+    )
     due_accept_at = fields.AwareDateTime()
     due_resolve_at = fields.AwareDateTime()
     notes = fields.List(fields.Nested(NoteSchema))

@@ -89,7 +89,8 @@ class RoutingService(web.Probes):
 
     # --- events ------------------------------------------------------------
 
-    @event_handler("intake", "case_received", accept_versions={1})
+    # v2 says whether the citizen chose the language (v1: chosen)
+    @event_handler("intake", "case_received", accept_versions={1, 2})
     def on_case_received(self, event: Event) -> None:
         """Screen the case and refer it (once, however often it arrives)."""
         if not apply_once(self.db, "routing.on_case_received", event):

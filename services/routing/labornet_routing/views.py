@@ -50,6 +50,8 @@ def referral_view(referral: Referral) -> dict[str, Any]:
                 "location": event_location(case),
                 "abroad_country": case.abroad_country,
                 "language": case.language,
+                "language_chosen": case.language_chosen,
+                "screened_language": case.screened_language,
                 "due_accept_at": aware(referral.due_accept_at),
                 "due_resolve_at": aware(referral.due_resolve_at),
                 "notes": _notes(referral),

@@ -14,21 +14,17 @@ import pytest
 from labornet_routing import evaluate as evaluation
 from labornet_routing.classifier import Classifier, Label, LexiconError, normalise
 from labornet_shared.categories import CATEGORIES
+from labornet_testkit.lexicons import lexicon_yaml
 
 ISSUE_EXAMPLE = "ถูกเลิกจ้างไม่ได้ค่าชดเชย อยากขอเงินว่างงานและหางานใหม่"
 
-TINY_LEXICON = """
-settings:
-  scale: 2.0
-  min_score: 0.5
-  relative: 0.6
-  max_labels: 4
-  negation_window: 2
-  fallback: general_inquiry
+TINY_LEXICON = lexicon_yaml(
+    """
 categories:
   unpaid_wages:
     3: [ค้างค่าแรง]
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +178,9 @@ def test_evidence_is_words_found_in_the_normalised_text(classifier):
         screening = classifier.screen(case.text)
         text = normalise(case.text)
         for label in screening.labels:
-            assert all(word in text for word in label.evidence), case.id
+            # a corrected slip shows as written→as the lexicon has it
+            written = [word.split("→")[0] for word in label.evidence]
+            assert all(word in text for word in written), case.id
             if not screening.needs_review:
                 assert label.evidence, case.id
 
@@ -312,9 +310,10 @@ def test_every_new_register_is_labelled_and_held_out_in_part():
 
 
 def test_held_out_main_category_accuracy_reaches_the_goal(classifier):
-    report = evaluation.evaluate(
-        classifier, evaluation.load_cases(), "heldout", measure_speed=False
-    )
+    # the issue's goal is on the standard cases; the new registers' goals
+    # are measured by `make eval-routing`
+    cases = [c for c in evaluation.load_cases() if c.register == "standard"]
+    report = evaluation.evaluate(classifier, cases, "heldout", measure_speed=False)
 
     assert report.main_accuracy >= evaluation.GOAL
     assert report.exact_accuracy >= 0.75

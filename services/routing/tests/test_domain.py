@@ -21,6 +21,7 @@ from labornet_shared.db import make_engine
 from labornet_shared.events import make_event, parse_event
 from labornet_shared.outbox import bind_outbox
 from labornet_shared.tokens import Principal
+from labornet_shared.written_language import written_language
 from labornet_testkit.routing import agent_event, case_received_event
 
 OPERATOR = Principal(scope="operator", subject="operator-somsri")
@@ -41,11 +42,14 @@ class FakeClassifier:
         self.needs_review = needs_review
 
     def screen(self, description: str, category: str | None = None) -> Any:
+        # the language as the real one reads it: the shared rule
+        language = written_language(description) or "th"
         if category is not None:
             return SimpleNamespace(
                 labels=(SimpleNamespace(category=category, score=1.0, evidence=()),),
                 needs_review=False,
                 method="given",
+                language=language,
             )
         return SimpleNamespace(
             labels=tuple(
@@ -54,6 +58,7 @@ class FakeClassifier:
             ),
             needs_review=self.needs_review,
             method="lexicon",
+            language=language,
         )
 
 
@@ -119,6 +124,63 @@ def test_a_case_with_three_problems_gets_one_referral_per_office(session) -> Non
     message = next(e for x, _k, e in sent if e.event_type == "referral_issued")
     assert message.payload["labels"][0]["evidence"] == ["เลิกจ้าง"]
     assert message.payload["description"] == event.payload["description"]
+
+
+def test_the_case_keeps_the_language_screening_read_and_case_routed_tells_it(
+    session,
+) -> None:
+    # a Myanmar worker who chose no language: intake read it too
+    event = case_received_event(
+        description="အလုပ်ရှင်က လစာ နှစ်လ မပေးသေးပါ ลำปาง",
+        language="my",
+        language_chosen=False,
+    )
+    case = domain.receive_case(session, event, THREE_PROBLEMS)
+    assert case is not None
+    assert (case.language, case.language_chosen, case.screened_language) == (
+        "my",
+        False,
+        "my",
+    )
+    [routed] = [e for _x, _k, e in outbox(session) if e.event_type == "case_routed"]
+    assert routed.schema_version == 2
+    assert routed.payload["screening"]["language"] == "my"
+    # a case intake still sends as v1 is screened the same way
+    old = make_event(
+        "case_received",
+        {
+            k: v
+            for k, v in case_received_event(
+                description="Unpaid for two months"
+            ).payload.items()
+            if k != "language_chosen"
+        },
+        schema_version=1,
+    )
+    case = domain.receive_case(session, old, THREE_PROBLEMS)
+    assert case is not None
+    assert (case.language_chosen, case.screened_language) == (True, "en")
+
+
+def test_a_case_screened_before_languages_were_read_is_referred_on_with_none(
+    session,
+) -> None:
+    """A case routed before the upgrade has no screened language: when an
+    office rejects it onwards, ``case_routed`` v2 says null, not a guess."""
+    case = domain.receive_case(
+        session, case_received_event(), FakeClassifier("skill_training")
+    )
+    assert case is not None
+    case.screened_language = None  # as the migration left it
+    first = referrals_of(session, case.reference)["dsd.TH-52"]
+    domain.act_on_referral(session, first.id, OPERATOR, "reject", note="not ours")
+    told = [
+        e.payload["screening"]
+        for _x, _k, e in outbox(session)
+        if e.event_type == "case_routed"
+    ]
+    assert [s["language"] for s in told] == ["th", None]
+    assert told[1]["labels"] == told[0]["labels"]
 
 
 def test_the_same_case_is_never_referred_twice(session) -> None:

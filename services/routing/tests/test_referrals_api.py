@@ -89,6 +89,21 @@ def test_agencies_queues_receive_exactly_their_referrals(
     assert labels["social_security_benefit"]["evidence"]
 
 
+def test_the_office_sees_the_language_the_description_is_written_in(
+    routing_api, broker, operator
+) -> None:
+    """A citizen who chose English but wrote in Thai: the office reads that
+    English was chosen, and that the description is in Thai."""
+    event = case_received_event(
+        description="ถูกเลิกจ้างไม่ได้ค่าชดเชย อยากขอเงินว่างงาน", language="en"
+    )
+    publish_event(broker["AMQP_URI"], event)
+    found = referrals(routing_api, operator, 1)
+    assert {
+        (r["language"], r["language_chosen"], r["screened_language"]) for r in found
+    } == {("en", True, "th")}
+
+
 def test_a_redelivered_case_is_referred_once(routing_api, broker, operator) -> None:
     event = case_received_event(description=THREE_PROBLEMS)
     publish_event(broker["AMQP_URI"], event)
@@ -111,6 +126,12 @@ def test_an_office_accepts_and_resolves_and_sees_only_its_own(
     (mine,) = referrals(routing_api, sso, 1)
     assert mine["office"] == "sso.TH-52"
     assert mine["categories"] == ["social_security_benefit"]
+    # the language the citizen is answered in, and the one they wrote in
+    assert (mine["language"], mine["language_chosen"], mine["screened_language"]) == (
+        "th",
+        True,
+        "th",
+    )
     # another province's SSO office, and another agency, see nothing of it
     elsewhere = bearer("agency", agency="sso", province="TH-50")
     assert routing_api.get("/v1/referrals", headers=elsewhere).json()["referrals"] == []

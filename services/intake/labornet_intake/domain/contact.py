@@ -122,6 +122,7 @@ def contact_for_notification(
     return {
         "reference": case.reference,
         "language": case.language,
+        "language_chosen": case.language_chosen,
         "contact_channel": reachable.contact_channel if reachable else "none",
         **details,
         "tracking_code": tracking_code(pepper, case.reference),

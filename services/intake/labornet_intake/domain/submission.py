@@ -33,6 +33,7 @@ from labornet_shared.reference import (
     resolve_location,
 )
 from labornet_shared.tokens import Principal
+from labornet_shared.written_language import written_language
 
 
 @dataclass(frozen=True)
@@ -181,12 +182,14 @@ def _new_case(
     channel = data["channel"]
     if agent_id and channel == "web":
         channel = "field_agent"
+    language, chosen = case_language(citizen.get("language"), data["description"])
     return Case(
         status="received",
         category=data.get("category"),
         description=data["description"],
         channel=channel,
-        language=citizen.get("language") or "th",
+        language=language,
+        language_chosen=chosen,
         province_code=resolved.province_code,
         district_code=resolved.district_code,
         subdistrict_code=resolved.subdistrict_code,
@@ -201,6 +204,15 @@ def _new_case(
         updated_at=now,
         be_year=buddhist_year(now),
     )
+
+
+def case_language(chosen: str | None, description: str) -> tuple[str, bool]:
+    """(language, whether the citizen chose it): the citizen's choice, else
+    the language ``description`` is written in — the rule routing's
+    screening reads it by — and Thai when its script says nothing."""
+    if chosen:
+        return chosen, True
+    return written_language(description) or "th", False
 
 
 def _new_contact(data: dict[str, Any]) -> CitizenContact:
@@ -248,6 +260,7 @@ def case_received_payload(case: Case, received_at: datetime) -> dict[str, Any]:
         "location": case_location(case),
         "channel": case.channel,
         "language": case.language,
+        "language_chosen": case.language_chosen,
         "abroad_country": case.abroad_country,
         "submitted_by_agent_id": case.submitted_by_agent_id,
         "received_at": received_at.isoformat(),

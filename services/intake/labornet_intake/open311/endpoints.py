@@ -80,7 +80,7 @@ class Open311Endpoints:
         open311.check_jurisdiction(params, self.settings.open311_jurisdiction)
         service = open311.service_of(open311.single(params, "service_code"))
         locale = open311.locale_of(request)
-        filing = open311.read_filing(params, service, locale, domain.utc_now())
+        filing = open311.read_filing(params, service, domain.utc_now())
         try:
             data = load(CASE_CREATE, filing.case)
         except Problem as exc:

@@ -183,7 +183,6 @@ _PARAMETERS = {
     "citizen.name": "first_name",
     "citizen.phone": "phone",
     "citizen.email": "email",
-    "citizen.language": "locale",
     "citizen.contact_channel": "phone",
     "consent": "attribute[consent]",
     "consent.purpose": "attribute[consent]",

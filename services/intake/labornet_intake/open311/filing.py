@@ -150,9 +150,7 @@ def _media_url(params: MultiDict[str, str]) -> str | None:
     return url
 
 
-def read_filing(
-    params: MultiDict[str, str], service: Service, locale: str, now: datetime
-) -> Filing:
+def read_filing(params: MultiDict[str, str], service: Service, now: datetime) -> Filing:
     """Read an Open311 POST into a case as ``/v1/cases`` takes it; every
     problem found is reported at once (400)."""
     errors: list[tuple[str, str | None]] = []
@@ -195,7 +193,12 @@ def read_filing(
             "name": name or None,
             "phone": phone,
             "email": email,
-            "language": locale,
+            # No language: intake takes the one the description is written
+            # in, as not chosen. The spec has no language of the citizen;
+            # ``locale`` (or Accept-Language) is the language of the
+            # *answer*, set by the app or kiosk (a Thai kiosk sends ``th``
+            # whoever types), not a choice the citizen made for their
+            # messages — and the language they wrote in is one they read.
             # an SMS reaches every phone in Thailand; else the e-mail given
             "contact_channel": "sms" if phone else "email" if email else "none",
         },

@@ -72,6 +72,13 @@ def tell_office(
     return event
 
 
+def screening_told(case: RoutedCase) -> dict[str, Any]:
+    """The case's screening as ``case_routed`` tells it: what was found, and
+    the language the description is written in (null for a case screened
+    before screening read it)."""
+    return {**case.screening, "language": case.screened_language}
+
+
 def announce_routed(
     session: Session, case: RoutedCase, referrals: Sequence[Referral], now: datetime
 ) -> None:
@@ -85,7 +92,7 @@ def announce_routed(
             "case_routed",
             {
                 "reference": case.reference,
-                "screening": case.screening,
+                "screening": screening_told(case),
                 "referrals": [referral_summary(r) for r in referrals],
                 "routed_at": now.isoformat(),
             },

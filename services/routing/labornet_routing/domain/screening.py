@@ -17,7 +17,7 @@ from labornet_routing.domain.referrals import new_referral
 from labornet_routing.domain.settings import holidays, load_rules
 from labornet_routing.models import Referral, RoutedCase
 from labornet_shared.clock import Clock, utc_now
-from labornet_shared.events import Event
+from labornet_shared.events import Event, language_chosen
 
 if TYPE_CHECKING:
     from labornet_routing.classifier import Classifier, Screening
@@ -47,7 +47,8 @@ def receive_case(
 
 
 def screening_record(screening: Screening) -> dict[str, Any]:
-    """What screening found, as the case keeps it and ``case_routed`` tells."""
+    """What screening found, as the case keeps it (the language it read is
+    the case's ``screened_language``; ``case_routed`` tells both)."""
     return {
         "method": screening.method,
         "needs_review": screening.needs_review,
@@ -72,6 +73,7 @@ def _routed_case(
         description=payload["description"],
         channel=payload["channel"],
         language=payload["language"],
+        language_chosen=language_chosen(payload),
         province_code=location["province_code"],
         district_code=location.get("district_code"),
         subdistrict_code=location.get("subdistrict_code"),
@@ -81,6 +83,7 @@ def _routed_case(
         abroad_country=payload.get("abroad_country"),
         submitted_by_agent_id=payload.get("submitted_by_agent_id"),
         screening=screening_record(screening),
+        screened_language=screening.language,
         needs_review=screening.needs_review,
         status="routed",
         received_at=datetime.fromisoformat(payload["received_at"]),

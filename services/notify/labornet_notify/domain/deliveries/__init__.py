@@ -26,6 +26,7 @@ Plain Python over a SQLAlchemy session. The rules:
 
 The modules: :mod:`.planning` (an event's deliveries), :mod:`.sending` (the
 sender's state changes), :mod:`.timing` (quiet hours, backoff),
+:mod:`.languages` (which language a citizen's notice is in),
 :mod:`.cases_and_agents` (what notify keeps of cases and field agents),
 :mod:`.operator_actions` (listing, sending again). Every name is re-exported
 here, as the service and the sender call them (``deliveries.plan``).
@@ -39,6 +40,11 @@ from labornet_notify.domain.deliveries.cases_and_agents import (
     erase_case_text,
     note_case_state,
     remember_case,
+)
+from labornet_notify.domain.deliveries.languages import (
+    citizens_language,
+    note_screened_language,
+    sending_language,
 )
 from labornet_notify.domain.deliveries.operator_actions import (
     list_deliveries,
@@ -93,6 +99,7 @@ __all__ = [
     "area_agents",
     "aware",
     "backoff",
+    "citizens_language",
     "claim_due",
     "erase_case_text",
     "fail",
@@ -100,6 +107,7 @@ __all__ = [
     "list_deliveries",
     "mark_calling",
     "note_case_state",
+    "note_screened_language",
     "parse_quiet_hours",
     "plan",
     "quiet_until",
@@ -109,6 +117,7 @@ __all__ = [
     "remember_case",
     "retry_later",
     "retry_now",
+    "sending_language",
     "sent",
     "skip",
     "utc_now",

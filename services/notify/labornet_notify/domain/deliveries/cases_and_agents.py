@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from labornet_notify.domain.deliveries.planning import _not_planned
 from labornet_notify.models import AgentContact, Delivery, NotifyCase
-from labornet_shared.events import Event, wipe_free_text
+from labornet_shared.events import Event, language_chosen, wipe_free_text
 from labornet_shared.inbox import PrerequisiteMissing
 
 #: events that change what notify knows of the case: they need it too
@@ -26,6 +26,7 @@ def remember_case(session: Session, event: Event) -> NotifyCase:
         case = NotifyCase(
             reference=payload["reference"],
             language=payload["language"],
+            language_chosen=language_chosen(payload),
             submitted_by_agent_id=payload.get("submitted_by_agent_id"),
             province_code=location["province_code"],
             district_code=location.get("district_code"),

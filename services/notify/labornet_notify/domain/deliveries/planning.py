@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from labornet_notify import metrics
 from labornet_notify.domain import audience
+from labornet_notify.domain.deliveries.languages import citizens_language
 from labornet_notify.models import (
     AgentContact,
     Delivery,
@@ -113,7 +114,12 @@ def recipients(
         if case is None or case.status == "withdrawn":
             return []
         return [
-            Recipient(audience.CITIZEN, case.reference, CITIZENS_CHOICE, case.language)
+            Recipient(
+                audience.CITIZEN,
+                case.reference,
+                CITIZENS_CHOICE,
+                citizens_language(case),
+            )
         ]
     if notice.to == audience.AREA_AGENTS:
         if case is None:
