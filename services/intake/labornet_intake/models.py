@@ -1,5 +1,6 @@
 """intake's tables: cases, the citizen's contact and consent, the timeline,
-intake's copy of each case's referrals (from routing's events), the cases
+intake's copy of each case's referrals and of the categories routing found
+for it (from routing's events), the cases
 filed through Open311, the citizen's feedback on closed cases, the audit log of
 personal-data reads, idempotency keys, outbox and applied events.
 
@@ -98,6 +99,15 @@ class Case(Base):
         order_by="CaseReferral.id",
         cascade="all, delete-orphan",
     )
+    # best first: screening's surest problem, then those only offices got
+    screened_categories: Mapped[list[CaseCategory]] = relationship(
+        back_populates="case",
+        order_by=lambda: [
+            CaseCategory.score.desc().nulls_last(),
+            CaseCategory.category,
+        ],
+        cascade="all, delete-orphan",
+    )
     # set when the case was filed through Open311
     open311: Mapped[Open311Request | None] = relationship(
         back_populates="case", uselist=False, cascade="all, delete-orphan"
@@ -183,6 +193,36 @@ class CaseReferral(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     case: Mapped[Case] = relationship(back_populates="referrals")
+
+
+class CaseCategory(Base):
+    """One problem routing found in a case (case × category), from
+    ``case_routed``'s screening labels and the categories of every referral
+    routing's events name: what ``GET /v1/cases?category=`` finds besides
+    the category the citizen gave. Only ever added to (a rejected
+    referral's problems go on to the next office), so events applied in any
+    order end in the same rows."""
+
+    __tablename__ = "case_categories"
+
+    case_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    category: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # screening's best score for it, 0–1; null: an office was given it
+    # without a screening label (the citizen's own category, told so)
+    score: Mapped[float | None] = mapped_column(Float)
+    # an office was referred the problem (not only found by screening)
+    referred: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+
+    case: Mapped[Case] = relationship(back_populates="screened_categories")
+
+    __table_args__ = (
+        # the list's filter: the cases of one category, newest first
+        Index("ix_case_categories_category_case_id", "category", "case_id"),
+    )
 
 
 class Open311Request(Base):

@@ -196,7 +196,13 @@ class CaseListQuerySchema(Schema):
             ("received", "routed", "in_progress", "closed", "withdrawn")
         )
     )
-    category = Text(validate=validate.OneOf(CATEGORIES))
+    category = Text(
+        validate=validate.OneOf(CATEGORIES),
+        metadata={
+            "description": "Cases whose citizen gave this category, or whose"
+            " `categories` (routing's screening and referrals) include it."
+        },
+    )
     channel = Text(validate=validate.OneOf(CHANNELS))
     submitted_since = fields.AwareDateTime(validate=in_utc_range)
     submitted_until = fields.AwareDateTime(validate=in_utc_range)
@@ -243,6 +249,57 @@ class ReferralOutSchema(Schema):
     expected_by = fields.DateTime(metadata={"description": "The resolve deadline."})
 
 
+#: what a case view says of ``category``
+GIVEN_CATEGORY = (
+    "The category the citizen (or the agent or Open311 client filing for them)"
+    " gave, as submitted; null when none was given. Routing's findings are in"
+    " `categories`."
+)
+
+#: what a case view says of ``categories``
+SCREENED_CATEGORIES = (
+    "The problems routing found in the case (screening) or referred to an"
+    " office, best first, each with the offices that have it now; empty until"
+    " routing has routed the case. A case submitted without a category gets"
+    " its category here; `GET /v1/cases?category=` finds a case by these too."
+)
+
+
+class OfficeOutSchema(Schema):
+    """An office that has one of the case's problems."""
+
+    office = fields.String(
+        metadata={"description": "`<agency>.<province_code>`, `dlpw.TH-52`."}
+    )
+    agency = fields.String()
+    province_code = fields.String()
+
+
+class CaseCategoryOutSchema(Schema):
+    """One problem routing found in the case or referred, and who has it."""
+
+    category = fields.String()
+    score = fields.Float(
+        allow_none=True,
+        metadata={
+            "description": "How sure screening is, 0–1; null for a category"
+            " an office was given without a screening label."
+        },
+    )
+    referred = fields.Boolean(
+        metadata={"description": "True once routing referred it to an office."}
+    )
+    offices = fields.List(
+        fields.Nested(OfficeOutSchema),
+        metadata={
+            "description": "The offices its referrals went to, in the order"
+            " referred, but for one that rejected it (routing passed it on to"
+            " the next office); an office a referral was escalated to is"
+            " added beside the overdue one."
+        },
+    )
+
+
 class CaseLocationOutSchema(location.LocationOutSchema):
     """The case's place."""
 
@@ -255,7 +312,11 @@ class CaseStatusSchema(Schema):
 
     reference = fields.String()
     status = fields.String()
-    category = fields.String(allow_none=True)
+    category = fields.String(allow_none=True, metadata={"description": GIVEN_CATEGORY})
+    categories = fields.List(
+        fields.Nested(CaseCategoryOutSchema),
+        metadata={"description": SCREENED_CATEGORIES},
+    )
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     timeline = fields.List(fields.Nested(TimelineEntrySchema))
@@ -329,7 +390,14 @@ class CaseSummarySchema(Schema):
 
     reference = fields.String()
     status = fields.String()
-    category = fields.String(allow_none=True)
+    category = fields.String(allow_none=True, metadata={"description": GIVEN_CATEGORY})
+    categories = fields.List(
+        fields.String(),
+        metadata={
+            "description": "The categories routing found or referred, best"
+            " first (the case view has their offices)."
+        },
+    )
     channel = fields.String()
     province_code = fields.String()
     district_code = fields.String(allow_none=True)

@@ -27,12 +27,40 @@ CASE_SUMMARY = CaseSummarySchema()
 CITIZEN_CONTACT = CitizenContactOutSchema()
 
 
+def categories_data(case: Any) -> list[dict[str, Any]]:
+    """The problems routing found in the case or referred, best first, each
+    with the offices that have it: every referral of it but a rejected one
+    (a rejecting office passed it on; the next one is listed)."""
+    holding = [r for r in case.referrals if r.status != "rejected"]
+    answer = []
+    for row in case.screened_categories:
+        offices = {
+            r.office: {
+                "office": r.office,
+                "agency": r.agency,
+                "province_code": r.province_code,
+            }
+            for r in holding
+            if row.category in r.categories
+        }
+        answer.append(
+            {
+                "category": row.category,
+                "score": row.score,
+                "referred": row.referred,
+                "offices": list(offices.values()),
+            }
+        )
+    return answer
+
+
 def status_data(case: Any) -> dict[str, Any]:
     """What every view of a case starts from: status, offices, timeline."""
     return {
         "reference": case.reference,
         "status": case.status,
         "category": case.category,
+        "categories": categories_data(case),
         "created_at": domain.aware(case.created_at),
         "updated_at": domain.aware(case.updated_at),
         "timeline": [
@@ -152,6 +180,7 @@ def summary_view(case: Any) -> dict[str, Any]:
                 "reference": case.reference,
                 "status": case.status,
                 "category": case.category,
+                "categories": [row.category for row in case.screened_categories],
                 "channel": case.channel,
                 "province_code": case.province_code,
                 "district_code": case.district_code,

@@ -15,8 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from labornet_intake import domain
-from labornet_intake.models import Base, Case, CaseReferral, processed_events
+from labornet_intake import domain, views
+from labornet_intake.models import (
+    Base,
+    Case,
+    CaseCategory,
+    CaseReferral,
+    processed_events,
+)
 from labornet_intake.schemas import CaseCreateSchema
 from labornet_shared.db import make_engine
 from labornet_shared.events import Event
@@ -425,3 +431,159 @@ def test_every_arrival_order_of_a_case_s_events_gives_the_same_case(session):
         "resolved",
         "closed",
     ]
+
+
+# --- the categories routing found, and the offices that have them ------------------
+
+
+def screened_as(event: Event, labels: dict[str, float]) -> Event:
+    """``event`` (a ``case_routed``) with screening's labels as ``labels``."""
+    event.payload["screening"]["labels"] = [
+        {"category": category, "score": score, "evidence": ["ค่าจ้าง"]}
+        for category, score in labels.items()
+    ]
+    return event
+
+
+def categories_of(session: Session, reference: str) -> list[dict[str, Any]]:
+    """The case view's ``categories``, as the operator reads it."""
+    case = domain.case_for_principal(session, reference, OPERATOR)
+    categories = views.case_view(case, whole=True)["categories"]
+    session.rollback()  # the read's audit entry is not what is compared
+    session.expunge_all()
+    return list(categories)
+
+
+def listed(session: Session, **filters: Any) -> list[str]:
+    """References ``GET /v1/cases`` lists for an operator with ``filters``."""
+    cases, _next = domain.list_cases(session, {"limit": 200, **filters}, OPERATOR)
+    references = [case.reference for case in cases]
+    session.rollback()
+    return references
+
+
+def rerouted_events(reference: str) -> list[Event]:
+    """A case screened as unpaid wages (and working conditions, less sure),
+    referred to dlpw in Lampang, which rejects it; routing passes it on to
+    Lampang's coordinator, whose referral runs out of time and is escalated
+    to the coordinator of Lampang's neighbour province."""
+    first = referral_ref("dlpw", categories=["unpaid_wages", "working_conditions"])
+    onwards = referral_ref("ops", categories=["unpaid_wages", "working_conditions"])
+    escalated = referral_ref(
+        "ops", "TH-51", categories=["unpaid_wages", "working_conditions"]
+    )
+    return [
+        screened_as(
+            case_routed(reference, [first], at=hour(1)),
+            {"unpaid_wages": 0.92, "working_conditions": 0.41},
+        ),
+        referral_status_changed(
+            reference, first, "rejected", note="ไม่ใช่เขตของเรา", at=hour(2)
+        ),
+        screened_as(
+            case_routed(reference, [onwards], at=hour(2)),
+            {"unpaid_wages": 0.92, "working_conditions": 0.41},
+        ),
+        referral_overdue(reference, onwards, escalated, at=hour(50)),
+    ]
+
+
+def test_a_case_without_a_category_is_found_by_the_one_routing_found(
+    session: Session, reference: str
+) -> None:
+    assert listed(session, category="unpaid_wages") == []
+    [routed] = rerouted_events(reference)[:1]
+    apply(session, routed)
+    assert listed(session, category="unpaid_wages") == [reference]
+    assert listed(session, category="working_conditions") == [reference]
+    assert listed(session, category="job_seeking") == []
+    case = domain.case_for_principal(session, reference, OPERATOR)
+    view = views.case_view(case, whole=True)
+    session.rollback()
+    assert view["category"] is None  # what the citizen gave: nothing
+    assert view["categories"] == [
+        {
+            "category": "unpaid_wages",
+            "score": 0.92,
+            "referred": True,
+            "offices": [
+                {"office": "dlpw.TH-52", "agency": "dlpw", "province_code": "TH-52"}
+            ],
+        },
+        {
+            "category": "working_conditions",
+            "score": 0.41,
+            "referred": True,
+            "offices": [
+                {"office": "dlpw.TH-52", "agency": "dlpw", "province_code": "TH-52"}
+            ],
+        },
+    ]
+    [row] = [
+        views.summary_view(c)
+        for c in domain.list_cases(session, {"category": "unpaid_wages"}, OPERATOR)[0]
+    ]
+    assert row["category"] is None
+    assert row["categories"] == ["unpaid_wages", "working_conditions"]
+
+
+def test_the_given_category_still_finds_the_case(session: Session) -> None:
+    body = CaseCreateSchema().load(
+        case_payload(random.Random(6), category="social_security_benefit")
+    )
+    given = domain.submit_case(
+        session, body, principal=None, pepper=PEPPER, clock=lambda: SUBMITTED
+    ).case.reference
+    session.commit()
+    assert listed(session, category="social_security_benefit") == [given]
+    # routing agreed and found one more: both categories find it, once
+    sso = referral_ref("sso", categories=["social_security_benefit", "work_injury"])
+    apply(session, case_routed(given, [sso], at=hour(1)))
+    assert listed(session, category="social_security_benefit") == [given]
+    assert listed(session, category="work_injury") == [given]
+
+
+def test_a_reroute_and_an_escalation_move_the_offices(
+    session: Session, reference: str
+) -> None:
+    routed, rejected, onwards, overdue = rerouted_events(reference)
+    apply(session, routed, rejected, onwards)
+    [wages, _conditions] = categories_of(session, reference)
+    # the office that rejected it is no longer listed; the next one is
+    assert [o["office"] for o in wages["offices"]] == ["ops.TH-52"]
+    apply(session, overdue)
+    [wages, conditions] = categories_of(session, reference)
+    assert [o["office"] for o in wages["offices"]] == ["ops.TH-52", "ops.TH-51"]
+    assert conditions["offices"] == wages["offices"]
+    assert listed(session, category="unpaid_wages") == [reference]
+
+
+def test_the_same_event_twice_leaves_one_row_per_category(
+    session: Session, reference: str
+) -> None:
+    routed = rerouted_events(reference)[0]
+    assert apply(session, routed, routed) == [True, False]
+    rows = session.execute(
+        select(CaseCategory.category, func.count())
+        .join(Case, Case.id == CaseCategory.case_id)
+        .group_by(CaseCategory.category)
+    ).all()
+    assert sorted(rows) == [("unpaid_wages", 1), ("working_conditions", 1)]
+
+
+def test_any_order_of_arrival_ends_in_the_same_categories_and_offices(
+    session: Session,
+) -> None:
+    seen = []
+    for order in itertools.permutations(range(4)):
+        body = CaseCreateSchema().load(case_payload(random.Random(7)))
+        reference = domain.submit_case(
+            session, body, principal=None, pepper=PEPPER, clock=lambda: SUBMITTED
+        ).case.reference
+        session.commit()
+        events = rerouted_events(reference)
+        apply(session, *(events[i] for i in order))
+        seen.append(categories_of(session, reference))
+    assert all(categories == seen[0] for categories in seen)
+    assert [c["category"] for c in seen[0]] == ["unpaid_wages", "working_conditions"]
+    assert [o["office"] for o in seen[0][0]["offices"]] == ["ops.TH-52", "ops.TH-51"]

@@ -226,6 +226,44 @@ def test_status_changes_arriving_out_of_order_do_not_regress(
         assert referral["note"] == "ส่งรายชื่องานว่างให้แล้ว"
 
 
+def test_a_case_without_a_category_is_listed_by_the_one_routing_found(
+    intake_api, publish_routing, intake_bearer
+):
+    created = submit(intake_api)
+    assert created["body"].get("category") is None
+    reference = created["reference"]
+    operator = intake_bearer("operator")
+    dlpw = referral_ref("dlpw", categories=["unpaid_wages"])
+    publish_routing(case_routed(reference, [dlpw], at=later(1)))
+    view = once_steps(intake_api, created, 2)
+    assert view["category"] is None
+    assert [(c["category"], c["offices"]) for c in view["categories"]] == [
+        (
+            "unpaid_wages",
+            [{"office": "dlpw.TH-52", "agency": "dlpw", "province_code": "TH-52"}],
+        )
+    ]
+    found = intake_api.get(
+        "/v1/cases", params={"category": "unpaid_wages"}, headers=operator
+    ).json()["cases"]
+    assert [(c["reference"], c["category"], c["categories"]) for c in found] == [
+        (reference, None, ["unpaid_wages"])
+    ]
+    # dlpw rejects it; routing passes it on to Lampang's coordinator
+    ops = referral_ref("ops", categories=["unpaid_wages"])
+    publish_routing(
+        case_routed(reference, [ops], at=later(3)),
+        referral_status_changed(reference, dlpw, "rejected", at=later(2)),
+    )
+    view = once_steps(intake_api, created, 4)
+    [wages] = view["categories"]
+    assert [office["office"] for office in wages["offices"]] == ["ops.TH-52"]
+    others = intake_api.get(
+        "/v1/cases", params={"category": "job_seeking"}, headers=operator
+    ).json()["cases"]
+    assert reference not in {c["reference"] for c in others}
+
+
 # --- what cannot be applied --------------------------------------------------------
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, defer, raiseload, selectinload
 
 from labornet_intake.domain.tracking import check_tracking_code
-from labornet_intake.models import AuditLogEntry, Case, TimelineEntry
+from labornet_intake.models import AuditLogEntry, Case, CaseCategory, TimelineEntry
 from labornet_shared.clock import Clock, as_utc, now_from, utc_now
 from labornet_shared.events import make_event
 from labornet_shared.outbox import add_event
@@ -77,6 +77,7 @@ def _load_case(
             selectinload(Case.timeline),
             *((selectinload(Case.contact),) if personal else _NOT_PERSONAL),
             selectinload(Case.referrals),
+            selectinload(Case.screened_categories),
         )
     )
     if lock:
@@ -173,8 +174,16 @@ def case_for_agent_link(
 def list_cases(
     session: Session, filters: dict[str, Any], principal: Principal
 ) -> tuple[list[Case], int | None]:
-    """A page of cases, newest first; an agent sees only their own."""
-    query = select(Case).order_by(Case.id.desc())
+    """A page of cases, newest first; an agent sees only their own.
+
+    ``category`` finds the cases whose citizen gave it and those routing
+    found it in or referred it for (``case_categories``, indexed by
+    category)."""
+    query = (
+        select(Case)
+        .order_by(Case.id.desc())
+        .options(selectinload(Case.screened_categories))
+    )
     if principal.scope == "agent":
         if not principal.agent_id:
             # "== None" would become IS NULL: every citizen's own case
@@ -186,12 +195,15 @@ def list_cases(
         "province": Case.province_code,
         "district": Case.district_code,
         "status": Case.status,
-        "category": Case.category,
         "channel": Case.channel,
     }
     for name, column in column_filters.items():
         if filters.get(name) is not None:
             query = query.where(column == filters[name])
+    if filters.get("category") is not None:
+        category = filters["category"]
+        screened = select(CaseCategory.case_id).where(CaseCategory.category == category)
+        query = query.where(or_(Case.category == category, Case.id.in_(screened)))
     if filters.get("submitted_since") is not None:
         query = query.where(Case.created_at >= as_utc(filters["submitted_since"]))
     if filters.get("submitted_until") is not None:

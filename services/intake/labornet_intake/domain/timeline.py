@@ -1,9 +1,11 @@
-"""routing's events on intake's side: the case's timeline, its status and
-intake's copy of its referrals (which decides who may call the citizen).
+"""routing's events on intake's side: the case's timeline, its status,
+intake's copy of its referrals (which decides who may call the citizen and
+which offices have the case) and the categories routing found for it.
 
 Events of one case arrive in any order and may arrive twice: each is
 applied once (:func:`~labornet_shared.inbox.apply_once`), a status never
-moves back, and an older change only fills what the copy lacks.
+moves back, an older change only fills what the copy lacks, and the
+categories only grow (a union: the same in any order).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from marshmallow import Schema
 from sqlalchemy.orm import Session
 
 from labornet_intake.domain.cases import _load_case
-from labornet_intake.models import Case, CaseReferral, TimelineEntry
+from labornet_intake.models import Case, CaseCategory, CaseReferral, TimelineEntry
 from labornet_shared.categories import AGENCIES
 from labornet_shared.clock import Clock, as_utc, aware, now_from, utc_now
 from labornet_shared.events import EVENT_TYPES, RESOLUTION_OUTCOMES, Event
@@ -103,6 +105,7 @@ def _update_referral_copy(
     """
     at = _utc(at)
     status = referral["status"]
+    _add_categories(case, list(referral["categories"]), referred=True)
     copy = next(
         (r for r in case.referrals if r.referral_id == referral["referral_id"]), None
     )
@@ -142,6 +145,29 @@ def _update_referral_copy(
     if outcome is not None:
         copy.outcome = outcome
     return copy
+
+
+def _add_categories(
+    case: Case,
+    categories: list[str],
+    *,
+    scores: dict[str, float] | None = None,
+    referred: bool = False,
+) -> None:
+    """Record problems routing found (``scores``: screening's labels) or gave
+    an office (``referred``); a category only gains: its best score, and
+    once referred, referred."""
+    rows = {row.category: row for row in case.screened_categories}
+    for category in categories:
+        row = rows.get(category)
+        if row is None:
+            row = rows[category] = CaseCategory(category=category, referred=False)
+            case.screened_categories.append(row)
+        score = (scores or {}).get(category)
+        if score is not None and (row.score is None or score > row.score):
+            row.score = score
+        if referred:
+            row.referred = True
 
 
 def _utc(moment: datetime) -> datetime:
@@ -189,6 +215,12 @@ def apply_case_routed(session: Session, event: Event, clock: Clock = utc_now) ->
     """``case_routed``: the case is referred; one ``routed`` step per office."""
     payload = _payload(event)
     case = _case_of(session, payload["reference"])
+    labels = payload["screening"]["labels"]
+    _add_categories(
+        case,
+        [label["category"] for label in labels],
+        scores={label["category"]: label["score"] for label in labels},
+    )
     for referral in payload["referrals"]:
         _update_referral_copy(case, referral, payload["routed_at"])
         _add_timeline_entry(

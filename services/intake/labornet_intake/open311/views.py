@@ -151,6 +151,9 @@ def request_view(case: Case, viewer: Principal | None, locale: str) -> dict[str,
         "status": domain.open311_status(case),
         "status_notes": status_notes(case, locale, own),
         "service_name": service.name[locale] if service else None,
+        # the client's own code, never routing's: Open311 lists only cases
+        # filed through it, filing one requires a service_code, and the spec
+        # means the service the request was submitted to
         "service_code": case.category,
         "description": case.description if own else None,
         "agency_responsible": ", ".join(agencies) or None,
