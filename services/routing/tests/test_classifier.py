@@ -300,7 +300,8 @@ def test_every_new_register_is_labelled_and_held_out_in_part():
         mains = {row["categories"].split("|")[0] for row in cases}
         held = [row for row in cases if row["split"] == "heldout"]
         assert len(cases) >= 30, register
-        assert 0.25 <= len(held) / len(cases) <= 0.40, register
+        # 35 % of each register and main category, rounded per small group
+        assert 0.25 <= len(held) / len(cases) <= 0.45, register
         if register == "not_labour":
             assert mains == {"general_inquiry"}
         else:
