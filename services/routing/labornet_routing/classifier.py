@@ -55,6 +55,7 @@ from pythainlp.tokenize import word_tokenize
 from pythainlp.util import Trie
 
 from labornet_routing.fuzzy import (
+    NEGATION_WORDS,
     FuzzyIndex,
     changes_a_word,
     common_words,
@@ -328,6 +329,10 @@ class Classifier:
             settings.fuzzy_min_length,
         )
         self._known = frozenset(t.phrase for t in terms if t.phrase)
+        # a slip never makes or unmakes a "not" (``ก่`` is one from ``บ่``)
+        self._negation_words = NEGATION_WORDS | {
+            t.phrase for t in terms if t.category == NEGATION and t.phrase
+        }
         # what else a slip could be of: a word of the dictionary or another
         # phrase of the lexicon
         self._near_words = _thai_words() | self._known
@@ -500,7 +505,11 @@ class Classifier:
             # the cheap test first: the newmm tokens are computed only for
             # the few windows that pass it
             if changes_a_word(
-                window, term.phrase, ways, self._word_bounds[term.phrase]
+                window,
+                term.phrase,
+                ways,
+                self._word_bounds[term.phrase],
+                self._negation_words,
             ):
                 continue
             # the window is whole words of the text, not pieces of longer

@@ -28,6 +28,7 @@ from pythainlp.tokenize import word_tokenize
 from pythainlp.util import Trie
 
 __all__ = [
+    "NEGATION_WORDS",
     "FuzzyIndex",
     "Near",
     "changes_a_word",
@@ -213,13 +214,25 @@ def word_bounds(phrase: str, dictionary: Trie) -> list[int]:
     return bounds
 
 
+#: The Thai words for "not" (Central, migrant Thai without the tone mark,
+#: Isan and Northern, formal); the lexicon's negations are added to them.
+NEGATION_WORDS = frozenset({"ไม่", "ไม", "บ่", "มิ"})
+
+
 def changes_a_word(
-    window: str, phrase: str, ways: list[tuple[int, str]], bounds: list[int]
+    window: str,
+    phrase: str,
+    ways: list[tuple[int, str]],
+    bounds: list[int],
+    negations: frozenset[str] = NEGATION_WORDS,
 ) -> bool:
     """Whether the slip leaves a common word where the term has one of
-    its words ("ไม่" for "ไล่" in "ไล่ออก"), or puts a letter that is not
+    its words ("ไม่" for "ไล่" in "ไล่ออก"), puts a letter that is not
     Thai, or one between two of its words, in it ("เงิน 2 เดือน" is not
-    "เงินเดือน")."""
+    "เงินเดือน"), or makes or unmakes a negation: a word of ``negations``
+    in the term must stay one of them (``ไมมีวันหยุด`` is ``ไม่มีวันหยุด``,
+    Northern ``ก่มีวันหยุด``, "also has days off", is not ``บ่มีวันหยุด``),
+    and no other word may become one."""
     common = common_words()
     inserted = len(window) > len(phrase)
     for k, letter in ways:
@@ -230,6 +243,8 @@ def changes_a_word(
         rest = k if inserted else k + 1
         changed = phrase[word_start:k] + letter + phrase[rest:word_end]
         if not changed or changed in common:
+            return True
+        if (phrase[word_start:word_end] in negations) != (changed in negations):
             return True
     return False
 

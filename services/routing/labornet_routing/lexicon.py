@@ -37,8 +37,12 @@ _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _QUOTES = str.maketrans("’‘`´", "''''")
 # Three or more of one letter is emphasis ("ค้างจ่ายยย", "pleaseee"); digits
-# are left alone.
+# are left alone. But อ before a Thai consonant is often real letters: a
+# word ending in อ and one starting with ออ ("เรือ|ออก", "ขอ|ออก",
+# "หื้อ|ออก"), so exactly three stay; more are a stretched ออ ("ไล่ออออก").
 _REPEATS = re.compile(r"([a-z\u0e01-\u0e4e])\1{2,}")
+_O_ANG = "\u0e2d"
+_CONSONANT = re.compile(r"[\u0e01-\u0e2e]")
 _SPACES = re.compile(r"\s+")
 _ENGLISH_TERM = re.compile(r"[a-z0-9']+\*?")
 _WEIGHT = re.compile(r"-?\d+(?:\.\d+)?")
@@ -101,8 +105,16 @@ def read_text(text: str, myanmar: bool) -> str:
     text = text.lower().translate(_THAI_DIGITS).translate(_QUOTES)
     if THAI.search(text):
         text = thai_normalize(text)
-    text = _REPEATS.sub(r"\1", text)
+    text = _REPEATS.sub(_squeeze, text)
     return _SPACES.sub(" ", text).strip()
+
+
+def _squeeze(run: re.Match[str]) -> str:
+    """One letter for a run of emphasis; see ``_REPEATS`` for อ."""
+    letter = run.group(1)
+    if letter == _O_ANG and _CONSONANT.match(run.string, run.end()):
+        return run.group() if len(run.group()) == 3 else _O_ANG * 2
+    return letter
 
 
 def parse_lexicon(text: str) -> tuple[Settings, list[Term]]:

@@ -326,3 +326,37 @@ def test_evaluate_enforces_the_goal(tmp_path, capsys):
 
     assert evaluation.main(["--enforce", "--lexicon", str(lexicon)]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "normal"),
+    [
+        ("ค้างจ่ายยย", "ค้างจ่าย"),  # emphasis
+        ("pleaseee", "please"),
+        ("ได้ไหมมม ครับบบ", "ได้ไหม ครับ"),
+        ("ไล่ลูกเรือออก", "ไล่ลูกเรือออก"),  # เรือ|ออก: three real อ
+        ("หื้อออกจากงาน", "หื้อออกจากงาน"),  # Northern ให้ออก
+        ("มือออกมา", "มือออกมา"),
+        ("ขอออก", "ขอออก"),
+        ("ไล่ออออก", "ไล่ออก"),  # a stretched ออ
+        ("จริงหรอออ ค่ะ", "จริงหรอ ค่ะ"),  # a stretched อ at a word's end
+    ],
+)
+def test_emphasis_is_squeezed_but_real_letters_are_kept(text, normal):
+    assert normalise(text) == normal
+
+
+def test_a_term_with_three_real_letters_in_a_row_is_found():
+    lexicon = lexicon_yaml(
+        """
+categories:
+  termination_severance:
+    3: [ไล่ลูกเรือออก, หื้อออก]
+"""
+    )
+    classifier = Classifier.from_yaml(lexicon)
+
+    for text in ("ไต๋ไล่ลูกเรือออกกลางทะเล", "นายจ้างหื้อออกแล้ว"):
+        screening = classifier.screen(text)
+        assert screening.categories == ("termination_severance",), text
+    assert classifier.screen("ไล่ลูกเรือก").needs_review

@@ -206,3 +206,22 @@ def test_a_baseline_is_written_and_shown_beside_the_figures(files, tmp_path, cap
     assert lines["misspelt"].split()[2] == "1.000"
     assert lines["misspelt"].split()[-3] == "0.000"
     assert "recall today" in out
+
+
+@pytest.mark.parametrize("split", ["train", "all"])
+def test_the_goals_are_not_shown_beside_other_splits(files, capsys, split):
+    # the goals are held-out figures: someone tuning on train must not see them
+    assert evaluation.main(run(files, "--split", split)) == 0
+    out = capsys.readouterr().out
+
+    assert f"split={split}" in out
+    assert "goals (held-out split)" not in out
+    assert "new registers labels per case" not in out
+
+
+def test_enforce_shows_the_goals_whatever_the_split(files, capsys):
+    assert evaluation.main(run(files, "--split", "train", "--enforce")) == 1
+    out = capsys.readouterr().out
+
+    assert "goals (held-out split):" in out
+    assert "FAIL: goal missed on the held-out split" in out

@@ -235,3 +235,38 @@ def test_an_english_word_is_not_taken_for_a_slip():
         "termination_severance",
     )
     assert classifier.screen("I was not fird").needs_review  # negated
+
+
+NEGATED = lexicon_yaml(
+    """
+categories:
+  working_conditions:
+    3: [บ่มีวันหยุด, ไม่มีวันหยุด, นายจ้างบ่จ่าย]
+""",
+    negations=["ไม่ได้"],
+    fuzzy_min_length=5,
+    fuzzy_factor=0.8,
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ก่มีวันหยุดเน้อ",  # Northern ก่ (also): "has days off too"
+        "เพิ่น ก่มีวันหยุด",
+        "มีวันหยุดทุกอาทิตย์",  # no negation at all
+        "นายจ้างก่จ่ายแล้ว",  # the negation inside a term
+    ],
+)
+def test_a_slip_never_makes_or_unmakes_a_negation(text):
+    # no ignore entries: the engine itself refuses these corrections
+    screening = Classifier.from_yaml(NEGATED).screen(text)
+
+    assert screening.needs_review, screening
+
+
+def test_a_slip_may_change_a_negation_into_another_form_of_it():
+    # migrant Thai drops the tone mark: ไม is still "not"
+    screening = Classifier.from_yaml(NEGATED).screen("ไมมีวันหยุดเลย")
+
+    assert screening.labels[0].evidence == ("ไมมีวันหยุด→ไม่มีวันหยุด",)
