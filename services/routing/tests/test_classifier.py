@@ -320,6 +320,25 @@ def test_held_out_main_category_accuracy_reaches_the_goal(classifier):
     assert report.exact_accuracy >= 0.75
 
 
+#: what the new registers' held-out recall has reached (0.908 on
+#: 2026-12-08); the issue's goal is NEW_REGISTERS_RECALL_GOAL (0.95), which
+#: `make eval-routing` measures and reports as missed until it is reached.
+#: This keeps a lexicon edit from quietly undoing what was reached.
+NEW_REGISTERS_RECALL_REACHED = 0.90
+
+
+def test_the_new_registers_keep_what_they_reached(classifier):
+    report = evaluation.evaluate(
+        classifier, evaluation.load_cases(), "heldout", measure_speed=False
+    )
+    new = report.register(*NEW_REGISTERS)
+
+    assert new.recall >= NEW_REGISTERS_RECALL_REACHED
+    assert new.labels_per_case <= evaluation.NEW_REGISTERS_LABELS_GOAL
+    # Myanmar script was not read at all before (0.125 held-out recall)
+    assert report.register("myanmar").recall >= 0.85
+
+
 def test_evaluate_enforces_the_goal(tmp_path, capsys):
     lexicon = tmp_path / "lexicon.yml"
     lexicon.write_text(TINY_LEXICON, encoding="utf-8")
