@@ -50,18 +50,28 @@ def closing_event(reference: str) -> Any:
     )
 
 
+def sms_settings(gateway: Any, intake: Any = None) -> dict[str, Any]:
+    """notify's settings for SMS through the fake gateway, at once (no quiet
+    hours, a quick sender) and, with ``intake``, its follow-page links."""
+    settings: dict[str, Any] = {
+        "SMS_API_KEY": "k",
+        "SMS_API_SECRET": "s",
+        "SMS_BASE_URL": gateway.url,
+        "SMS_QUIET_HOURS": "",
+        "DELIVERY_POLL_SECONDS": 0.1,
+    }
+    if intake is not None:
+        settings["FOLLOW_URL"] = intake.base_url + "/t/<reference>?lang=<language>"
+    return settings
+
+
 def test_the_citizen_gets_their_sms_and_rates_the_service(
     start_intake, start_notify, intake_config, notify_config, broker
 ) -> None:
     with FakeThaiBulkSms(api_key="k", api_secret="s") as gateway:
         intake = start_intake()
         notify = start_notify(
-            SMS_API_KEY="k",
-            SMS_API_SECRET="s",
-            SMS_BASE_URL=gateway.url,
-            SMS_QUIET_HOURS="",
-            DELIVERY_POLL_SECONDS=0.1,
-            FOLLOW_URL=intake.base_url + "/t/<reference>?lang=<language>",
+            **sms_settings(gateway, intake),
             # a link without <language> is sent as configured
             FEEDBACK_URL=intake.base_url + "/f/<reference>?t=<token>",
         )
@@ -135,13 +145,7 @@ def test_nothing_is_sent_once_the_citizen_s_data_is_erased(
         intake = start_intake()
         # the sender looks for due deliveries every 3 s: the erasure below
         # comes before its first look at this case
-        notify = start_notify(
-            SMS_API_KEY="k",
-            SMS_API_SECRET="s",
-            SMS_BASE_URL=gateway.url,
-            SMS_QUIET_HOURS="",
-            DELIVERY_POLL_SECONDS=3,
-        )
+        notify = start_notify(**{**sms_settings(gateway), "DELIVERY_POLL_SECONDS": 3})
         body = case_payload(random.Random(4))
         body["citizen"]["contact_channel"] = "sms"
         created = intake.post("/v1/cases", json=body)
@@ -284,14 +288,7 @@ def test_a_myanmar_worker_who_chooses_no_language_hears_in_myanmar(
     with FakeThaiBulkSms(api_key="k", api_secret="s") as gateway:
         intake = start_intake()
         start_routing()
-        notify = start_notify(
-            SMS_API_KEY="k",
-            SMS_API_SECRET="s",
-            SMS_BASE_URL=gateway.url,
-            SMS_QUIET_HOURS="",
-            DELIVERY_POLL_SECONDS=0.1,
-            FOLLOW_URL=intake.base_url + "/t/<reference>?lang=<language>",
-        )
+        notify = start_notify(**sms_settings(gateway, intake))
         body = case_payload(random.Random(8), description=MYANMAR_WAGES)
         del body["citizen"]["language"]
         body["citizen"]["contact_channel"] = "sms"
@@ -340,14 +337,7 @@ def test_a_citizen_who_chose_english_but_wrote_thai_hears_in_english(
 ) -> None:
     with FakeThaiBulkSms(api_key="k", api_secret="s") as gateway:
         intake = start_intake()
-        notify = start_notify(
-            SMS_API_KEY="k",
-            SMS_API_SECRET="s",
-            SMS_BASE_URL=gateway.url,
-            SMS_QUIET_HOURS="",
-            DELIVERY_POLL_SECONDS=0.1,
-            FOLLOW_URL=intake.base_url + "/t/<reference>?lang=<language>",
-        )
+        notify = start_notify(**sms_settings(gateway, intake))
         body = case_payload(
             random.Random(9), description="นายจ้างค้างจ่ายค่าจ้างสองเดือน รวม 24,000 บาท"
         )
