@@ -142,6 +142,59 @@ class AgentContact(Base):
     # [[province, district, subdistrict], ...] as registry sends them
     areas: Mapped[list[list[str | None]]] = mapped_column(JSON)
     abroad_country: Mapped[str | None] = mapped_column(String(2))
+    # labour_graduate / labour_volunteer (agents projected before the column
+    # have none until registry's next event about them)
+    kind: Mapped[str | None] = mapped_column(String(20), index=True)
+
+
+class AgentArea(Base):
+    """One place an active field agent covers, at one level: the index that
+    finds an area's agents without reading every agent's areas.
+
+    An area ``[province, district, subdistrict]`` gives a row for its region,
+    its province and, when named, its district and subdistrict; ``exact``
+    marks the area's own (most specific) level, registry's coverage rule.
+    Kept by the agent events; an inactive or suspended agent has no rows.
+    """
+
+    __tablename__ = "agent_areas"
+
+    agent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # region, province, district or subdistrict
+    level: Mapped[str] = mapped_column(String(12), primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    exact: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+
+    __table_args__ = (Index("ix_agent_areas_level_code", "level", "code"),)
+
+
+class Announcement(Base):
+    """A message from the ministry to field agents by place, kind or
+    country abroad (``POST /v1/announcements``).
+
+    ``status``: ``planning`` (its deliveries are being written, in batches;
+    ``planned_through`` is the last agent id written, so planning resumes
+    after a crash), then ``planned``. Each recipient is one delivery row
+    whose ``event_id`` is the announcement's id: the deliveries' unique
+    (event, recipient, channel) key makes planning again a no-op.
+    """
+
+    __tablename__ = "announcements"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    text_th: Mapped[str] = mapped_column(Text)
+    text_en: Mapped[str | None] = mapped_column(Text)
+    text_my: Mapped[str | None] = mapped_column(Text)
+    # {"all": bool, "regions": [...], "provinces": [...], "districts": [...],
+    #  "kinds": [...], "abroad_countries": [...]}
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10), default="planning")
+    planned_through: Mapped[str | None] = mapped_column(String(64))
+    planned: Mapped[int] = mapped_column(Integer, default=0)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    planned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class WebhookSubscription(Base):

@@ -7,6 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from labornet_notify.schemas import (
+    AnnouncementCreateSchema,
+    AnnouncementListSchema,
+    AnnouncementQuerySchema,
+    AnnouncementSchema,
     ConsoleQuerySchema,
     DeliveryListSchema,
     DeliveryQuerySchema,
@@ -67,6 +71,52 @@ OPERATIONS = [
         response=DeliverySchema,
         errors=(401, 404, 409, 429),
         path_schemas={"delivery_id": {"type": "string", "format": "uuid"}},
+        security=("bearer",),
+    ),
+    Operation(
+        "POST",
+        "/v1/announcements",
+        "Send an announcement to field agents by region, province, district, "
+        "kind or country abroad, or to all (operator). Thai text required, "
+        "English and Myanmar optional; each must fit three SMS parts. Each "
+        "agent gets it once, on their first channel, in their language when "
+        "given (else Thai); planned in batches, then sent as every delivery "
+        "(rate limits, quiet hours for SMS, retries). The same "
+        "Idempotency-Key gives the same announcement",
+        request=AnnouncementCreateSchema,
+        response=AnnouncementSchema,
+        status=201,
+        response_headers={
+            "Location": {"required": True, "schema": {"type": "string"}},
+        },
+        errors=(400, 401, 404, 413, 415, 429),
+        headers=(
+            {
+                "name": "Idempotency-Key",
+                "description": "The same key gives the same announcement, "
+                "never a second.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+            },
+        ),
+        security=("bearer",),
+    ),
+    Operation(
+        "GET",
+        "/v1/announcements",
+        "Announcements, newest first (operator)",
+        query=AnnouncementQuerySchema,
+        response=AnnouncementListSchema,
+        errors=(400, 401, 404, 429),
+        security=("bearer",),
+    ),
+    Operation(
+        "GET",
+        "/v1/announcements/{announcement_id}",
+        "An announcement and its reach: deliveries by channel and status, "
+        "the agents it failed to reach and why (operator)",
+        response=AnnouncementSchema,
+        errors=(401, 404, 429),
+        path_schemas={"announcement_id": {"type": "string", "format": "uuid"}},
         security=("bearer",),
     ),
     Operation(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from labornet_shared.categories import AGENCIES
+from labornet_shared.categories import AGENCIES, AGENT_KINDS
 from labornet_shared.events import EVENT_TYPES
 from labornet_shared.fields import Text
 from labornet_shared.pagination import MAX_LIMIT
+from labornet_shared.reference.geography.provinces import REGIONS
 
 _URL = r"^[hH][tT][tT][pP][sS]?://[^\x00-\x20\x7f-\x9f]+\Z"
 _PROVINCE = validate.Regexp(r"^TH-[0-9]{2}\Z", error="province_format")
@@ -152,4 +153,110 @@ class DeliveryListSchema(Schema):
     """A page of deliveries."""
 
     deliveries = fields.List(fields.Nested(DeliverySchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+# --- announcements ------------------------------------------------------------
+
+_DISTRICT = validate.Regexp(r"^[0-9]{4}\Z", error="district_format")
+_COUNTRY = validate.Regexp(r"^[A-Z]{2}\Z", error="country_format")
+#: the longest text taken before the SMS check (which is stricter for Thai)
+ANNOUNCEMENT_TEXT_MAX = 1000
+
+
+class AnnouncementTargetSchema(Schema):
+    """Who hears an announcement: any of the places (regions, provinces,
+    districts, countries abroad), of the kinds if named; or ``all``."""
+
+    class Meta:
+        unknown = RAISE
+
+    all = fields.Boolean(load_default=False)
+    regions = fields.List(
+        Text(validate=validate.OneOf(REGIONS)),
+        load_default=list,
+        validate=validate.Length(max=len(REGIONS)),
+    )
+    provinces = fields.List(
+        Text(validate=_PROVINCE), load_default=list, validate=validate.Length(max=77)
+    )
+    districts = fields.List(
+        Text(validate=_DISTRICT), load_default=list, validate=validate.Length(max=1000)
+    )
+    kinds = fields.List(
+        Text(validate=validate.OneOf(AGENT_KINDS)),
+        load_default=list,
+        validate=validate.Length(max=len(AGENT_KINDS)),
+    )
+    abroad_countries = fields.List(
+        Text(validate=_COUNTRY), load_default=list, validate=validate.Length(max=250)
+    )
+
+
+class AnnouncementCreateSchema(Schema):
+    """``POST /v1/announcements``: the texts and who hears them. Each text
+    must fit three SMS parts (about 190 Thai or Myanmar characters)."""
+
+    class Meta:
+        unknown = RAISE
+
+    text_th = Text(required=True, validate=validate.Length(1, ANNOUNCEMENT_TEXT_MAX))
+    text_en = Text(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(1, ANNOUNCEMENT_TEXT_MAX),
+    )
+    text_my = Text(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(1, ANNOUNCEMENT_TEXT_MAX),
+    )
+    target = fields.Nested(AnnouncementTargetSchema, required=True)
+
+
+class AnnouncementQuerySchema(Schema):
+    """``GET /v1/announcements``: a page."""
+
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIMIT))
+    cursor = Text(load_default=None)
+
+
+class AnnouncementFailureSchema(Schema):
+    """An agent the announcement did not reach, and why (no address)."""
+
+    agent_id = fields.String()
+    channel = fields.String()
+    status = fields.String()
+    reason = fields.String(allow_none=True)
+
+
+class AnnouncementSchema(Schema):
+    """An announcement; with its reach when asked for by id."""
+
+    id = fields.String()
+    text_th = fields.String()
+    text_en = fields.String(allow_none=True)
+    text_my = fields.String(allow_none=True)
+    target = fields.Nested(AnnouncementTargetSchema)
+    # planning (deliveries being written), then planned
+    status = fields.String()
+    planned = fields.Integer()
+    created_by = fields.String()
+    created_at = fields.AwareDateTime()
+    planned_at = fields.AwareDateTime(allow_none=True)
+    # deliveries by channel, then by status: {"sms": {"sent": 3, ...}}
+    reach = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(keys=fields.String(), values=fields.Integer()),
+    )
+    failed = fields.List(fields.Nested(AnnouncementFailureSchema))
+
+
+class AnnouncementListSchema(Schema):
+    """A page of announcements, newest first."""
+
+    announcements = fields.List(fields.Nested(AnnouncementSchema))
     next_cursor = fields.String(allow_none=True)

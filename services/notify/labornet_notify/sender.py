@@ -47,7 +47,7 @@ from labornet_notify.channels import (
     console_channels,
     mask_recipient,
 )
-from labornet_notify.domain import audience, deliveries
+from labornet_notify.domain import announcements, audience, deliveries
 from labornet_notify.models import AgentContact, Delivery, WebhookSubscription
 from labornet_shared.config import flag
 from labornet_shared.contact import ContactClient
@@ -237,6 +237,7 @@ class DeliverySender(DependencyProvider):
         while self._running:
             claimed: list[str] = []
             try:
+                self.plan_announcements()
                 claimed = self.claim()
                 for delivery_id in claimed:
                     self.pool.spawn_n(self.send_one, delivery_id)
@@ -244,6 +245,22 @@ class DeliverySender(DependencyProvider):
                 log.exception("delivery loop failed; retrying")
             # a burst: claim again as soon as a sender is free; else rest
             eventlet.sleep(0 if claimed else self.poll)
+
+    def plan_announcements(self, batches: int = 1) -> None:
+        """Plan the announcements being planned, ``batches`` batches each
+        at most (each its own transaction): the loop sends between them, so
+        a large announcement never holds the loop nor one transaction."""
+        with self._session() as session:
+            pending = announcements.being_planned(session)
+        for announcement_id in pending:
+            for _ in range(batches):
+                with self._session() as session, session.begin():
+                    more = announcements.plan_batch(
+                        session, announcement_id, retry_window=self.window
+                    )
+                eventlet.sleep(0)
+                if not more:
+                    break
 
     def claim(self) -> list[str]:
         """Recover interrupted rows and claim due ones (committed)."""
@@ -344,7 +361,11 @@ class DeliverySender(DependencyProvider):
     ) -> tuple[Channel, str, Message, str, list[str]] | None:
         """The channel and the message of this attempt; None when the
         attempt ends here (recorded: quiet hours, no such channel)."""
-        event = parse_event(delivery.event)
+        event = (
+            announcements.as_event(delivery.event)
+            if delivery.event_type == announcements.MESSAGE
+            else parse_event(delivery.event)
+        )
         channel_name, address, facts, language = self._address(session, delivery, event)
         if (
             channel_name == "sms"
@@ -588,7 +609,11 @@ class DeliverySender(DependencyProvider):
 
     def _fallback(self, session: Session, delivery: Delivery, used: str) -> list[str]:
         """The recipient's channels after ``used`` that have an address."""
-        order = list(audience.CHANNELS.get(delivery.recipient_kind, ()))
+        order = list(
+            announcements.CHANNELS
+            if delivery.recipient_kind == announcements.RECIPIENT_KIND
+            else audience.CHANNELS.get(delivery.recipient_kind, ())
+        )
         if used not in order:
             return []
         later = order[order.index(used) + 1 :]

@@ -25,10 +25,13 @@ from labornet_notify.dependencies import (
     notify_database,
     notify_relay,
 )
-from labornet_notify.domain import deliveries
+from labornet_notify.domain import announcements, deliveries
 from labornet_notify.domain.audience import AGENT_PROJECTION_EVENTS
 from labornet_notify.operations import OPERATIONS
 from labornet_notify.schemas import (
+    AnnouncementCreateSchema,
+    AnnouncementQuerySchema,
+    AnnouncementSchema,
     ConsoleQuerySchema,
     DeliveryQuerySchema,
     DeliverySchema,
@@ -40,7 +43,12 @@ from labornet_notify.schemas import (
     SubscriptionSchema,
 )
 from labornet_notify.sender import DeliverySender
-from labornet_notify.views import delivery_view, ping_result_view, secret_view
+from labornet_notify.views import (
+    announcement_view,
+    delivery_view,
+    ping_result_view,
+    secret_view,
+)
 
 # the mixin by its module: nameko run serves every class in this module
 from labornet_shared import web
@@ -50,7 +58,7 @@ from labornet_shared.events import Event
 from labornet_shared.http import api, load, read_json
 from labornet_shared.ids import is_canonical_uuid
 from labornet_shared.pagination import encode_cursor
-from labornet_shared.problems import Problem
+from labornet_shared.problems import FieldError, Problem
 from labornet_shared.tokens import Principal
 from labornet_shared.web import cursor_position, query_args, require_scope
 
@@ -63,6 +71,11 @@ SECRET = SecretSchema()
 PAUSE = PauseSchema()
 PING_RESULT = PingResultSchema()
 CONSOLE_QUERY = ConsoleQuerySchema()
+ANNOUNCEMENT = AnnouncementSchema()
+ANNOUNCEMENT_CREATE = AnnouncementCreateSchema()
+ANNOUNCEMENT_QUERY = AnnouncementQuerySchema()
+#: the longest ``Idempotency-Key`` header taken (as intake's)
+IDEMPOTENCY_KEY_MAX = 200
 
 
 def _require_operator(request: Request) -> Principal:
@@ -190,6 +203,69 @@ class NotifyService(web.Probes):
         if row is None:
             raise Problem(404, "not_found")
         return 200, DELIVERY.dump(delivery_view(row))
+
+    # --- announcements to field agents ------------------------------------------
+
+    @api("POST", "/v1/announcements")
+    def create_announcement(self, request: Request) -> Any:
+        """A message to field agents by place, kind or country abroad
+        (operator); the same Idempotency-Key gives the same announcement.
+        The sender plans its deliveries in batches, then sends them."""
+        principal = _require_operator(request)
+        data = load(ANNOUNCEMENT_CREATE, read_json(request))
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and (
+            not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX or "\x00" in key
+        ):
+            raise Problem(
+                400, "validation_failed", [FieldError("Idempotency-Key", "length")]
+            )
+        try:
+            created = announcements.create(
+                self.db.session,
+                data,
+                created_by=principal.subject,
+                idempotency_key=key,
+            )
+        except announcements.AnnouncementInvalid as exc:
+            raise Problem(400, "validation_failed", exc.errors) from exc
+        row = created.announcement
+        return (
+            201,
+            {"Location": f"/v1/announcements/{row.id}"},
+            ANNOUNCEMENT.dump(announcement_view(row)),
+        )
+
+    @api("GET", "/v1/announcements")
+    def list_announcements(self, request: Request) -> Any:
+        """Announcements, newest first (operator)."""
+        _require_operator(request)
+        filters = query_args(request, ANNOUNCEMENT_QUERY)
+        after = cursor_position(filters.pop("cursor", None), is_canonical_uuid)
+        rows, next_id = announcements.list_announcements(
+            self.db.session, filters["limit"], after
+        )
+        return 200, {
+            "announcements": [ANNOUNCEMENT.dump(announcement_view(r)) for r in rows],
+            "next_cursor": encode_cursor({"id": next_id}) if next_id else None,
+        }
+
+    @api("GET", "/v1/announcements/<uuid:announcement_id>")
+    def get_announcement(self, request: Request, announcement_id: uuid.UUID) -> Any:
+        """An announcement and how far it reached: deliveries by channel and
+        status, the agents it failed to reach and why (operator)."""
+        _require_operator(request)
+        session = self.db.session
+        try:
+            row = announcements.get(session, str(announcement_id))
+        except announcements.AnnouncementNotFound as exc:
+            raise Problem(404, "not_found") from exc
+        view = announcement_view(
+            row,
+            announcements.reach(session, row.id),
+            announcements.failures(session, row.id),
+        )
+        return 200, ANNOUNCEMENT.dump(view)
 
     # --- the console channel's messages (make run) ------------------------------
 

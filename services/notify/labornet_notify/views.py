@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from labornet_notify.channels import SendResult
-from labornet_notify.models import Delivery, WebhookSubscription
+from labornet_notify.models import Announcement, Delivery, WebhookSubscription
 from labornet_shared.clock import aware
 
 
@@ -55,3 +55,29 @@ def ping_result_view(result: SendResult) -> dict[str, Any]:
         "response": result.provider_response,
         "error": result.permanent_error or (None if result.accepted else "transient"),
     }
+
+
+def announcement_view(
+    row: Announcement,
+    reach: dict[str, dict[str, int]] | None = None,
+    failed: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """An announcement as operators see it; with its reach by channel and
+    status and the agents it failed to reach when given (never an address)."""
+    view: dict[str, Any] = {
+        "id": row.id,
+        "text_th": row.text_th,
+        "text_en": row.text_en,
+        "text_my": row.text_my,
+        "target": row.target,
+        "status": row.status,
+        "planned": row.planned,
+        "created_by": row.created_by,
+        "created_at": aware(row.created_at),
+        "planned_at": aware(row.planned_at),
+    }
+    if reach is not None:
+        view["reach"] = reach
+    if failed is not None:
+        view["failed"] = failed
+    return view

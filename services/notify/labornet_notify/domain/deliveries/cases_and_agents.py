@@ -5,13 +5,17 @@ agent's channels and areas (never a citizen's contact).
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from labornet_notify.domain.deliveries.planning import _not_planned
-from labornet_notify.models import AgentContact, Delivery, NotifyCase
+from labornet_notify.models import AgentArea, AgentContact, Delivery, NotifyCase
 from labornet_shared.events import Event, language_chosen, wipe_free_text
 from labornet_shared.inbox import PrerequisiteMissing
+from labornet_shared.reference.geography.provinces import province
 
 #: events that change what notify knows of the case: they need it too
 CASE_STATE_EVENTS = frozenset({"case_withdrawn", "case_closed"})
@@ -64,6 +68,7 @@ def apply_agent(session: Session, event: Event) -> bool:
         if agent is not None:
             agent.status = "inactive"
             agent.revision = payload["revision"]
+            index_agent(session, agent)
         return agent is not None
     if agent is None:
         agent = AgentContact(id=payload["agent_id"])
@@ -80,6 +85,9 @@ def apply_agent(session: Session, event: Event) -> bool:
         for a in payload["areas"]
     ]
     agent.abroad_country = payload["abroad_country"]
+    agent.kind = payload["kind"]
+    session.flush()
+    index_agent(session, agent)
     return True
 
 
@@ -93,3 +101,33 @@ def note_case_state(session: Session, event: Event) -> None:
         _not_planned(event, "any", "case_not_received_yet")
         raise PrerequisiteMissing(f"case {reference} not received yet")
     case.status = "withdrawn" if event.event_type == "case_withdrawn" else "closed"
+
+
+def area_rows(agent_id: str, areas: Iterable[list[str | None]]) -> list[dict[str, Any]]:
+    """The :class:`AgentArea` rows of an agent's areas
+    (``[[province, district, subdistrict], ...]``)."""
+    found: dict[tuple[str, str, bool], None] = {}
+    for province_code, district, subdistrict in areas:
+        if province_code is None:
+            continue
+        info = province(province_code)
+        if info is not None:
+            found[("region", info.region, False)] = None
+        found[("province", province_code, district is None)] = None
+        if district is not None:
+            found[("district", district, subdistrict is None)] = None
+        if subdistrict is not None:
+            found[("subdistrict", subdistrict, True)] = None
+    return [
+        {"agent_id": agent_id, "level": level, "code": code, "exact": exact}
+        for level, code, exact in found
+    ]
+
+
+def index_agent(session: Session, agent: AgentContact) -> None:
+    """Rewrite the agent's rows in the area index (none when not active)."""
+    session.execute(delete(AgentArea).where(AgentArea.agent_id == agent.id))
+    if agent.status == "active":
+        rows = area_rows(agent.id, agent.areas or [])
+        if rows:
+            session.execute(AgentArea.__table__.insert(), rows)
