@@ -8,7 +8,7 @@ PACKAGES := shared/labornet_shared $(foreach s,$(SERVICES),services/$(s)/laborne
 	testkit/labornet_testkit
 TEST_DIRS := shared/tests $(foreach s,$(SERVICES),services/$(s)/tests) tests
 
-.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify bench-publish bench-relay test-faults test-instances test-cluster venv migrate setup-broker clean eval-routing docs-events docs-asyncapi
+.PHONY: run test lint format bench bench-intake bench-registry bench-routing bench-notify bench-announcements bench-publish bench-relay test-faults test-instances test-cluster venv migrate setup-broker clean eval-routing docs-events docs-asyncapi
 
 venv: $(STAMP)
 
@@ -99,6 +99,11 @@ bench-routing: $(STAMP)
 # bench-notify: issue 6's deliveries/s through the fake providers
 bench-notify: $(STAMP)
 	$(BIN)/python tests/bench/bench_notify.py $(BENCH_ARGS)
+
+# bench-announcements: issue 17's announcement to 8,879 field agents: planning
+# and draining through the fake providers
+bench-announcements: $(STAMP)
+	$(BIN)/python tests/bench/bench_announcements.py $(BENCH_ARGS)
 
 # bench-publish: the relay's CPU per event, its own frames against py-amqp's
 bench-publish: $(STAMP)

@@ -177,3 +177,36 @@ def test_a_case_from_before_has_a_chosen_language(
         row = conn.execute(text("SELECT language, language_chosen FROM cases")).one()
     assert (row.language, bool(row.language_chosen)) == ("th", True)
     command.downgrade(config, before)
+
+
+def test_notify_s_area_index_is_filled_from_the_agents_already_known(
+    db_url: str, engine: Engine
+) -> None:
+    """Announcements find agents through ``agent_areas``: the migration that
+    adds it fills it from the agents notify projected before, active only."""
+    config = alembic_config("notify", db_url)
+    command.upgrade(config, "0005")
+    agents = Table("agent_contacts", MetaData(), autoload_with=engine)
+    with engine.begin() as conn:
+        for agent_id, status in (("a-active", "active"), ("a-gone", "inactive")):
+            conn.execute(
+                agents.insert().values(
+                    id=agent_id,
+                    revision=1,
+                    status=status,
+                    name_th="สมชาย",
+                    languages=["th"],
+                    areas=[["TH-52", "5201", None]],
+                )
+            )
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT agent_id, level, code, exact FROM agent_areas")
+        ).all()
+    assert sorted((r.agent_id, r.level, r.code, bool(r.exact)) for r in rows) == [
+        ("a-active", "district", "5201", True),
+        ("a-active", "province", "TH-52", False),
+        ("a-active", "region", "north", False),
+    ]
+    command.downgrade(config, "0005")

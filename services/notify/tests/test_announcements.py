@@ -347,3 +347,34 @@ def test_bad_input_names_the_field(
     assert answer.status_code in (400, 422), answer.text
     assert answer.headers["Content-Type"] == PROBLEM
     assert field in [e["field"] for e in answer.json()["errors"]]
+
+
+@pytest.mark.parametrize(
+    ("place", "expected"),
+    [
+        ({"subdistrict_code": "520101", "district_code": "5201"}, {"a-lampang-sub"}),
+        ({"subdistrict_code": "520102", "district_code": "5201"}, {"a-district"}),
+        ({"subdistrict_code": None, "district_code": "5202"}, {"a-lampang-prov"}),
+        ({"abroad_country": "TW"}, {"a-taiwan"}),
+        ({"province_code": "TH-10", "district_code": None}, set()),
+    ],
+)
+def test_a_case_s_area_agents_come_from_the_index_by_the_coverage_rule(
+    session: Session, place: dict[str, Any], expected: set[str]
+) -> None:
+    """issue 20: the most specific level that has agents, as before the
+    index; the deactivated district agent ``a-gone`` is never one."""
+    from labornet_notify.models import NotifyCase
+
+    project(session)
+    deliveries.apply_agent(
+        session,
+        agent_event(agent_id="a-district", areas=[area("TH-52", "5201")]),
+    )
+    case = NotifyCase(
+        reference="LN-2569-00000042",
+        language="th",
+        province_code=place.pop("province_code", "TH-52"),
+        **place,
+    )
+    assert {a.id for a in deliveries.area_agents(session, case)} == expected

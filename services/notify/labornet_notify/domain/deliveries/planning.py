@@ -24,6 +24,7 @@ from labornet_notify import metrics
 from labornet_notify.domain import audience
 from labornet_notify.domain.deliveries.languages import citizens_language
 from labornet_notify.models import (
+    AgentArea,
     AgentContact,
     Delivery,
     NotifyCase,
@@ -78,28 +79,37 @@ def _agent_recipient(kind: str, agent: AgentContact | None) -> Recipient | None:
 def area_agents(session: Session, case: NotifyCase) -> list[AgentContact]:
     """The active agents responsible for the case's place: those of the most
     specific level that has any (subdistrict, district, province; abroad,
-    the country) — registry's coverage rule."""
-    agents = session.scalars(
-        select(AgentContact).where(AgentContact.status == "active")
-    ).all()
+    the country) — registry's coverage rule. Found through the area index
+    (:class:`~labornet_notify.models.AgentArea`: an area's own level is its
+    ``exact`` row), never by reading every agent's areas."""
+    active = select(AgentContact).where(AgentContact.status == "active")
     if case.abroad_country:
-        return [a for a in agents if a.abroad_country == case.abroad_country]
+        return list(
+            session.scalars(
+                active.where(AgentContact.abroad_country == case.abroad_country)
+            )
+        )
     levels = (
-        (2, case.subdistrict_code, None),
-        (1, case.district_code, 2),
-        (0, case.province_code, 1),
+        ("subdistrict", case.subdistrict_code),
+        ("district", case.district_code),
+        ("province", case.province_code),
     )
-    for index, code, below in levels:
+    for level, code in levels:
         if code is None:
             continue
-        found = [
-            agent
-            for agent in agents
-            if any(
-                area[index] == code and (below is None or area[below] is None)
-                for area in agent.areas
+        found = list(
+            session.scalars(
+                active.where(
+                    AgentContact.id.in_(
+                        select(AgentArea.agent_id).where(
+                            AgentArea.level == level,
+                            AgentArea.code == code,
+                            AgentArea.exact.is_(True),
+                        )
+                    )
+                ).order_by(AgentContact.id)
             )
-        ]
+        )
         if found:
             return found
     return []
