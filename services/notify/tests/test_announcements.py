@@ -378,3 +378,26 @@ def test_a_case_s_area_agents_come_from_the_index_by_the_coverage_rule(
         **place,
     )
     assert {a.id for a in deliveries.area_agents(session, case)} == expected
+
+
+def test_the_reach_counts_the_rows_and_names_the_failed_agents(
+    session: Session,
+) -> None:
+    project(session)
+    announcement = _announce(session, target={"provinces": ["TH-52"]})
+    _plan_all(session, announcement, batch=100)
+    sub, prov = _rows(session, announcement)
+    sub.status, sub.last_error = "failed", "bad_phone_number"
+    prov.status = "sent"
+    session.flush()
+    assert announcements.reach(session, announcement.id) == {
+        "sms": {"failed": 1, "sent": 1}
+    }
+    assert announcements.failures(session, announcement.id) == [
+        {
+            "agent_id": sub.recipient_id,
+            "channel": "sms",
+            "status": "failed",
+            "reason": "bad_phone_number",
+        }
+    ]
