@@ -139,6 +139,10 @@ MATRIX = [
         "operator"),
     row("notify", "POST", "/v1/subscriptions/{subscription}/pause", "operator"),
     row("notify", "POST", "/v1/subscriptions/{subscription}/resume", "operator"),
+    row("notify", "GET", "/v1/announcements", "operator"),
+    row("notify", "GET", "/v1/announcements/{announcement}", "operator"),
+    row("notify", "POST", "/v1/announcements", "operator",
+        body={"text_th": "ประชุมอาสาสมัครแรงงาน วันจันทร์", "target": {"all": True}}),
     # --- last: what takes the case or the agent away ----------------------------
     row("registry", "POST", "/v1/agents/{other_agent}/deactivate", "operator"),
     row("intake", "POST", "/v1/cases/{reference}/withdraw", "code", "agent",
@@ -206,6 +210,7 @@ _PATH_NAMES = {
     "{import}": "{import_id}",
     "{delivery}": "{delivery_id}",
     "{subscription}": "{subscription_id}",
+    "{announcement}": "{announcement_id}",
 }
 
 
@@ -290,6 +295,12 @@ def _the_world(apis: dict[str, Any], hook_url: str) -> dict[str, Any]:
         headers=operator,
     )
     assert subscription.status_code == 201, subscription.text
+    announcement = notify.post(
+        "/v1/announcements",
+        json={"text_th": "ประชุมอาสาสมัครแรงงาน", "target": {"provinces": ["TH-52"]}},
+        headers=operator,
+    )
+    assert announcement.status_code == 201, announcement.text
 
     roster = _roster_with_a_bad_row()
     imported = registry.post(
@@ -322,6 +333,7 @@ def _the_world(apis: dict[str, Any], hook_url: str) -> dict[str, Any]:
             "{import}": str(imported.json()["rejected_csv"].split("/")[-2]),
             "{delivery}": delivery["id"],
             "{subscription}": subscription.json()["id"],
+            "{announcement}": str(announcement.json()["id"]),
             "{hook_url}": f"{hook_url}/hooks",
         },
         "bodies": {

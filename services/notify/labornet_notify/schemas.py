@@ -248,11 +248,13 @@ class AnnouncementSchema(Schema):
     created_at = fields.AwareDateTime()
     planned_at = fields.AwareDateTime(allow_none=True)
     # deliveries by channel, then by status: {"sms": {"sent": 3, ...}}
+    # null in a list and in the answer to POST; read by id for the figures
     reach = fields.Dict(
         keys=fields.String(),
         values=fields.Dict(keys=fields.String(), values=fields.Integer()),
+        allow_none=True,
     )
-    failed = fields.List(fields.Nested(AnnouncementFailureSchema))
+    failed = fields.List(fields.Nested(AnnouncementFailureSchema), allow_none=True)
 
 
 class AnnouncementListSchema(Schema):

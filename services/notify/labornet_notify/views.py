@@ -76,8 +76,8 @@ def announcement_view(
         "created_at": aware(row.created_at),
         "planned_at": aware(row.planned_at),
     }
-    if reach is not None:
-        view["reach"] = reach
-    if failed is not None:
-        view["failed"] = failed
+    # every answer carries every field: null where it was not asked for (a
+    # list, a new announcement), the figures when read by id
+    view["reach"] = reach
+    view["failed"] = failed
     return view

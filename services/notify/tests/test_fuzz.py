@@ -29,6 +29,9 @@ OPERATIONS = [
     ("POST", "/v1/subscriptions/{subscription_id}/pause"),
     ("POST", "/v1/subscriptions/{subscription_id}/resume"),
     ("GET", "/console"),
+    ("POST", "/v1/announcements"),
+    ("GET", "/v1/announcements"),
+    ("GET", "/v1/announcements/{announcement_id}"),
 ]
 
 # a retry, a pause or a resume depends on the state it finds (409), a URL on
@@ -76,6 +79,12 @@ def test_bad_input_never_gets_a_500(start_notify, notify_config, broker, subtest
             return [row["id"] for row in rows]
 
         failures = wait_until(lambda: len(failed()) >= 4 and failed(), timeout=30)
+        announced = api.post(
+            "/v1/announcements",
+            json={"text_th": "ประชุมอาสาสมัคร", "target": {"provinces": ["TH-52"]}},
+            headers=operator,
+        )
+        assert announced.status_code == 201, announced.text
 
         def answered_by(case: Any) -> Any:
             """A generated subscription to the agency system that answers."""
@@ -95,6 +104,15 @@ def test_bad_input_never_gets_a_500(start_notify, notify_config, broker, subtest
                         token,
                     )
                     for found in live
+                ]
+            if "{announcement_id}" in operation.path:
+                return [
+                    signed(
+                        operation.as_strategy(
+                            path_parameters={"announcement_id": announced.json()["id"]}
+                        ),
+                        token,
+                    )
                 ]
             if "{delivery_id}" in operation.path:
                 return [
