@@ -140,6 +140,11 @@ def check(case: Case, token: str | None, seen: Seen) -> None:
     """Send ``case`` (with ``token`` as a bearer, if given) and hold the answer
     to the HTTP conventions; count its status in ``seen``."""
     headers = {"Authorization": f"Bearer {token}"} if token else None
+    if isinstance(case.query, dict) and None in case.query.values():
+        # requests drops a query parameter whose value is None: what is sent
+        # is the rest, and schemathesis (which revalidates a changed case)
+        # must judge that, not an "additional property" nobody received
+        case.query = {k: v for k, v in case.query.items() if v is not None}
     response = case.call(headers=headers)
     seen[(case.method.upper(), response.status_code)] += 1
     assert response.status_code < 500, case.as_curl_command(headers)[:1000]
